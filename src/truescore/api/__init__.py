@@ -1,0 +1,1 @@
+"""truescore.api."""

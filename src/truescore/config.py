@@ -1,0 +1,295 @@
+"""One configuration object for every tunable of truescore.
+
+Every parameter has a default, an allowed range and a docstring, in exactly one place: this module.
+Values come, in increasing priority, from the defaults below, a TOML file, and ``TRUESCORE_*``
+environment variables (nested sections use a double underscore, e.g.
+``TRUESCORE_TRUST__RECENCY_HALF_LIFE_DAYS=365``).
+
+The TOML file is ``$TRUESCORE_CONFIG`` if set, else ``./truescore.toml`` if it exists. Its top level holds
+the plain settings and one table per section::
+
+    database_url = "sqlite:///truescore.db"
+
+    [trust]
+    recency_half_life_days = 365
+    topic_half_life_days = { "reviews.public.restaurants" = 180 }
+
+An out-of-range value is refused at load with :class:`ConfigError`, whose message names the parameter
+and its allowed range.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "ApiSettings",
+    "ConfigError",
+    "RankingSettings",
+    "ReliabilitySettings",
+    "Settings",
+    "TextSettings",
+    "TrustSettings",
+    "get_settings",
+    "load_settings",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///truescore.db"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or outside its allowed range."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class TrustSettings(_Section):
+    """Seed 003's tuning table (QRP-0001/0002) and the protocol parts the reference leaves out."""
+
+    recency_half_life_days: float = Field(
+        730.0, ge=30, le=3650, description="R factor: exp(-age/half_life) time constant, days."
+    )
+    topic_half_life_days: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-topic half-life overrides (longest matching prefix wins), each in 30..3650 days.",
+    )
+    activity_saturation: float = Field(
+        50.0, ge=10, le=1000, description="A factor: number of reviews in 24 months at which A reaches 1."
+    )
+    activity_window_days: float = Field(
+        730.0, ge=30, le=3650, description="A factor: look-back window for counting a reviewer's reviews, days."
+    )
+    topic_inheritance_decay: float = Field(
+        0.8, ge=0.5, le=1.0, description="T factor: multiplier per step up the topic tree."
+    )
+    min_weight: float = Field(
+        0.01, ge=0.0, le=0.2, description="Reviews whose weight w = T*H*A*R is below this do not contribute."
+    )
+    max_depth_t: int = Field(5, ge=1, le=10, description="Maximum trust-path length (edges) for T.")
+    max_depth_h: int = Field(3, ge=1, le=10, description="Maximum trust-path length for voter trust inside H.")
+    helpfulness_neutral: float = Field(
+        0.5, ge=0.3, le=0.7, description="H when the reviewer's prior reviews have no trusted votes."
+    )
+    helpfulness_floor: float = Field(0.1, ge=0.0, le=0.5, description="Lower bound of H when votes exist.")
+    recency_floor: float = Field(0.3, ge=0.0, le=1.0, description="R never goes below this.")
+    confidence_full_weight: float = Field(
+        5.0, gt=0, le=1000, description="QRP-0002: total weight at which confidence saturates."
+    )
+    confidence_full_contributors: int = Field(
+        10, ge=1, le=10000, description="QRP-0002: contributors at which confidence saturates."
+    )
+    polarization_split_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, description="Polarization at or above which trusted sources are shown as 'split'."
+    )
+    baseline_observer_id: str = Field(
+        "operator", min_length=1, max_length=256, description="QRP-0002 baseline observer (operator root)."
+    )
+    moderator_trust_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Observer trust in a moderator at which its FLAGs count."
+    )
+    moderation_domain: str = Field("reviews.moderation", description="Trust domain of moderators.")
+    flag_penalty_per_severity: float = Field(
+        0.25, ge=0.0, le=1.0, description="Weight multiplier loss per unit of flag severity (1 - p*s, floored at 0)."
+    )
+    verified_purchase_bootstrap: float = Field(
+        0.3, ge=0.0, le=1.0, description="Verified purchase raises T to at least this x trust in the retailer."
+    )
+    edge_decay_half_life_days: float | None = Field(
+        None, ge=30, le=36500, description="Optional decay of old trust edges (None = off)."
+    )
+    cache_ttl_seconds: float = Field(300.0, ge=0, le=86400, description="Per-(observer, domain) search cache TTL.")
+
+    @field_validator("topic_half_life_days")
+    @classmethod
+    def _check_topic_half_lives(cls, value: dict[str, float]) -> dict[str, float]:
+        for topic, days in value.items():
+            if not 30 <= float(days) <= 3650:
+                raise ValueError(f"topic_half_life_days[{topic!r}] = {days} is outside 30..3650")
+        return value
+
+    def half_life_for(self, topic: str) -> float:
+        """Recency half-life for ``topic``: the longest configured prefix, else the default."""
+        best, best_len = self.recency_half_life_days, -1
+        for prefix, days in self.topic_half_life_days.items():
+            if (topic == prefix or topic.startswith(prefix + ".")) and len(prefix) > best_len:
+                best, best_len = float(days), len(prefix)
+        return best
+
+
+class ReliabilitySettings(_Section):
+    """Seed 000's reliability model: r_ui = x_i + b_u + e, e ~ N(0, 1/alpha_u)."""
+
+    backend: str = Field("vb", pattern="^(vb|torch)$", description="'vb' (closed form) or 'torch' (seed's model).")
+    use_bias: bool = Field(True, description="Fit a per-rater bias b_u (harsh/lenient raters).")
+    max_iter: int = Field(200, ge=1, le=10000, description="Maximum VB sweeps.")
+    tol: float = Field(1e-6, gt=0, le=1e-1, description="Stop when the largest change of item means is below this.")
+    empirical_bayes: bool = Field(True, description="Re-estimate mu0, tau0, a0, b0, tau_b between sweeps.")
+    mu0: float | None = Field(None, ge=0.0, le=1.0, description="Prior mean of item quality (normalised); None = EB.")
+    tau0: float | None = Field(None, gt=0, le=1e6, description="Prior precision of item quality; None = EB.")
+    a0: float | None = Field(None, gt=0, le=1e6, description="Gamma shape of rater precision prior; None = EB.")
+    b0: float | None = Field(None, gt=0, le=1e6, description="Gamma rate of rater precision prior; None = EB.")
+    tau_b: float | None = Field(None, gt=0, le=1e8, description="Prior precision of rater bias; None = EB.")
+    torch_epochs: int = Field(500, ge=1, le=100000, description="Seed recipe: epochs.")
+    torch_batch_size: int = Field(16, ge=1, le=1_000_000, description="Seed recipe: batch size.")
+    torch_lr: float = Field(1e-2, gt=0, le=10, description="Seed recipe: Adam learning rate.")
+    torch_reg: float = Field(1e-3, ge=0, le=10, description="Seed recipe: L2 weight on x and log_alpha.")
+    online_budget: int = Field(64, ge=0, le=1_000_000, description="Online: neighbour updates per new rating.")
+    online_full_sweep_every: int = Field(
+        100_000, ge=1, le=10**9, description="Online: ratings between periodic full sweeps that bound drift."
+    )
+    random_state: int = Field(0, ge=0, description="Seed for stochastic backends.")
+
+
+class TextSettings(_Section):
+    """Review intelligence (seed 004): quality, fake probability, sentiment."""
+
+    fake_transformer_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the transformer model in the fake ensemble (seed: 0.5)."
+    )
+    batch_size: int = Field(256, ge=1, le=100_000, description="Reviews per scoring batch.")
+    max_text_chars: int = Field(20_000, ge=100, le=1_000_000, description="Longer texts are truncated.")
+    random_state: int = Field(0, ge=0, description="Seed for training.")
+
+
+class RankingSettings(_Section):
+    """Fusion and the love score (seed 004's product ranking)."""
+
+    unknown_rater_reliability: float = Field(
+        0.5, ge=0.0, le=1.0, description="Reliability weight of a rater the reliability engine has not seen."
+    )
+    lower_bound_z: float = Field(1.2816, ge=0.0, le=5.0, description="Rank by mean - z*sd (1.2816 = 90% lower).")
+    tier_high: float = Field(70.0, ge=0, le=100, description="Love score (0-100) at or above which tier is High.")
+    tier_medium: float = Field(40.0, ge=0, le=100, description="Love score at or above which tier is Medium.")
+    tier_low: float = Field(15.0, ge=0, le=100, description="Love score at or above which tier is Low; below: Skip.")
+
+
+class ApiSettings(_Section):
+    """The HTTP service."""
+
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(8000, ge=1, le=65535, description="Bind port.")
+    require_key_for_reads: bool = Field(False, description="If true, reads need an API key too.")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
+    max_body_bytes: int = Field(5_000_000, ge=1024, le=1_000_000_000, description="Largest accepted request body.")
+    max_batch: int = Field(10_000, ge=1, le=1_000_000, description="Largest batch of events in one POST.")
+
+
+class Settings(BaseSettings):
+    """Every tunable of truescore. See the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRUESCORE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the store.")
+    data_dir: Path = Field(Path("../shared/data"), description="Folder holding the reference data sets.")
+    import_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Rows per import transaction batch.")
+    max_text_bytes: int = Field(100_000, ge=100, le=10_000_000, description="Largest accepted review text.")
+    max_id_length: int = Field(256, ge=1, le=4096, description="Longest accepted id.")
+    trust: TrustSettings = Field(default_factory=TrustSettings)
+    reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
+    text: TextSettings = Field(default_factory=TextSettings)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _toml_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def _toml_path() -> Path | None:
+    explicit = os.environ.get("TRUESCORE_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"TRUESCORE_CONFIG={explicit}: no such file")
+        return path
+    local = Path("truescore.toml")
+    return local if local.is_file() else None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    name = ".".join(str(p) for p in err["loc"])
+    ctx = err.get("ctx") or {}
+    bounds = []
+    for key, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        if key in ctx:
+            bounds.append(f"{symbol} {ctx[key]}")
+    rng = _field_range(err["loc"])
+    detail = f"allowed range {rng}" if rng else (" and ".join(bounds) or err["msg"])
+    value = err.get("input")
+    return f"configuration parameter {name} = {value!r} is refused: {err['msg']} ({detail})"
+
+
+def _field_range(loc: tuple[Any, ...]) -> str | None:
+    """Return 'lo..hi' for a numeric field at ``loc`` from its declared constraints."""
+    model: Any = Settings
+    field = None
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        field = fields[part]
+        model = field.annotation
+    if field is None:
+        return None
+    lo = hi = None
+    for meta in field.metadata:
+        lo = getattr(meta, "ge", None) if getattr(meta, "ge", None) is not None else lo
+        lo = getattr(meta, "gt", None) if getattr(meta, "gt", None) is not None else lo
+        hi = getattr(meta, "le", None) if getattr(meta, "le", None) is not None else hi
+        hi = getattr(meta, "lt", None) if getattr(meta, "lt", None) is not None else hi
+    if lo is None and hi is None:
+        return None
+    return f"{'-inf' if lo is None else lo}..{'inf' if hi is None else hi}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from defaults, TOML, environment and ``overrides`` (highest priority).
+
+    Raises
+    ------
+    ConfigError
+        If any value is malformed or out of range; the message names the parameter and its range.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once on first use."""
+    global _cached
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
