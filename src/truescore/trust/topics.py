@@ -1,0 +1,71 @@
+"""Dotted trust domains and the topic-inheritance chain of seed 003 (QRP-0001, factor T).
+
+A topic such as ``reviews.public.technology.laptops`` is a path in a tree of domains. Trust stated in a
+parent domain carries into its children with a decay per step up: for the topic above the chain is
+
+====================================  =====  ============
+domain                                steps  multiplier
+====================================  =====  ============
+reviews.public.technology.laptops     0      1
+reviews.public.technology             1      decay
+reviews.public                        2      decay ** 2
+====================================  =====  ============
+
+and stops at the two-segment root (``reviews.public``); trust stated in a sibling domain (for example
+``reviews.public.food``) never enters the chain.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIN_CHAIN_SEGMENTS", "is_within", "topic_chain", "validate_topic"]
+
+#: The chain stops at a domain of this many segments (``reviews.public``).
+MIN_CHAIN_SEGMENTS = 2
+
+
+def validate_topic(topic: str, field: str = "topic") -> str:
+    """Return ``topic`` stripped, or raise ``ValueError`` naming ``field`` if it is not a dotted name.
+
+    Raises
+    ------
+    ValueError
+        If ``topic`` is not a string, is empty, or has an empty segment (``a..b``, ``.a``, ``a.``).
+    """
+    if not isinstance(topic, str):
+        raise ValueError(f"{field} must be a string, got {type(topic).__name__}")
+    value = topic.strip()
+    if not value or any(not part for part in value.split(".")):
+        raise ValueError(f"{field} {topic!r} is not a dotted domain name like 'reviews.public.books'")
+    return value
+
+
+def topic_chain(topic: str) -> list[tuple[str, int]]:
+    """Domains whose trust applies to ``topic``, most specific first, with their step count.
+
+    Parameters
+    ----------
+    topic : str
+        Dotted domain of the item (``reviews.public.technology.laptops``).
+
+    Returns
+    -------
+    list of (domain, steps)
+        ``topic`` itself with 0 steps, then each parent with 1, 2, ... steps, down to the domain with
+        :data:`MIN_CHAIN_SEGMENTS` segments. A topic that has that many segments or fewer is its own
+        whole chain.
+
+    Examples
+    --------
+    >>> topic_chain("reviews.public.technology.laptops")
+    [('reviews.public.technology.laptops', 0), ('reviews.public.technology', 1), ('reviews.public', 2)]
+    >>> topic_chain("reviews")
+    [('reviews', 0)]
+    """
+    parts = validate_topic(topic).split(".")
+    stop = min(len(parts), MIN_CHAIN_SEGMENTS)
+    return [(".".join(parts[:n]), len(parts) - n) for n in range(len(parts), stop - 1, -1)]
+
+
+def is_within(topic: str, root: str) -> bool:
+    """True if ``topic`` is ``root`` or one of its descendants (``root.<anything>``)."""
+    return topic == root or topic.startswith(root + ".")
