@@ -1,0 +1,589 @@
+"""Import events from CSV, JSON Lines, Parquet or a table of another database, with validation.
+
+Every row is validated before anything is written: ids present and bounded, ratings inside their own
+scale, parseable timestamps, trust levels in [0, 1], known enum values, bounded text sizes, and
+references (a vote's review) that exist in the store or in the same file.
+
+Two modes:
+
+- default, all-or-nothing: if any row is bad, nothing is written and :class:`ImportValidationError`
+  names the row number, the field and the reason of each problem;
+- ``skip_bad=True``: the good rows are written, and the bad ones go to a rejects CSV with their reasons.
+
+Valid rows are then written in batches of ``batch_size`` rows, one transaction each, so an import that
+is killed part-way leaves whole batches only; every write is idempotent by id, so running the same
+import again completes it without duplicates. Row numbers are 1-based record numbers (for a CSV with a
+header, record ``n`` is on line ``n + 1``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from truescore.domain import DEFAULT_MAX_RATING, DEFAULT_MIN_RATING, FlagReason, UserRole
+from truescore.store.store import DEFAULT_TOPIC, Store
+
+__all__ = [
+    "KINDS",
+    "ImportReport",
+    "ImportValidationError",
+    "RowError",
+    "import_file",
+    "import_frame",
+    "import_table",
+    "read_records",
+]
+
+KINDS = ("reviews", "votes", "trust", "flags", "users", "items")
+
+TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$")
+_TRUE = {"true", "t", "yes", "y", "1", "helpful", "helpful_vote"}
+_FALSE = {"false", "f", "no", "n", "0", "unhelpful", "unhelpful_vote"}
+MAX_TITLE_CHARS = 1024
+MAX_TOPIC_CHARS = 512
+MAX_SEVERITY = 10.0
+MAX_PHOTOS = 10_000
+
+ProgressFn = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem: 1-based record number, field name and reason."""
+
+    row: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, field {self.field}: {self.reason}"
+
+
+class ImportValidationError(ValueError):
+    """Rows failed validation; nothing was written. ``errors`` lists every problem found."""
+
+    def __init__(self, source: str, errors: list[RowError], n_rows: int) -> None:
+        self.source = source
+        self.errors = errors
+        self.n_rows = n_rows
+        shown = "; ".join(str(e) for e in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        bad_rows = len({e.row for e in errors})
+        super().__init__(
+            f"{source}: {bad_rows} of {n_rows} rows are invalid, nothing was imported: {shown}{more}. "
+            "Fix them, or use --skip-bad to import the good rows and write the bad ones to a rejects file."
+        )
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did."""
+
+    source: str
+    kind: str
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_rejected: int = 0
+    rows_inserted: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    rejects_path: str | None = None
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def _detect_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix, fmt in ((".csv", "csv"), (".csv.gz", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"),
+                        (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".json.gz", "jsonl"), (".ndjson", "jsonl"),
+                        (".parquet", "parquet"), (".pq", "parquet")):
+        if name.endswith(suffix):
+            return fmt
+    raise ValueError(f"{path}: unknown file type; use .csv, .tsv, .jsonl/.json (JSON Lines) or .parquet")
+
+
+def read_records(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Yield the file's records as DataFrames of strings/objects, ``chunk_rows`` at a time."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file")
+    fmt = _detect_format(p)
+    if fmt in ("csv", "tsv"):
+        sep = "\t" if fmt == "tsv" else ","
+        yield from pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                               chunksize=chunk_rows, on_bad_lines="error")
+    elif fmt == "jsonl":
+        opener: Any = gzip.open if p.name.lower().endswith(".gz") else open
+        with opener(p, "rt", encoding="utf-8") as fh:
+            batch: list[dict[str, Any]] = []
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    rec = {"__parse_error__": f"line {lineno} is not valid JSON: {exc.msg}"}
+                if not isinstance(rec, dict):
+                    rec = {"__parse_error__": f"line {lineno} is not a JSON object"}
+                batch.append(rec)
+                if len(batch) >= chunk_rows:
+                    yield pd.DataFrame.from_records(batch)
+                    batch = []
+            if batch:
+                yield pd.DataFrame.from_records(batch)
+    else:
+        import pyarrow.parquet as pq
+
+        for rb in pq.ParquetFile(p).iter_batches(batch_size=chunk_rows):
+            yield rb.to_pandas()
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def _present(s: pd.Series) -> np.ndarray:
+    if s.dtype == object:
+        return s.map(lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))
+                     and str(v).strip() != "").to_numpy(bool)
+    return s.notna().to_numpy(bool)
+
+
+class _Validator:
+    """Validate one chunk column by column; collect errors per row and build clean columns."""
+
+    def __init__(self, df: pd.DataFrame, first_row: int, now: float, max_id: int, max_text: int) -> None:
+        self.df = df.reset_index(drop=True)
+        self.n = len(self.df)
+        self.rows = np.arange(first_row, first_row + self.n)
+        self.bad = np.zeros(self.n, dtype=bool)
+        self.errors: list[RowError] = []
+        self.out: dict[str, Any] = {}
+        self.now = now
+        self.max_id = max_id
+        self.max_text = max_text
+        if "__parse_error__" in self.df:
+            mask = _present(self.df["__parse_error__"])
+            self._fail(mask, "record", self.df["__parse_error__"].astype(str).to_numpy())
+
+    def _fail(self, mask: np.ndarray, name: str, reason: str | np.ndarray | Callable[[int], str]) -> None:
+        for k in np.flatnonzero(mask):
+            if callable(reason):
+                msg = reason(int(k))
+            elif isinstance(reason, np.ndarray):
+                msg = str(reason[k])
+            else:
+                msg = reason
+            self.errors.append(RowError(int(self.rows[k]), name, msg))
+        self.bad |= mask
+
+    def col(self, name: str) -> pd.Series:
+        if name in self.df:
+            return self.df[name]
+        return pd.Series([None] * self.n, dtype=object)
+
+    def ident(self, name: str, required: bool = True) -> None:
+        s = self.col(name)
+        present = _present(s)
+        if required:
+            self._fail(~present, name, "missing (an id is required)")
+        vals = np.array([str(v).strip() if p else None for v, p in zip(s.tolist(), present, strict=True)],
+                        dtype=object)
+        too_long = np.array([v is not None and len(v) > self.max_id for v in vals], dtype=bool)
+        self._fail(too_long, name, f"longer than {self.max_id} characters")
+        self.out[name] = vals
+
+    def text(self, name: str, max_chars: int | None = None) -> None:
+        s = self.col(name)
+        present = _present(s)
+        vals = np.array([str(v) if p else None for v, p in zip(s.tolist(), present, strict=True)], dtype=object)
+        if max_chars is not None:
+            bad = np.array([v is not None and len(v) > max_chars for v in vals], dtype=bool)
+            self._fail(bad, name, f"longer than {max_chars} characters")
+        else:
+            bad = np.array([v is not None and len(v.encode("utf-8", "surrogatepass")) > self.max_text
+                            for v in vals], dtype=bool)
+            self._fail(bad, name, f"larger than {self.max_text} bytes")
+        self.out[name] = vals
+
+    def number(self, name: str, default: float | None, required: bool = False,
+               lo: float | None = None, hi: float | None = None, integer: bool = False) -> np.ndarray:
+        s = self.col(name)
+        present = _present(s)
+        if required:
+            self._fail(~present, name, "missing (a number is required)")
+        raw = s.astype(object).where(present, None)
+        num = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        unparsable = present & ~np.isfinite(num)
+        self._fail(unparsable, name, lambda k: f"{s.iloc[k]!r} is not a finite number")
+        if integer:
+            frac = present & np.isfinite(num) & (num != np.round(num))
+            self._fail(frac, name, lambda k: f"{s.iloc[k]!r} is not a whole number")
+        vals = np.where(present & np.isfinite(num), num, np.nan if default is None else default)
+        ok = np.isfinite(vals)
+        if lo is not None:
+            self._fail(ok & (vals < lo), name, lambda k: f"{vals[k]:g} is below the minimum {lo:g}")
+        if hi is not None:
+            self._fail(ok & (vals > hi), name, lambda k: f"{vals[k]:g} is above the maximum {hi:g}")
+        self.out[name] = vals
+        return vals
+
+    def timestamp(self, name: str, required: bool = False) -> None:
+        s = self.col(name)
+        present = _present(s)
+        if required:
+            self._fail(~present, name, "missing (a timestamp is required)")
+        vals = np.full(self.n, np.nan)
+        numeric = pd.to_numeric(s.astype(object).where(present, None), errors="coerce").to_numpy(float)
+        is_num = present & np.isfinite(numeric)
+        vals[is_num] = np.where(numeric[is_num] > 1e11, numeric[is_num] / 1000.0, numeric[is_num])
+        rest = present & ~is_num
+        if rest.any():
+            parsed = pd.to_datetime(s[rest].astype(str), utc=True, errors="coerce", format="mixed")
+            ok = parsed.notna().to_numpy()
+            secs = np.full(len(parsed), np.nan)
+            secs[ok] = parsed[ok].map(lambda t: t.timestamp()).to_numpy(float)
+            vals[np.flatnonzero(rest)] = secs
+            bad = np.zeros(self.n, dtype=bool)
+            bad[np.flatnonzero(rest)[~ok]] = True
+            self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a timestamp (ISO 8601 or epoch seconds)")
+        if name == "created_at":
+            vals = np.where(np.isnan(vals), self.now, vals)
+        future = np.isfinite(vals) & (vals > self.now + 86400 * 366 * 100)
+        self._fail(future, name, "timestamp is implausibly far in the future")
+        self.out[name] = vals
+
+    def boolean(self, name: str, required: bool = False) -> None:
+        s = self.col(name)
+        present = _present(s)
+        if required:
+            self._fail(~present, name, "missing (true or false is required)")
+        vals = np.full(self.n, None, dtype=object)
+        bad = np.zeros(self.n, dtype=bool)
+        for k in np.flatnonzero(present):
+            v = s.iloc[k]
+            if isinstance(v, bool | np.bool_):
+                vals[k] = bool(v)
+                continue
+            key = str(v).strip().lower()
+            if key in _TRUE:
+                vals[k] = True
+            elif key in _FALSE:
+                vals[k] = False
+            else:
+                bad[k] = True
+        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a boolean (true/false, yes/no, 1/0)")
+        self.out[name] = vals
+
+    def enum(self, name: str, allowed: list[str], default: str | None, upper: bool) -> None:
+        s = self.col(name)
+        present = _present(s)
+        vals = np.array([(str(v).strip().upper() if upper else str(v).strip().lower()) if p else default
+                         for v, p in zip(s.tolist(), present, strict=True)], dtype=object)
+        bad = np.array([v is None or v not in allowed for v in vals], dtype=bool)
+        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not one of {', '.join(allowed)}")
+        self.out[name] = vals
+
+    def topic(self, name: str, default: str | None) -> None:
+        s = self.col(name)
+        present = _present(s)
+        vals = np.array([str(v).strip() if p else default for v, p in zip(s.tolist(), present, strict=True)],
+                        dtype=object)
+        bad = np.array([v is not None and (len(v) > MAX_TOPIC_CHARS or not TOPIC_PATTERN.match(v))
+                        for v in vals], dtype=bool)
+        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a dotted topic like reviews.public.laptops")
+        self.out[name] = vals
+
+
+def _validate(kind: str, v: _Validator) -> None:
+    if kind == "reviews":
+        v.ident("id")
+        v.ident("item_id")
+        v.ident("user_id")
+        lo = v.number("min_rating", DEFAULT_MIN_RATING)
+        hi = v.number("max_rating", DEFAULT_MAX_RATING)
+        r = v.number("rating", None, required=True)
+        scale_bad = np.isfinite(lo) & np.isfinite(hi) & (hi <= lo)
+        v._fail(scale_bad, "max_rating", lambda k: f"scale {lo[k]:g}..{hi[k]:g} is empty (max must exceed min)")
+        outside = ~scale_bad & np.isfinite(r) & ((r < lo) | (r > hi))
+        v._fail(outside, "rating", lambda k: f"{r[k]:g} is outside the scale {lo[k]:g}..{hi[k]:g}")
+        v.text("title", MAX_TITLE_CHARS)
+        v.text("text")
+        v.timestamp("created_at")
+        for b in ("is_recommended", "is_incentivized", "verified_purchase"):
+            v.boolean(b)
+        v.number("photo_count", 0, lo=0, hi=MAX_PHOTOS, integer=True)
+        v.ident("supersedes", required=False)
+        v.topic("topic", None)
+        v.text("item_title", MAX_TITLE_CHARS)
+    elif kind == "votes":
+        v.ident("review_id")
+        v.ident("voter_id")
+        v.boolean("helpful", required=True)
+        v.timestamp("created_at")
+    elif kind == "trust":
+        v.ident("truster_id")
+        v.ident("trustee_id")
+        v.topic("domain", DEFAULT_TOPIC)
+        v.number("level", None, required=True, lo=0.0, hi=1.0)
+        v.timestamp("created_at")
+        v.timestamp("valid_until")
+    elif kind == "flags":
+        v.ident("review_id")
+        v.ident("flagger_id")
+        v.enum("reason", [r.value for r in FlagReason], None, upper=True)
+        v.number("severity", 1.0, lo=0.0, hi=MAX_SEVERITY)
+        v.timestamp("created_at")
+    elif kind == "users":
+        v.ident("id")
+        v.timestamp("created_at")
+        v.text("display_name", 256)
+        v.enum("role", [r.value for r in UserRole], UserRole.PERSON.value, upper=False)
+    elif kind == "items":
+        v.ident("id")
+        v.topic("topic", DEFAULT_TOPIC)
+        v.text("title", MAX_TITLE_CHARS)
+        v.timestamp("created_at")
+    else:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+_COLUMNS = {
+    "reviews": ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "title", "text", "created_at",
+                "is_recommended", "is_incentivized", "verified_purchase", "photo_count", "supersedes"],
+    "votes": ["review_id", "voter_id", "helpful", "created_at"],
+    "trust": ["truster_id", "trustee_id", "domain", "level", "created_at", "valid_until"],
+    "flags": ["review_id", "flagger_id", "reason", "severity", "created_at"],
+    "users": ["id", "created_at", "display_name", "role"],
+    "items": ["id", "topic", "title", "created_at"],
+}
+
+
+def _py(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _rows(kind: str, v: _Validator, keep: np.ndarray) -> list[dict[str, Any]]:
+    cols = _COLUMNS[kind]
+    arrays = [v.out[c] for c in cols]
+    rows = []
+    for k in np.flatnonzero(keep):
+        row = {c: _py(a[k]) for c, a in zip(cols, arrays, strict=True)}
+        if kind == "reviews":
+            row["photo_count"] = int(row["photo_count"] or 0)
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- driver
+def _apply_map(df: pd.DataFrame, mapping: dict[str, str] | None) -> pd.DataFrame:
+    if not mapping:
+        return df
+    missing = [src for src in mapping if src not in df.columns]
+    if missing:
+        raise ValueError(f"--map names column(s) not in the input: {', '.join(missing)}; "
+                         f"input columns: {', '.join(map(str, df.columns))}")
+    return df.rename(columns=mapping)
+
+
+def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
+    """Parse ``column=field`` pairs (``--map`` options) into a rename mapping."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--map {pair!r}: expected column=field")
+        src, dst = (s.strip() for s in pair.split("=", 1))
+        if not src or not dst:
+            raise ValueError(f"--map {pair!r}: expected column=field")
+        out[src] = dst
+    return out
+
+
+def _check_references(store: Store, kind: str, v: _Validator) -> None:
+    """Votes and flags must point at a review that is already in the store."""
+    if kind not in ("votes", "flags"):
+        return
+    wanted = sorted({rid for rid in v.out["review_id"][~v.bad] if rid is not None})
+    unknown = set(wanted) - store.existing_ids("reviews", wanted) if wanted else set()
+    if unknown:
+        mask = ~v.bad & np.array([rid in unknown for rid in v.out["review_id"]], dtype=bool)
+        v._fail(mask, "review_id", lambda k: f"review {v.out['review_id'][k]!r} is not in the store")
+
+
+def import_frames(
+    store: Store,
+    frames: Iterator[pd.DataFrame],
+    kind: str,
+    *,
+    source: str = "<frame>",
+    mapping: dict[str, str] | None = None,
+    skip_bad: bool = False,
+    rejects_path: str | Path | None = None,
+    batch_size: int | None = None,
+    progress: ProgressFn | None = None,
+    total_rows: int | None = None,
+) -> ImportReport:
+    """Validate every record of ``frames``, then write the valid ones in batches (see module docstring)."""
+    from truescore.config import get_settings
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    settings = get_settings()
+    batch_size = batch_size or settings.import_batch_size
+    started = time.perf_counter()
+    now = time.time()
+    report = ImportReport(source=source, kind=kind)
+    chunks: list[tuple[_Validator, np.ndarray]] = []
+    first = 1
+    for raw in frames:
+        df = _apply_map(raw, mapping)
+        v = _Validator(df, first, now, settings.max_id_length, settings.max_text_bytes)
+        _validate(kind, v)
+        _check_references(store, kind, v)
+        v.df = v.df[v.bad].assign(_row=v.rows[v.bad])  # keep only what a rejects file needs
+        chunks.append((v, ~v.bad))
+        first += v.n
+        report.rows_read += v.n
+        if progress:
+            progress(report.rows_read // 2, total_rows)
+    errors = sorted((e for v, _ in chunks for e in v.errors), key=lambda e: (e.row, e.field))
+    report.errors = errors
+    bad_rows = {e.row for e in errors}
+    report.rows_rejected = len(bad_rows)
+    report.rows_valid = report.rows_read - report.rows_rejected
+    if errors and not skip_bad:
+        raise ImportValidationError(source, errors, report.rows_read)
+    if errors and skip_bad:
+        report.rejects_path = str(rejects_path or _default_rejects(source))
+        _write_rejects(report.rejects_path, chunks, errors)
+    done = 0
+    for v, keep in chunks:
+        rows = _rows(kind, v, keep)
+        if kind == "reviews":
+            _add_topics(store, v, keep)
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            with store.transaction() as conn:
+                report.rows_inserted += store.insert_rows(kind, batch, conn=conn)
+            report.batches += 1
+            done += len(batch)
+            if progress:
+                progress(report.rows_read // 2 + done * report.rows_read // max(2 * report.rows_valid, 1),
+                         total_rows)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _add_topics(store: Store, v: _Validator, keep: np.ndarray) -> None:
+    """A reviews file may carry the item's topic and title: create those items before the reviews."""
+    topics, titles = v.out["topic"], v.out["item_title"]
+    has = keep & np.array([t is not None for t in topics], dtype=bool)
+    if not has.any():
+        return
+    seen: dict[str, dict[str, Any]] = {}
+    for k in np.flatnonzero(has):
+        iid = v.out["item_id"][k]
+        if iid not in seen:
+            seen[iid] = {"id": iid, "topic": topics[k], "title": titles[k], "created_at": float(v.out["created_at"][k])}
+    with store.transaction() as conn:
+        store.insert_rows("items", list(seen.values()), conn=conn)
+
+
+def _default_rejects(source: str) -> Path:
+    base = Path(source.split("::")[0]).name or "import"
+    return Path(f"{base}.rejects.csv")
+
+
+def _write_rejects(path: str, chunks: list[tuple[_Validator, np.ndarray]], errors: list[RowError]) -> None:
+    by_row: dict[int, list[RowError]] = {}
+    for e in errors:
+        by_row.setdefault(e.row, []).append(e)
+    bad = pd.concat([v.df for v, _ in chunks if len(v.df)])
+    rows = bad.pop("_row").to_numpy()
+    bad.insert(0, "_row", rows)
+    bad.insert(1, "_field", ["; ".join(e.field for e in by_row[int(r)]) for r in rows])
+    bad.insert(2, "_reason", ["; ".join(e.reason for e in by_row[int(r)]) for r in rows])
+    bad.to_csv(path, index=False)
+
+
+def import_file(
+    store: Store,
+    path: str | Path,
+    kind: str,
+    **kwargs: Any,
+) -> ImportReport:
+    """Import a CSV / TSV / JSON Lines / Parquet file of ``kind`` events; see :func:`import_frames`."""
+    p = Path(path)
+    total = _count_records(p)
+    return import_frames(store, read_records(p), kind, source=str(p), total_rows=total, **kwargs)
+
+
+def import_frame(store: Store, df: pd.DataFrame, kind: str, **kwargs: Any) -> ImportReport:
+    """Import an in-memory DataFrame of ``kind`` events; see :func:`import_frames`."""
+    return import_frames(store, iter([df]), kind, total_rows=len(df), **kwargs)
+
+
+def import_table(store: Store, url: str, table: str, kind: str, **kwargs: Any) -> ImportReport:
+    """Import ``table`` of another SQLite or PostgreSQL database (seed 000: "loading item ratings from a
+    local SQLite file or database connection")."""
+    from sqlalchemy import MetaData, Table, create_engine, select
+    from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    try:
+        engine = create_engine(url)
+        tbl = Table(table, MetaData(), autoload_with=engine)
+    except NoSuchTableError:
+        raise ValueError(f"{url}: no table named {table!r}") from None
+    except SQLAlchemyError as exc:
+        raise ValueError(f"cannot read {url}: {exc.__class__.__name__}: {exc}") from None
+
+    def frames() -> Iterator[pd.DataFrame]:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(select(tbl))
+            cols = list(result.keys())
+            while True:
+                rows = result.fetchmany(50_000)
+                if not rows:
+                    break
+                yield pd.DataFrame(rows, columns=cols).astype(object)
+
+    try:
+        return import_frames(store, frames(), kind, source=f"{url}::{table}", **kwargs)
+    finally:
+        engine.dispose()
+
+
+def _count_records(path: Path) -> int | None:
+    """Cheap record count for the progress bar (lines minus header for text formats)."""
+    try:
+        if path.stat().st_size > 2_000_000_000:
+            return None
+        fmt = _detect_format(path)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            n = sum(1 for _ in fh)
+        return n - 1 if fmt in ("csv", "tsv") else n
+    except OSError:
+        return None

@@ -1,0 +1,203 @@
+"""The tables of the store, as SQLAlchemy Core metadata.
+
+Event tables (append-only, ids chosen by the caller): users, items, reviews, votes, trust, flags.
+Derived tables (written by the engines, one row per key, replaced on refit): item_quality,
+user_reliability, review_scores, product_rankings; every derived row carries ``model_version`` and
+``fitted_at``. Times are UTC seconds since the epoch (double precision), which keeps bulk snapshots
+cheap on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "DERIVED_KEYS",
+    "EVENT_TABLES",
+    "api_keys",
+    "flags",
+    "item_quality",
+    "items",
+    "jobs",
+    "metadata",
+    "product_rankings",
+    "review_scores",
+    "reviews",
+    "trust",
+    "user_reliability",
+    "users",
+    "votes",
+]
+
+ID = String(256)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("display_name", String(256)),
+    Column("role", String(16), nullable=False, server_default="person"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("topic", String(512), nullable=False),
+    Column("title", String(1024)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_items_topic", "topic"),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("item_id", ID, ForeignKey("items.id"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("rating", Float, nullable=False),
+    Column("min_rating", Float, nullable=False),
+    Column("max_rating", Float, nullable=False),
+    Column("title", String(1024)),
+    Column("text", Text),
+    Column("created_at", Float, nullable=False),
+    Column("is_recommended", Boolean),
+    Column("is_incentivized", Boolean),
+    Column("verified_purchase", Boolean),
+    Column("photo_count", Integer, nullable=False, server_default="0"),
+    Column("supersedes", ID),
+    Index("ix_reviews_item", "item_id"),
+    Index("ix_reviews_user_time", "user_id", "created_at"),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("review_id", ID, ForeignKey("reviews.id"), primary_key=True),
+    Column("voter_id", ID, primary_key=True),
+    Column("helpful", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_votes_voter", "voter_id"),
+)
+
+trust = Table(
+    "trust",
+    metadata,
+    Column("truster_id", ID, primary_key=True),
+    Column("trustee_id", ID, primary_key=True),
+    Column("domain", String(512), primary_key=True),
+    Column("created_at", Float, primary_key=True),
+    Column("level", Float, nullable=False),
+    Column("valid_until", Float),
+    Index("ix_trust_domain", "domain"),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("review_id", ID, ForeignKey("reviews.id"), primary_key=True),
+    Column("flagger_id", ID, primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("severity", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+item_quality = Table(
+    "item_quality",
+    metadata,
+    Column("item_id", ID, primary_key=True),
+    Column("quality", Float, nullable=False),
+    Column("quality_sd", Float, nullable=False),
+    Column("n_ratings", Integer, nullable=False),
+    Column("effective_weight", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("fitted_at", Float, nullable=False),
+)
+
+user_reliability = Table(
+    "user_reliability",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("reliability", Float, nullable=False),
+    Column("reliability_lo", Float, nullable=False),
+    Column("reliability_hi", Float, nullable=False),
+    Column("bias", Float, nullable=False),
+    Column("n_ratings", Integer, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("fitted_at", Float, nullable=False),
+)
+
+review_scores = Table(
+    "review_scores",
+    metadata,
+    Column("review_id", ID, primary_key=True),
+    Column("quality", Float, nullable=False),
+    Column("fake_probability", Float, nullable=False),
+    Column("sentiment", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("fitted_at", Float, nullable=False),
+)
+
+product_rankings = Table(
+    "product_rankings",
+    metadata,
+    Column("item_id", ID, primary_key=True),
+    Column("topic", String(512), nullable=False),
+    Column("fused_mean", Float),
+    Column("fused_sd", Float),
+    Column("n_eff", Float),
+    Column("lower_bound", Float),
+    Column("love_score", Float),
+    Column("tier", String(16)),
+    Column("plain_mean", Float),
+    Column("n_reviews", Integer, nullable=False),
+    Column("details", Text),
+    Column("model_version", String(64), nullable=False),
+    Column("fitted_at", Float, nullable=False),
+    Index("ix_rankings_topic", "topic"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("key_hash", String(128), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked", Boolean, nullable=False, server_default="0"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("message", Text),
+)
+
+EVENT_TABLES = ("users", "items", "reviews", "votes", "trust", "flags")
+
+#: key column of each derived table
+DERIVED_KEYS = {
+    "item_quality": "item_id",
+    "user_reliability": "user_id",
+    "review_scores": "review_id",
+    "product_rankings": "item_id",
+}

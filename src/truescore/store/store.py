@@ -1,0 +1,627 @@
+"""The event store: the only code of truescore that speaks SQL.
+
+``Store.open(url)`` serves both the embedded SQLite default (``sqlite:///truescore.db``, in WAL mode) and
+PostgreSQL (``postgresql+psycopg://...``) through SQLAlchemy Core. Writes are batched and idempotent by
+key (the same review added twice is stored once); reads hand the engines domain objects, pandas frames
+or the compact :class:`~truescore.domain.RatingSnapshot` arrays with ratings normalised to [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from truescore.domain import (
+    Flag,
+    FlagReason,
+    Item,
+    RatingSnapshot,
+    Review,
+    TrustEdge,
+    TrustEdgeArrays,
+    User,
+    UserRole,
+    Vote,
+    from_epoch,
+    to_epoch,
+)
+from truescore.store import schema
+
+__all__ = ["DEFAULT_TOPIC", "Store", "StoreError"]
+
+#: topic given to an item first seen through one of its reviews
+DEFAULT_TOPIC = "reviews.public"
+
+_CHUNK = 5000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used (bad URL, unreachable server, unknown table)."""
+
+
+def _epoch(value: datetime | float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return to_epoch(value)
+    return float(value)
+
+
+def _chunks(rows: Iterable[dict[str, Any]], size: int = _CHUNK) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _topic_clause(column: Any, topic: str | None) -> Any:
+    """``column`` is ``topic`` or one of its descendants (``topic.*``)."""
+    if topic is None:
+        return None
+    return or_(column == topic, column.like(topic.replace("%", r"\%").replace("_", r"\_") + ".%", escape="\\"))
+
+
+class Store:
+    """Event store over SQLite or PostgreSQL.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        Use :meth:`open` rather than the constructor.
+
+    Examples
+    --------
+    >>> store = Store.open("sqlite://")          # in memory
+    >>> store.add_reviews([Review("r1", "lamp", "ann", 4.0)])
+    1
+    >>> store.reviews_of_item("lamp")[0].rating
+    4.0
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect: str = engine.dialect.name
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, url: str | None = None, *, create: bool = True) -> Store:
+        """Open (and by default create) the store at ``url``.
+
+        ``None`` takes ``settings.database_url`` (``TRUESCORE_DATABASE_URL``), else
+        ``sqlite:///truescore.db``. ``postgresql://`` URLs use the psycopg 3 driver.
+        """
+        if url is None:
+            from truescore.config import get_settings
+
+            url = get_settings().database_url
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise StoreError(f"invalid database URL {url!r}: {exc}") from None
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise StoreError(f"unsupported database {backend!r} in {url!r}: use sqlite:/// or postgresql+psycopg://")
+        kwargs: dict[str, Any] = {"future": True}
+        if backend == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        engine = create_engine(parsed, **kwargs)
+        if backend == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        if create:
+            try:
+                schema.metadata.create_all(engine)
+            except OperationalError as exc:
+                raise StoreError(f"cannot open {parsed.render_as_string(hide_password=True)}: {exc.orig}") from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One database transaction; pass the connection to the ``add_*`` methods to group writes."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _conn(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.begin() as own:
+                yield own
+
+    # ------------------------------------------------------------------ low-level writes
+    def _insert(self, table: Table) -> Any:
+        return (sqlite_dialect if self.dialect == "sqlite" else pg_dialect).insert(table)
+
+    def _insert_ignore(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+        """Insert ``rows``, skipping keys already present; return how many were new."""
+        if not rows:
+            return 0
+        key = next(iter(table.primary_key.columns))
+        stmt = self._insert(table).on_conflict_do_nothing().returning(key)
+        new = 0
+        for batch in _chunks(rows):
+            new += len(conn.execute(stmt, batch).all())
+        return new
+
+    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+        """Insert ``rows``, replacing the non-key columns of keys already present."""
+        if not rows:
+            return 0
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = self._insert(table)
+        cols = [c for c in rows[0] if c not in keys]
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in cols})
+        for batch in _chunks(rows):
+            conn.execute(stmt, batch)
+        return len(rows)
+
+    # ------------------------------------------------------------------ event writes
+    def add_users(self, users: Iterable[User], conn: Connection | None = None) -> int:
+        """Insert or update users (a later statement of a user's profile replaces the earlier one)."""
+        rows = [
+            {"id": u.id, "created_at": _epoch(u.created_at), "display_name": u.display_name, "role": str(u.role)}
+            for u in users
+        ]
+        with self._conn(conn) as c:
+            return self._upsert(c, schema.users, rows)
+
+    def add_items(self, items: Iterable[Item], conn: Connection | None = None) -> int:
+        """Insert or update items (a placeholder made from a review is replaced by the real item)."""
+        rows = [
+            {"id": i.id, "topic": i.topic, "title": i.title, "created_at": _epoch(i.created_at)} for i in items
+        ]
+        with self._conn(conn) as c:
+            return self._upsert(c, schema.items, rows)
+
+    def add_reviews(self, reviews: Iterable[Review], conn: Connection | None = None) -> int:
+        """Insert reviews, ignoring ids already stored; unknown users and items get placeholder rows."""
+        rows = [
+            {
+                "id": r.id,
+                "item_id": r.item_id,
+                "user_id": r.user_id,
+                "rating": float(r.rating),
+                "min_rating": float(r.min_rating),
+                "max_rating": float(r.max_rating),
+                "title": r.title,
+                "text": r.text,
+                "created_at": _epoch(r.created_at),
+                "is_recommended": r.is_recommended,
+                "is_incentivized": r.is_incentivized,
+                "verified_purchase": r.verified_purchase,
+                "photo_count": int(r.photo_count or 0),
+                "supersedes": r.supersedes,
+            }
+            for r in reviews
+        ]
+        return self.add_review_rows(rows, conn=conn)
+
+    def add_review_rows(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> int:
+        """Fast path of :meth:`add_reviews` for already-validated row dicts (columns of ``reviews``)."""
+        if not rows:
+            return 0
+        first_seen_user: dict[str, float] = {}
+        first_seen_item: dict[str, float] = {}
+        for r in rows:
+            t = r["created_at"]
+            if t < first_seen_user.get(r["user_id"], np.inf):
+                first_seen_user[r["user_id"]] = t
+            if t < first_seen_item.get(r["item_id"], np.inf):
+                first_seen_item[r["item_id"]] = t
+        with self._conn(conn) as c:
+            self._insert_ignore(
+                c,
+                schema.users,
+                [{"id": u, "created_at": t, "role": "person"} for u, t in first_seen_user.items()],
+            )
+            self._insert_ignore(
+                c,
+                schema.items,
+                [{"id": i, "created_at": t, "topic": DEFAULT_TOPIC} for i, t in first_seen_item.items()],
+            )
+            return self._insert_ignore(c, schema.reviews, rows)
+
+    def add_votes(self, votes: Iterable[Vote], conn: Connection | None = None) -> int:
+        """Insert helpful/unhelpful votes; one vote per (review, voter), the first one stored wins."""
+        rows = [
+            {"review_id": v.review_id, "voter_id": v.voter_id, "helpful": bool(v.helpful),
+             "created_at": _epoch(v.created_at)}
+            for v in votes
+        ]
+        with self._conn(conn) as c:
+            return self._insert_ignore(c, schema.votes, rows)
+
+    def add_trust(self, edges: Iterable[TrustEdge], conn: Connection | None = None) -> int:
+        """Append trust statements; the latest statement per (truster, trustee, domain) is the current one."""
+        rows = [
+            {"truster_id": e.truster_id, "trustee_id": e.trustee_id, "domain": e.domain, "level": float(e.level),
+             "created_at": _epoch(e.created_at), "valid_until": _epoch(e.valid_until)}
+            for e in edges
+        ]
+        with self._conn(conn) as c:
+            return self._insert_ignore(c, schema.trust, rows)
+
+    def add_flags(self, flags: Iterable[Flag], conn: Connection | None = None) -> int:
+        """Insert moderation flags; one per (review, flagger)."""
+        rows = [
+            {"review_id": f.review_id, "flagger_id": f.flagger_id, "reason": str(f.reason),
+             "severity": float(f.severity), "created_at": _epoch(f.created_at)}
+            for f in flags
+        ]
+        with self._conn(conn) as c:
+            return self._insert_ignore(c, schema.flags, rows)
+
+    def insert_rows(self, table: str, rows: list[dict[str, Any]], conn: Connection | None = None) -> int:
+        """Insert already-validated rows into an event table (the importer's path); returns new rows."""
+        if table == "reviews":
+            return self.add_review_rows(rows, conn=conn)
+        tbl = self._table(table)
+        with self._conn(conn) as c:
+            if table in ("users", "items"):
+                return self._upsert(c, tbl, rows)
+            return self._insert_ignore(c, tbl, rows)
+
+    def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
+        """The subset of ``ids`` present as primary keys of ``users``, ``items`` or ``reviews``."""
+        tbl = self._table(table)
+        found: set[str] = set()
+        with self.engine.connect() as c:
+            for start in range(0, len(ids), 900):
+                chunk = list(ids[start : start + 900])
+                found.update(c.execute(select(tbl.c.id).where(tbl.c.id.in_(chunk))).scalars())
+        return found
+
+    # ------------------------------------------------------------------ row -> domain
+    @staticmethod
+    def _review(row: Any) -> Review:
+        return Review(
+            id=row.id, item_id=row.item_id, user_id=row.user_id, rating=row.rating,
+            created_at=from_epoch(row.created_at), min_rating=row.min_rating, max_rating=row.max_rating,
+            title=row.title, text=row.text, is_recommended=row.is_recommended,
+            is_incentivized=row.is_incentivized, verified_purchase=row.verified_purchase,
+            photo_count=row.photo_count or 0, supersedes=row.supersedes,
+        )
+
+    @staticmethod
+    def _vote(row: Any) -> Vote:
+        return Vote(row.review_id, row.voter_id, bool(row.helpful), from_epoch(row.created_at))
+
+    @staticmethod
+    def _edge(row: Any) -> TrustEdge:
+        return TrustEdge(
+            row.truster_id, row.trustee_id, row.domain, row.level, from_epoch(row.created_at),
+            None if row.valid_until is None else from_epoch(row.valid_until),
+        )
+
+    def _live_reviews(self) -> Any:
+        """Reviews not superseded by a later review."""
+        r, newer = schema.reviews, schema.reviews.alias("newer")
+        return ~select(newer.c.id).where(newer.c.supersedes == r.c.id).exists()
+
+    # ------------------------------------------------------------------ reads
+    def get_user(self, user_id: str) -> User | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(schema.users).where(schema.users.c.id == user_id)).first()
+        if row is None:
+            return None
+        return User(row.id, from_epoch(row.created_at), row.display_name, UserRole(row.role))
+
+    def get_item(self, item_id: str) -> Item | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(schema.items).where(schema.items.c.id == item_id)).first()
+        return None if row is None else Item(row.id, row.topic, row.title, from_epoch(row.created_at))
+
+    def get_review(self, review_id: str) -> Review | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(schema.reviews).where(schema.reviews.c.id == review_id)).first()
+        return None if row is None else self._review(row)
+
+    def reviews_of_item(self, item_id: str) -> list[Review]:
+        """Current (not superseded) reviews of an item, oldest first."""
+        r = schema.reviews
+        q = select(r).where(r.c.item_id == item_id, self._live_reviews()).order_by(r.c.created_at, r.c.id)
+        with self.engine.connect() as c:
+            return [self._review(row) for row in c.execute(q)]
+
+    def reviews_by_user(
+        self, user_id: str, topic: str | None = None, since: datetime | float | None = None
+    ) -> list[Review]:
+        """A user's reviews, optionally only in ``topic`` (and its subtopics) and since a time."""
+        r, i = schema.reviews, schema.items
+        q = select(r).where(r.c.user_id == user_id)
+        if topic is not None:
+            q = q.join(i, i.c.id == r.c.item_id).where(_topic_clause(i.c.topic, topic))
+        if since is not None:
+            q = q.where(r.c.created_at >= _epoch(since))
+        with self.engine.connect() as c:
+            return [self._review(row) for row in c.execute(q.order_by(r.c.created_at))]
+
+    def review_counts_in_topic(
+        self, user_ids: Sequence[str], topic: str | None = None, since: datetime | float | None = None
+    ) -> dict[str, int]:
+        """Number of reviews by each of ``user_ids`` in ``topic`` (and subtopics) since a time."""
+        r, i = schema.reviews, schema.items
+        out = dict.fromkeys(user_ids, 0)
+        with self.engine.connect() as c:
+            for start in range(0, len(user_ids), 900):
+                chunk = list(user_ids[start : start + 900])
+                q = select(r.c.user_id, func.count()).where(r.c.user_id.in_(chunk))
+                if topic is not None:
+                    q = q.join(i, i.c.id == r.c.item_id).where(_topic_clause(i.c.topic, topic))
+                if since is not None:
+                    q = q.where(r.c.created_at >= _epoch(since))
+                for uid, n in c.execute(q.group_by(r.c.user_id)):
+                    out[uid] = int(n)
+        return out
+
+    def votes_on_reviews(self, review_ids: Sequence[str]) -> list[Vote]:
+        v = schema.votes
+        out: list[Vote] = []
+        with self.engine.connect() as c:
+            for start in range(0, len(review_ids), 900):
+                chunk = list(review_ids[start : start + 900])
+                out.extend(self._vote(row) for row in c.execute(select(v).where(v.c.review_id.in_(chunk))))
+        return out
+
+    def votes_on_user_reviews(self, user_id: str, topic: str | None = None) -> list[Vote]:
+        """Votes cast on the reviews written by ``user_id`` (optionally in ``topic`` and subtopics)."""
+        v, r, i = schema.votes, schema.reviews, schema.items
+        q = select(v).join(r, r.c.id == v.c.review_id).where(r.c.user_id == user_id)
+        if topic is not None:
+            q = q.join(i, i.c.id == r.c.item_id).where(_topic_clause(i.c.topic, topic))
+        with self.engine.connect() as c:
+            return [self._vote(row) for row in c.execute(q)]
+
+    def trust_frame(self, domain: str | None = None, at: datetime | float | None = None) -> pd.DataFrame:
+        """Current trust edges: the latest statement per (truster, trustee, domain) as of ``at`` (now),
+        without statements that expired (``valid_until <= at``) or withdrew trust (level 0)."""
+        t = schema.trust
+        now = time.time() if at is None else _epoch(at)
+        q = select(t).where(t.c.created_at <= now)
+        if domain is not None:
+            q = q.where(t.c.domain == domain)
+        with self.engine.connect() as c:
+            df = pd.DataFrame(c.execute(q).mappings().all(), columns=[col.name for col in t.columns])
+        if df.empty:
+            return df
+        df = df.sort_values("created_at", kind="stable")
+        df = df.drop_duplicates(["truster_id", "trustee_id", "domain"], keep="last")
+        live = (df["valid_until"].isna() | (df["valid_until"] > now)) & (df["level"] > 0)
+        return df[live].reset_index(drop=True)
+
+    def trust_edges(self, domain: str | None = None, at: datetime | float | None = None) -> list[TrustEdge]:
+        """Current trust edges as domain objects; see :meth:`trust_frame`."""
+        return [self._edge(row) for row in self.trust_frame(domain, at).itertuples(index=False)]
+
+    def trust_edge_arrays(self, domain: str | None = None, at: datetime | float | None = None) -> TrustEdgeArrays:
+        df = self.trust_frame(domain, at)
+        if df.empty:
+            empty = np.array([], dtype=object)
+            return TrustEdgeArrays(empty, empty.copy(), empty.copy(), np.array([]), np.array([]))
+        return TrustEdgeArrays(
+            df["truster_id"].to_numpy(object), df["trustee_id"].to_numpy(object), df["domain"].to_numpy(object),
+            df["level"].to_numpy(float), df["created_at"].to_numpy(float),
+        )
+
+    def flags_on_reviews(self, review_ids: Sequence[str]) -> list[Flag]:
+        f = schema.flags
+        out: list[Flag] = []
+        with self.engine.connect() as c:
+            for start in range(0, len(review_ids), 900):
+                chunk = list(review_ids[start : start + 900])
+                for row in c.execute(select(f).where(f.c.review_id.in_(chunk))):
+                    out.append(Flag(row.review_id, row.flagger_id, FlagReason(row.reason), row.severity,
+                                    from_epoch(row.created_at)))
+        return out
+
+    def _item_filter(self, topic: str | None, q: str | None) -> list[Any]:
+        i = schema.items
+        clauses = []
+        if topic is not None:
+            clauses.append(_topic_clause(i.c.topic, topic))
+        if q:
+            pattern = "%" + q.lower().replace("%", r"\%").replace("_", r"\_") + "%"
+            clauses.append(or_(func.lower(i.c.title).like(pattern, escape="\\"),
+                               func.lower(i.c.id).like(pattern, escape="\\")))
+        return clauses
+
+    def items(self, topic: str | None = None, q: str | None = None, limit: int = 50, offset: int = 0) -> list[Item]:
+        """Items in ``topic`` (and subtopics) whose id or title contains ``q``, ordered by id."""
+        i = schema.items
+        query = select(i).where(and_(True, *self._item_filter(topic, q))).order_by(i.c.id)
+        query = query.limit(limit).offset(offset)
+        with self.engine.connect() as c:
+            return [Item(row.id, row.topic, row.title, from_epoch(row.created_at)) for row in c.execute(query)]
+
+    def count_items(self, topic: str | None = None, q: str | None = None) -> int:
+        query = select(func.count()).select_from(schema.items).where(and_(True, *self._item_filter(topic, q)))
+        with self.engine.connect() as c:
+            return int(c.execute(query).scalar_one())
+
+    def topics(self) -> list[tuple[str, int]]:
+        """Every item topic with its number of items."""
+        i = schema.items
+        with self.engine.connect() as c:
+            rows = c.execute(select(i.c.topic, func.count()).group_by(i.c.topic).order_by(i.c.topic))
+            return [(t, int(n)) for t, n in rows]
+
+    def users(self, role: UserRole | None = None) -> list[User]:
+        u = schema.users
+        q = select(u).order_by(u.c.id)
+        if role is not None:
+            q = q.where(u.c.role == str(role))
+        with self.engine.connect() as c:
+            return [User(row.id, from_epoch(row.created_at), row.display_name, UserRole(row.role))
+                    for row in c.execute(q)]
+
+    def counts(self) -> dict[str, int]:
+        """Row count of every event and derived table."""
+        out = {}
+        with self.engine.connect() as c:
+            for name in (*schema.EVENT_TABLES, *schema.DERIVED_KEYS):
+                out[name] = int(c.execute(select(func.count()).select_from(self._table(name))).scalar_one())
+        return out
+
+    # ------------------------------------------------------------------ frames and snapshots
+    def _frame(self, query: Any) -> pd.DataFrame:
+        with self.engine.connect() as c:
+            result = c.execute(query)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def review_frame(self, topic: str | None = None, *, with_text: bool = True) -> pd.DataFrame:
+        """Current reviews as a DataFrame (every review column plus the item's ``topic``)."""
+        r, i = schema.reviews, schema.items
+        cols = [c for c in r.columns if with_text or c.name not in ("text", "title")]
+        q = select(*cols, i.c.topic).join(i, i.c.id == r.c.item_id).where(self._live_reviews())
+        if topic is not None:
+            q = q.where(_topic_clause(i.c.topic, topic))
+        return self._frame(q.order_by(r.c.created_at, r.c.id))
+
+    def vote_frame(self) -> pd.DataFrame:
+        return self._frame(select(schema.votes))
+
+    def flag_frame(self) -> pd.DataFrame:
+        return self._frame(select(schema.flags))
+
+    def item_frame(self) -> pd.DataFrame:
+        return self._frame(select(schema.items))
+
+    def user_frame(self) -> pd.DataFrame:
+        return self._frame(select(schema.users))
+
+    def snapshot(self, topic: str | None = None) -> RatingSnapshot:
+        """All current ratings (optionally of one topic and its subtopics) as compact arrays.
+
+        Users and items get dense integer indices (first appearance order), ratings are normalised to
+        [0, 1] with each review's own scale, and each item's display scale is the most common scale of
+        its reviews.
+        """
+        r, i = schema.reviews, schema.items
+        q = select(r.c.id, r.c.user_id, r.c.item_id, r.c.rating, r.c.min_rating, r.c.max_rating,
+                   r.c.created_at, i.c.topic).join(i, i.c.id == r.c.item_id).where(self._live_reviews())
+        if topic is not None:
+            q = q.where(_topic_clause(i.c.topic, topic))
+        df = self._frame(q.order_by(r.c.created_at, r.c.id))
+        return snapshot_from_frame(df)
+
+    # ------------------------------------------------------------------ derived tables
+    def _table(self, name: str) -> Table:
+        try:
+            return schema.metadata.tables[name]
+        except KeyError:
+            raise StoreError(f"unknown table {name!r}; tables: {', '.join(sorted(schema.metadata.tables))}") from None
+
+    def write_derived(self, table: str, records: Iterable[dict[str, Any]], model_version: str) -> int:
+        """Replace the derived rows of ``records`` (by key), stamped with ``model_version`` and now."""
+        if table not in schema.DERIVED_KEYS:
+            raise StoreError(f"{table!r} is not a derived table; choose one of {', '.join(schema.DERIVED_KEYS)}")
+        fitted_at = time.time()
+        rows = []
+        for rec in records:
+            row = dict(rec)
+            if isinstance(row.get("details"), dict | list):
+                row["details"] = json.dumps(row["details"])
+            row["model_version"] = model_version
+            row["fitted_at"] = fitted_at
+            rows.append(row)
+        with self.engine.begin() as c:
+            return self._upsert(c, self._table(table), rows)
+
+    def read_derived(self, table: str, key: str | None = None) -> list[dict[str, Any]]:
+        """Derived rows of ``table``: the one with id ``key``, or all of them."""
+        if table not in schema.DERIVED_KEYS:
+            raise StoreError(f"{table!r} is not a derived table; choose one of {', '.join(schema.DERIVED_KEYS)}")
+        tbl = self._table(table)
+        q = select(tbl)
+        if key is not None:
+            q = q.where(tbl.c[schema.DERIVED_KEYS[table]] == key)
+        with self.engine.connect() as c:
+            return [dict(row) for row in c.execute(q).mappings()]
+
+    def read_table(self, table: str) -> pd.DataFrame:
+        """Any table (event or derived) as a DataFrame, for export."""
+        return self._frame(select(self._table(table)))
+
+
+def snapshot_from_frame(df: pd.DataFrame) -> RatingSnapshot:
+    """Build a :class:`RatingSnapshot` from a frame with columns id, user_id, item_id, rating, min_rating,
+    max_rating, created_at and (optionally) topic."""
+    user_idx, user_ids = pd.factorize(df["user_id"], sort=False)
+    item_idx, item_ids = pd.factorize(df["item_id"], sort=False)
+    lo = df["min_rating"].to_numpy(float)
+    hi = df["max_rating"].to_numpy(float)
+    rating = (df["rating"].to_numpy(float) - lo) / (hi - lo)
+    n_items = len(item_ids)
+    item_min = np.zeros(n_items)
+    item_max = np.ones(n_items)
+    topics = np.full(n_items, DEFAULT_TOPIC, dtype=object)
+    if len(df):
+        scales = pd.DataFrame({"i": item_idx, "lo": lo, "hi": hi})
+        modal = scales.groupby(["i", "lo", "hi"]).size().reset_index(name="n")
+        modal = modal.sort_values(["i", "n"], ascending=[True, False]).drop_duplicates("i")
+        item_min[modal["i"].to_numpy()] = modal["lo"].to_numpy()
+        item_max[modal["i"].to_numpy()] = modal["hi"].to_numpy()
+        if "topic" in df:
+            first = pd.DataFrame({"i": item_idx, "t": df["topic"].to_numpy(object)}).drop_duplicates("i")
+            topics[first["i"].to_numpy()] = first["t"].to_numpy(object)
+    return RatingSnapshot(
+        user_ids=np.asarray(user_ids, dtype=object),
+        item_ids=np.asarray(item_ids, dtype=object),
+        review_ids=df["id"].to_numpy(object),
+        user_idx=user_idx.astype(np.int64),
+        item_idx=item_idx.astype(np.int64),
+        rating=rating,
+        created_at=df["created_at"].to_numpy(float),
+        item_min=item_min,
+        item_max=item_max,
+        item_topic=topics,
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,622 @@
+"""A synthetic marketplace with planted ground truth, for tests, the demo and the benchmarks.
+
+The world is deterministic for a given :class:`SynthConfig` (``seed`` included). It holds:
+
+- **items** in a topic tree (``reviews.public.technology.laptops``, ...), each with a true quality
+  ``q_i`` in stars, ``q_i = 1 + 4 * Beta(4, 2)``, and a power-law popularity;
+- **raters** of five kinds: *honest* (star noise sd ``s_u ~ LogNormal(log 0.55, 0.35)``), *harsh* and
+  *lenient* (honest noise plus a consistent bias of -/+ 0.5..1.2 stars), *careless* (sd 1.5..2.5 stars),
+  and *bots* in rings that boost a low-quality target item with maximum ratings, either *fresh*
+  accounts (created just before the attack, no other ratings) or *camouflaged* accounts that also rate
+  ``camouflage_ratings`` other items honestly; a ring's ratings can arrive in a burst;
+- **ratings** ``r_ui = round(clip(q_i + b_u + s_u * eps, 1, 5))``, eps ~ N(0, 1), over several years,
+  with a templated review text (genuine texts follow the stars and name the item's aspects; bot texts
+  are generic hype), disclosure and verified-purchase flags;
+- **helpful / unhelpful votes** (genuine, detailed reviews attract helpful votes, bot reviews unhelpful);
+- a **social trust graph** with topic communities, topic-scoped edges, an operator root that trusts
+  established reviewers, a moderator that flags some bot reviews, and bot rings that trust each other.
+
+On the normalised scale ``z = (stars - 1) / 4`` the planted rater precision is
+``alpha_u = 1 / (s_u / 4)^2`` and the bias ``b_u / 4``; both are returned in :class:`SynthTruth`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from truescore.domain import RatingSnapshot
+
+__all__ = ["SynthConfig", "SynthTruth", "SynthWorld", "add_bot_attack", "add_item", "generate"]
+
+DAY = 86400.0
+#: the synthetic world's "now": fixed so that every run is identical
+SYNTH_NOW = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
+
+TOPICS = (
+    "reviews.public.technology.laptops",
+    "reviews.public.technology.phones",
+    "reviews.public.technology.audio",
+    "reviews.public.home.lamps",
+    "reviews.public.home.kitchen",
+    "reviews.public.books.fiction",
+    "reviews.public.books.nonfiction",
+    "reviews.public.food.restaurants",
+)
+_NOUNS = {
+    "laptops": ("laptop", ("keyboard", "battery", "screen", "trackpad", "fan noise", "hinge")),
+    "phones": ("phone", ("camera", "battery", "screen", "speaker", "signal", "charging")),
+    "audio": ("headphones", ("bass", "noise cancelling", "comfort", "battery", "microphone", "pairing")),
+    "lamps": ("lamp", ("base", "shade", "switch", "brightness", "cord", "finish")),
+    "kitchen": ("pan", ("handle", "coating", "weight", "heat spread", "lid", "finish")),
+    "fiction": ("novel", ("plot", "characters", "pacing", "ending", "prose", "dialogue")),
+    "nonfiction": ("book", ("research", "writing", "examples", "structure", "index", "arguments")),
+    "restaurants": ("place", ("service", "portions", "menu", "prices", "atmosphere", "dessert")),
+}
+_GOOD = ("is excellent", "works really well", "is better than I expected", "feels solid", "is great")
+_MID = ("is fine", "is okay for the price", "is average", "does the job", "is decent but not special")
+_BAD = ("is disappointing", "stopped working", "feels cheap", "is worse than advertised", "is poor")
+_OPEN_GOOD = ("I have used this {noun} for {n} weeks now.", "Bought this {noun} {n} months ago.",
+              "After {n} weeks with this {noun}, here is my take.")
+_OPEN_BAD = ("I returned this {noun} after {n} days.", "I wanted to like this {noun}.",
+             "Used this {noun} for {n} weeks.")
+_CLOSE = {5: "Would buy again.", 4: "Recommended, with small caveats.", 3: "Mixed feelings overall.",
+          2: "Would not buy again.", 1: "Avoid it."}
+_HYPE = ("Best {noun} ever!!! Amazing quality, highly recommend to everyone!!!",
+         "AMAZING {noun}!!! Five stars, perfect in every way, buy it now!",
+         "Absolutely love it!!! The best purchase I have ever made. Perfect {noun}!!!",
+         "Great great great {noun}! Excellent product, fast shipping, 100% recommend!!!",
+         "Wow!!! This {noun} is perfect. Everyone should buy it. Best seller ever!!!")
+
+
+@dataclass(frozen=True, slots=True)
+class SynthConfig:
+    """Size and composition of the synthetic marketplace (every share is of the honest population)."""
+
+    n_users: int = 3000
+    n_items: int = 400
+    n_ratings: int = 40_000
+    seed: int = 0
+    years: float = 4.0
+    share_harsh: float = 0.08
+    share_lenient: float = 0.08
+    share_careless: float = 0.10
+    n_rings: int = 4
+    ring_size: int = 25
+    camouflage_ratings: int = 20
+    burst_hours: float = 48.0
+    with_text: bool = True
+    votes_per_rating: float = 0.3
+    trust_out_degree: float = 6.0
+    share_incentivized: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.n_users < 10 or self.n_items < 5 or self.n_ratings < self.n_items:
+            raise ValueError("SynthConfig needs n_users >= 10, n_items >= 5 and n_ratings >= n_items")
+        if self.n_ratings > 0.5 * self.n_users * self.n_items:
+            raise ValueError("SynthConfig: n_ratings exceeds half of all user-item pairs")
+
+
+@dataclass(slots=True)
+class SynthTruth:
+    """The planted ground truth (see the module docstring for the scales)."""
+
+    item_quality: npt.NDArray[np.float64]
+    user_kind: npt.NDArray[np.object_]
+    user_precision: npt.NDArray[np.float64]
+    user_bias: npt.NDArray[np.float64]
+    user_ring: npt.NDArray[np.int64]
+    review_is_fake: npt.NDArray[np.bool_]
+    target_items: npt.NDArray[np.int64]
+
+    @property
+    def item_quality_norm(self) -> npt.NDArray[np.float64]:
+        return (self.item_quality - 1.0) / 4.0
+
+
+@dataclass(slots=True)
+class SynthWorld:
+    """Events as column arrays, and the truth. Ids are ``u<k>``, ``i<k>``, ``r<k>``."""
+
+    config: SynthConfig
+    truth: SynthTruth
+    users: dict[str, np.ndarray]      # kind, role, created_at
+    items: dict[str, np.ndarray]      # topic, title, created_at
+    ratings: dict[str, np.ndarray]    # user, item, stars, created_at, text_code, incentivized, verified
+    votes: dict[str, np.ndarray]      # review, voter, helpful, created_at
+    trust: dict[str, np.ndarray]      # truster, trustee, domain, level, created_at
+    flags: dict[str, np.ndarray]      # review, flagger, severity, created_at
+    extra_users: list[tuple[str, str]] = field(default_factory=list)  # (id, role) of non-indexed accounts
+
+    @property
+    def n_users(self) -> int:
+        return int(self.truth.user_kind.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.truth.item_quality.shape[0])
+
+    @property
+    def n_ratings(self) -> int:
+        return int(self.ratings["user"].shape[0])
+
+    def snapshot(self) -> RatingSnapshot:
+        """The ratings as engine arrays, normalised with the 1..5 star scale."""
+        snap = RatingSnapshot.from_arrays(
+            self.ratings["user"], self.ratings["item"], self.ratings["stars"],
+            n_users=self.n_users, n_items=self.n_items, created_at=self.ratings["created_at"],
+            min_rating=1.0, max_rating=5.0,
+        )
+        snap.user_ids = np.array([f"u{k}" for k in range(self.n_users)], dtype=object)
+        snap.item_ids = np.array([f"i{k}" for k in range(self.n_items)], dtype=object)
+        snap.review_ids = np.array([f"r{k}" for k in range(self.n_ratings)], dtype=object)
+        snap.item_topic = self.items["topic"].astype(object)
+        return snap
+
+    def review_texts(self, start: int = 0, stop: int | None = None) -> list[str | None]:
+        """Texts of ratings ``start:stop`` (built on demand from their template codes)."""
+        stop = self.n_ratings if stop is None else stop
+        if not self.config.with_text:
+            return [None] * (stop - start)
+        return [_text(int(code), int(stars), str(topic)) for code, stars, topic in zip(
+            self.ratings["text_code"][start:stop], self.ratings["stars"][start:stop],
+            self.items["topic"][self.ratings["item"][start:stop]], strict=True)]
+
+    def write(self, store: Any, *, chunk: int = 50_000,
+              progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+        """Write every event through ``store`` (a :class:`truescore.store.Store`); returns rows per table."""
+        written: dict[str, int] = {}
+        users = [{"id": f"u{k}", "created_at": float(t), "display_name": None, "role": str(role)}
+                 for k, (t, role) in enumerate(zip(self.users["created_at"], self.users["role"], strict=True))]
+        users += [{"id": uid, "created_at": SYNTH_NOW - 5 * 365 * DAY, "display_name": uid.capitalize(),
+                   "role": role} for uid, role in self.extra_users]
+        items = [{"id": f"i{k}", "topic": str(tp), "title": str(ti), "created_at": float(t)}
+                 for k, (tp, ti, t) in enumerate(zip(self.items["topic"], self.items["title"],
+                                                     self.items["created_at"], strict=True))]
+        written["users"] = _write_chunks(store, "users", users, chunk, progress)
+        written["items"] = _write_chunks(store, "items", items, chunk, progress)
+        r = self.ratings
+        n = self.n_ratings
+        total = 0
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            texts = self.review_texts(start, stop)
+            rows = [
+                {"id": f"r{k}", "item_id": f"i{it}", "user_id": f"u{us}", "rating": float(st), "min_rating": 1.0,
+                 "max_rating": 5.0, "title": None, "text": tx, "created_at": float(t), "is_recommended": bool(st >= 4),
+                 "is_incentivized": bool(inc), "verified_purchase": bool(ver), "photo_count": int(ph),
+                 "supersedes": None}
+                for k, us, it, st, t, inc, ver, ph, tx in zip(
+                    range(start, stop), r["user"][start:stop], r["item"][start:stop], r["stars"][start:stop],
+                    r["created_at"][start:stop], r["incentivized"][start:stop], r["verified"][start:stop],
+                    r["photos"][start:stop], texts, strict=True)
+            ]
+            with store.transaction() as conn:
+                total += store.insert_rows("reviews", rows, conn=conn)
+            if progress:
+                progress("reviews", stop, n)
+        written["reviews"] = total
+        v = self.votes
+        votes = [{"review_id": f"r{rv}", "voter_id": f"u{vo}", "helpful": bool(h), "created_at": float(t)}
+                 for rv, vo, h, t in zip(v["review"], v["voter"], v["helpful"], v["created_at"], strict=True)]
+        written["votes"] = _write_chunks(store, "votes", votes, chunk, progress)
+        t = self.trust
+        edges = [{"truster_id": a, "trustee_id": b, "domain": str(d), "level": float(lv), "created_at": float(c),
+                  "valid_until": None}
+                 for a, b, d, lv, c in zip(t["truster"], t["trustee"], t["domain"], t["level"], t["created_at"],
+                                           strict=True)]
+        written["trust"] = _write_chunks(store, "trust", edges, chunk, progress)
+        f = self.flags
+        flags = [{"review_id": f"r{rv}", "flagger_id": str(fl), "reason": "FAKE", "severity": float(sv),
+                  "created_at": float(c)}
+                 for rv, fl, sv, c in zip(f["review"], f["flagger"], f["severity"], f["created_at"], strict=True)]
+        written["flags"] = _write_chunks(store, "flags", flags, chunk, progress)
+        return written
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of the planted population, for people."""
+        kinds, counts = np.unique(self.truth.user_kind.astype(str), return_counts=True)
+        return {
+            "users": self.n_users,
+            "items": self.n_items,
+            "ratings": self.n_ratings,
+            "votes": int(self.votes["review"].shape[0]),
+            "trust_edges": int(self.trust["truster"].shape[0]),
+            "flags": int(self.flags["review"].shape[0]),
+            "user_kinds": {str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
+            "fake_ratings": int(self.truth.review_is_fake.sum()),
+            "bot_rings": int(self.truth.user_ring.max() + 1) if self.n_users else 0,
+            "target_items": [int(t) for t in self.truth.target_items],
+        }
+
+
+def _write_chunks(store: Any, table: str, rows: list[dict[str, Any]], chunk: int,
+                  progress: Callable[[str, int, int], None] | None) -> int:
+    total = 0
+    for start in range(0, len(rows), chunk):
+        with store.transaction() as conn:
+            total += store.insert_rows(table, rows[start : start + chunk], conn=conn)
+        if progress:
+            progress(table, min(len(rows), start + chunk), len(rows))
+    return total
+
+
+# ---------------------------------------------------------------------------------------------- text
+def _text(code: int, stars: int, topic: str) -> str:
+    """Review text from its template code: code < 0 is bot hype, else a genuine review."""
+    noun, aspects = _NOUNS.get(topic.rsplit(".", 1)[-1], ("product", ("quality", "price", "design")))
+    if code < 0:
+        return _HYPE[(-code - 1) % len(_HYPE)].format(noun=noun)
+    a1 = aspects[code % len(aspects)]
+    a2 = aspects[(code % len(aspects) + 1 + (code // 7) % (len(aspects) - 1)) % len(aspects)]
+    n = 2 + code % 11
+    if stars >= 4:
+        opener, v1, v2 = _OPEN_GOOD[code % 3], _GOOD[code % 5], _GOOD[(code // 5) % 5]
+    elif stars == 3:
+        opener, v1, v2 = _OPEN_GOOD[code % 3], _MID[code % 5], _BAD[(code // 5) % 5]
+    else:
+        opener, v1, v2 = _OPEN_BAD[code % 3], _BAD[code % 5], _MID[(code // 5) % 5]
+    sentences = [opener.format(noun=noun, n=n), f"The {a1} {v1}.", f"The {a2} {v2}.", _CLOSE[stars]]
+    if code % 4 == 0:
+        step = "up" if stars >= 3 else "down"
+        sentences.insert(3, f"Compared with my previous {noun}, the {a1} is a clear step {step}.")
+    return " ".join(sentences)
+
+
+# ---------------------------------------------------------------------------------------------- generation
+def _zipf_weights(rng: np.random.Generator, n: int, sigma: float) -> npt.NDArray[np.float64]:
+    w = rng.lognormal(0.0, sigma, n)
+    return w / w.sum()
+
+
+def _first_occurrence(key: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct key, in their original order (hash based)."""
+    return np.flatnonzero(~pd.Series(key).duplicated().to_numpy())
+
+
+def _sample_pairs(rng: np.random.Generator, n: int, pu: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` distinct (user, item) pairs drawn with user and item popularity ``pu``, ``pi``.
+
+    Per-user and per-item counts come from one multinomial draw each (O(n)), then the item column
+    is shuffled against the user column; repeated pairs are dropped and topped up.
+    """
+    n_items = pi.shape[0]
+    users = np.empty(0, dtype=np.int64)
+    items = np.empty(0, dtype=np.int64)
+    need = n
+    while need > 0:
+        m = int(need * 1.1) + 16
+        u = np.repeat(np.arange(pu.shape[0]), rng.multinomial(m, pu))
+        i = np.repeat(np.arange(n_items), rng.multinomial(m, pi))
+        rng.shuffle(u)
+        rng.shuffle(i)
+        users = np.concatenate([users, u])
+        items = np.concatenate([items, i])
+        first = _first_occurrence(users * n_items + items)
+        users, items = users[first], items[first]
+        need = n - users.shape[0]
+    return users[:n], items[:n]
+
+
+def generate(config: SynthConfig | None = None) -> SynthWorld:
+    """Build the synthetic marketplace described in the module docstring."""
+    cfg = config or SynthConfig()
+    rng = np.random.default_rng(cfg.seed)
+    t_end = SYNTH_NOW
+    t_start = t_end - cfg.years * 365 * DAY
+
+    # items
+    n_items = cfg.n_items
+    quality = 1.0 + 4.0 * rng.beta(4.0, 2.0, n_items)
+    topic_idx = rng.integers(0, len(TOPICS), n_items)
+    topics = np.array(TOPICS, dtype=object)[topic_idx]
+    titles = np.array([f"{_NOUNS[t.rsplit('.', 1)[-1]][0].capitalize()} model {k}" for k, t in enumerate(topics)],
+                      dtype=object)
+    item_created = t_start + rng.random(n_items) * (t_end - t_start) * 0.5
+
+    # honest population
+    n_bots = cfg.n_rings * cfg.ring_size
+    n_people = cfg.n_users - n_bots
+    if n_people < 10:
+        raise ValueError("SynthConfig: too many bots for n_users")
+    kind = np.full(n_people, "honest", dtype=object)
+    roll = rng.random(n_people)
+    c1 = cfg.share_harsh
+    c2 = c1 + cfg.share_lenient
+    c3 = c2 + cfg.share_careless
+    kind[roll < c1] = "harsh"
+    kind[(roll >= c1) & (roll < c2)] = "lenient"
+    kind[(roll >= c2) & (roll < c3)] = "careless"
+    sd = rng.lognormal(math.log(0.55), 0.35, n_people)
+    careless = kind == "careless"
+    sd[careless] = rng.uniform(1.5, 2.5, careless.sum())
+    bias = np.zeros(n_people)
+    harsh, lenient = kind == "harsh", kind == "lenient"
+    bias[harsh] = -rng.uniform(0.5, 1.2, harsh.sum())
+    bias[lenient] = rng.uniform(0.5, 1.2, lenient.sum())
+
+    # honest ratings
+    n_cam = cfg.n_rings // 2 * cfg.ring_size * cfg.camouflage_ratings
+    n_honest = max(cfg.n_ratings - n_bots - n_cam, n_items)
+    pu = _zipf_weights(rng, n_people, 1.1)
+    pi = _zipf_weights(rng, n_items, 1.0)
+    u, i = _sample_pairs(rng, n_honest, pu, pi)
+    stars = np.clip(np.rint(quality[i] + bias[u] + sd[u] * rng.standard_normal(u.shape[0])), 1, 5)
+    first_t = np.maximum(item_created[i], t_start)
+    times = first_t + rng.random(u.shape[0]) * (t_end - first_t)
+    fake = np.zeros(u.shape[0], dtype=bool)
+
+    # bot rings: half fresh, half camouflaged; each boosts one low-quality target
+    low = np.flatnonzero(quality < 3.0)
+    low = low if low.size >= cfg.n_rings else np.argsort(quality)[: max(cfg.n_rings, 1)]
+    targets = rng.choice(low, size=cfg.n_rings, replace=False) if cfg.n_rings else np.empty(0, dtype=np.int64)
+    all_kind = [kind]
+    all_sd, all_bias = [sd], [bias]
+    ring_of = [np.full(n_people, -1)]
+    bot_u, bot_i, bot_t, bot_s, bot_fake = [], [], [], [], []
+    next_user = n_people
+    for ring, target in enumerate(targets):
+        camo = ring % 2 == 1
+        members = np.arange(next_user, next_user + cfg.ring_size)
+        next_user += cfg.ring_size
+        all_kind.append(np.full(cfg.ring_size, "bot_camouflaged" if camo else "bot_fresh", dtype=object))
+        all_sd.append(np.full(cfg.ring_size, 0.3))
+        all_bias.append(np.zeros(cfg.ring_size))
+        ring_of.append(np.full(cfg.ring_size, ring))
+        attack_at = t_end - rng.uniform(20, 200) * DAY
+        window = cfg.burst_hours * 3600.0
+        bot_u.append(members)
+        bot_i.append(np.full(cfg.ring_size, target))
+        bot_t.append(attack_at + rng.random(cfg.ring_size) * window)
+        bot_s.append(np.full(cfg.ring_size, 5.0))
+        bot_fake.append(np.ones(cfg.ring_size, dtype=bool))
+        if camo:
+            for m in members:
+                others = rng.choice(np.setdiff1d(np.arange(n_items), [target]), cfg.camouflage_ratings, replace=False)
+                bot_u.append(np.full(others.shape[0], m))
+                bot_i.append(others)
+                bot_t.append(attack_at - rng.random(others.shape[0]) * 300 * DAY)
+                bot_s.append(np.clip(np.rint(quality[others] + 0.3 * rng.standard_normal(others.shape[0])), 1, 5))
+                bot_fake.append(np.zeros(others.shape[0], dtype=bool))
+    n_users = next_user
+    kind_all = np.concatenate(all_kind)
+    sd_all = np.concatenate(all_sd)
+    bias_all = np.concatenate(all_bias)
+    ring_all = np.concatenate(ring_of)
+    if bot_u:
+        u = np.concatenate([u, *bot_u])
+        i = np.concatenate([i, *bot_i])
+        times = np.concatenate([times, *bot_t])
+        stars = np.concatenate([stars, *bot_s])
+        fake = np.concatenate([fake, *bot_fake])
+    order = np.argsort(times, kind="stable")
+    u, i, times, stars, fake = u[order], i[order], times[order], stars[order], fake[order]
+
+    # accounts: created a little before their first rating (fresh bots: within days)
+    first_rating = np.full(n_users, t_end)
+    np.minimum.at(first_rating, u, times)
+    lead = np.where(kind_all == "bot_fresh", rng.uniform(0.2, 3, n_users), rng.uniform(5, 400, n_users)) * DAY
+    user_created = np.maximum(first_rating - lead, t_start - 400 * DAY)
+    role = np.full(n_users, "person", dtype=object)
+
+    n = u.shape[0]
+    is_bot_rating = fake
+    text_code = np.where(is_bot_rating, -(rng.integers(0, len(_HYPE), n) + 1), rng.integers(0, 10_000, n))
+    incentivized = (~is_bot_rating) & (rng.random(n) < cfg.share_incentivized)
+    verified = np.where(is_bot_rating, rng.random(n) < 0.1, rng.random(n) < 0.8)
+    photos = np.where(is_bot_rating, 0, (rng.random(n) < 0.15) * rng.integers(1, 4, n))
+
+    votes = _votes(rng, cfg, n, u, times, fake, text_code, n_people)
+    trust = _trust(rng, cfg, n_people, n_users, kind_all, ring_all, u, i, topics, t_start, t_end)
+    flagged = np.flatnonzero(fake)
+    flagged = flagged[rng.random(flagged.shape[0]) < 0.3]
+    flags = {"review": flagged, "flagger": np.full(flagged.shape[0], "moderator", dtype=object),
+             "severity": np.full(flagged.shape[0], 2.0), "created_at": times[flagged] + 3 * DAY}
+
+    truth = SynthTruth(
+        item_quality=quality,
+        user_kind=kind_all,
+        user_precision=1.0 / (sd_all / 4.0) ** 2,
+        user_bias=bias_all / 4.0,
+        user_ring=ring_all.astype(np.int64),
+        review_is_fake=fake,
+        target_items=np.asarray(targets, dtype=np.int64),
+    )
+    return SynthWorld(
+        config=cfg,
+        truth=truth,
+        users={"kind": kind_all, "role": role, "created_at": user_created},
+        items={"topic": topics, "title": titles, "created_at": item_created},
+        ratings={"user": u.astype(np.int64), "item": i.astype(np.int64), "stars": stars.astype(np.float64),
+                 "created_at": times, "text_code": text_code, "incentivized": incentivized,
+                 "verified": verified, "photos": photos},
+        votes=votes,
+        trust=trust,
+        flags=flags,
+        extra_users=[("operator", "operator"), ("moderator", "moderator"), ("retailer", "retailer")],
+    )
+
+
+def _votes(rng: np.random.Generator, cfg: SynthConfig, n: int, u: np.ndarray, times: np.ndarray,
+           fake: np.ndarray, text_code: np.ndarray, n_people: int) -> dict[str, np.ndarray]:
+    """Helpful votes from honest users: genuine detailed reviews mostly helpful, bot reviews mostly not."""
+    m = int(n * cfg.votes_per_rating)
+    review = rng.integers(0, n, m)
+    voter = rng.integers(0, n_people, m)
+    keep = voter != u[review]
+    review, voter = review[keep], voter[keep]
+    detailed = (text_code[review] >= 0) & (text_code[review] % 4 == 0)
+    p_helpful = np.where(fake[review], 0.15, np.where(detailed, 0.9, 0.7))
+    helpful = rng.random(review.shape[0]) < p_helpful
+    first = _first_occurrence(review * (n_people + 1) + voter)
+    review, voter, helpful = review[first], voter[first], helpful[first]
+    created = times[review] + rng.uniform(0.1, 60, review.shape[0]) * DAY
+    return {"review": review, "voter": voter, "helpful": helpful, "created_at": np.minimum(created, SYNTH_NOW)}
+
+
+def _trust(rng: np.random.Generator, cfg: SynthConfig, n_people: int, n_users: int, kind: np.ndarray,
+           ring: np.ndarray, u: np.ndarray, i: np.ndarray, topics: np.ndarray, t_start: float,
+           t_end: float) -> dict[str, np.ndarray]:
+    """Topic communities: people trust others who review the same top-level topic, in that topic's
+    domain or the general ``reviews.public``; the operator trusts the most active honest reviewers;
+    ring members vouch for each other; the operator trusts the moderator and the retailer."""
+    top = np.array([".".join(t.split(".")[:3]) for t in topics], dtype=object)
+    people = u < n_people
+    fav = np.full(n_people, "reviews.public", dtype=object)
+    counts = np.bincount(u[people], minlength=n_people)
+    uniq_top, top_idx = np.unique(top, return_inverse=True)
+    per = np.zeros((n_people, uniq_top.shape[0]))
+    np.add.at(per, (u[people], top_idx[i[people]]), 1.0)
+    has = counts > 0
+    fav[has] = uniq_top[per[has].argmax(axis=1)]
+    m = int(n_people * cfg.trust_out_degree)
+    truster = rng.integers(0, n_people, m)
+    # pick trustees in the same community with probability 0.8
+    by_comm: dict[str, np.ndarray] = {c: np.flatnonzero(fav == c) for c in np.unique(fav)}
+    trustee = rng.integers(0, n_people, m)
+    same = rng.random(m) < 0.8
+    for c, members in by_comm.items():
+        sel = same & (fav[truster] == c)
+        if members.size:
+            trustee[sel] = members[rng.integers(0, members.size, sel.sum())]
+    honest_target = np.isin(kind[trustee], ["honest", "harsh", "lenient"])
+    level = np.where(honest_target, rng.beta(6, 2, m), rng.beta(2, 4, m))
+    domain = np.where(rng.random(m) < 0.6, fav[truster], "reviews.public").astype(object)
+    dom_code = pd.factorize(domain)[0]
+    keep = np.zeros(m, dtype=bool)
+    keep[_first_occurrence((truster * n_people + trustee) * (int(dom_code.max()) + 1) + dom_code)] = True
+    keep &= truster != trustee
+    truster_ids = np.array([f"u{k}" for k in truster[keep]], dtype=object)
+    trustee_ids = np.array([f"u{k}" for k in trustee[keep]], dtype=object)
+    domain, level = domain[keep], level[keep]
+    # operator root: trusts the 5% most active honest reviewers
+    honest = np.flatnonzero(np.isin(kind[:n_people], ["honest", "harsh", "lenient"]))
+    top_honest = honest[np.argsort(-counts[honest])][: max(5, honest.size // 20)]
+    op_trustee = np.array([f"u{k}" for k in top_honest], dtype=object)
+    extra_a = ["operator"] * op_trustee.size + ["operator", "operator"]
+    extra_b = [*op_trustee.tolist(), "moderator", "retailer"]
+    extra_d = ["reviews.public"] * op_trustee.size + ["reviews.moderation", "reviews.public"]
+    extra_l = [*rng.uniform(0.7, 0.95, op_trustee.size).tolist(), 0.9, 0.8]
+    # rings vouch for each other
+    for r in range(int(ring.max()) + 1 if ring.size else 0):
+        members = np.flatnonzero(ring == r)
+        for a in members:
+            for b in rng.choice(members[members != a], min(3, members.size - 1), replace=False):
+                extra_a.append(f"u{a}")
+                extra_b.append(f"u{b}")
+                extra_d.append("reviews.public")
+                extra_l.append(1.0)
+    truster_all = np.concatenate([truster_ids, np.array(extra_a, dtype=object)])
+    trustee_all = np.concatenate([trustee_ids, np.array(extra_b, dtype=object)])
+    all_domains = np.concatenate([domain, np.array(extra_d, dtype=object)])
+    created = t_start + rng.random(truster_all.shape[0]) * (t_end - t_start) * 0.9
+    # people's edges were de-duplicated above; operator and ring edges are distinct by construction
+    return {
+        "truster": truster_all,
+        "trustee": trustee_all,
+        "domain": all_domains,
+        "level": np.concatenate([level, np.array(extra_l)]),
+        "created_at": created,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- attacks
+def add_item(world: SynthWorld, quality: float, n_honest: int, *, topic: str = TOPICS[0],
+             seed: int = 0) -> tuple[SynthWorld, int]:
+    """Add an item of true ``quality`` (stars) rated by ``n_honest`` distinct honest raters."""
+    rng = np.random.default_rng(seed)
+    honest = np.flatnonzero(world.truth.user_kind == "honest")
+    raters = rng.choice(honest, size=n_honest, replace=False)
+    k = world.n_items
+    sd = 4.0 / np.sqrt(world.truth.user_precision[raters])
+    stars = np.clip(np.rint(quality + sd * rng.standard_normal(n_honest)), 1, 5)
+    times = SYNTH_NOW - rng.uniform(30, 700, n_honest) * DAY
+    truth = replace(world.truth, item_quality=np.append(world.truth.item_quality, quality))
+    items = {
+        "topic": np.append(world.items["topic"], topic).astype(object),
+        "title": np.append(world.items["title"], f"Target item {k}").astype(object),
+        "created_at": np.append(world.items["created_at"], times.min() - DAY),
+    }
+    new = replace(world, truth=truth, items=items)
+    return _append_ratings(new, raters, np.full(n_honest, k), stars, times, np.zeros(n_honest, bool),
+                           rng.integers(0, 10_000, n_honest)), k
+
+
+def add_bot_attack(world: SynthWorld, item_index: int, n_bots: int, *, variant: str = "fresh",
+                   burst_hours: float | None = None, generated_text: bool = False, camouflage_ratings: int = 20,
+                   rating: float = 5.0, seed: int = 0) -> SynthWorld:
+    """A new world where ``n_bots`` new accounts give ``rating`` stars to ``item_index``.
+
+    ``variant="fresh"``: accounts created days before the attack with no other ratings;
+    ``"camouflaged"``: each also rates ``camouflage_ratings`` other items honestly (sd 0.3 stars)
+    during the year before. ``burst_hours`` packs the attack into that window (else it spreads over
+    180 days). ``generated_text`` gives the bot reviews generic hype text (else genuine-looking templates).
+    """
+    if variant not in ("fresh", "camouflaged"):
+        raise ValueError(f"variant must be 'fresh' or 'camouflaged', not {variant!r}")
+    rng = np.random.default_rng(seed)
+    first = world.n_users
+    bots = np.arange(first, first + n_bots)
+    window = (burst_hours * 3600.0) if burst_hours else 180 * DAY
+    attack_start = SYNTH_NOW - 10 * DAY - window
+    t_attack = attack_start + rng.random(n_bots) * window
+    codes = -(rng.integers(0, len(_HYPE), n_bots) + 1) if generated_text else rng.integers(0, 10_000, n_bots)
+    au, ai, at, ast, afake, acode = [bots], [np.full(n_bots, item_index)], [t_attack], \
+        [np.full(n_bots, float(rating))], [np.ones(n_bots, bool)], [codes]
+    if variant == "camouflaged":
+        pool = np.setdiff1d(np.arange(world.n_items), [item_index])
+        for b in bots:
+            others = rng.choice(pool, camouflage_ratings, replace=False)
+            au.append(np.full(camouflage_ratings, b))
+            ai.append(others)
+            at.append(attack_start - rng.random(camouflage_ratings) * 365 * DAY)
+            ast.append(np.clip(np.rint(world.truth.item_quality[others]
+                                       + 0.3 * rng.standard_normal(camouflage_ratings)), 1, 5))
+            afake.append(np.zeros(camouflage_ratings, bool))
+            acode.append(rng.integers(0, 10_000, camouflage_ratings))
+    u, i, t = np.concatenate(au), np.concatenate(ai), np.concatenate(at)
+    lead = rng.uniform(0.2, 3, n_bots) * DAY if variant == "fresh" else rng.uniform(30, 90, n_bots) * DAY
+    first_t = np.full(n_bots, np.inf)
+    np.minimum.at(first_t, u - first, t)
+    kind = "bot_fresh" if variant == "fresh" else "bot_camouflaged"
+    ring_id = int(world.truth.user_ring.max()) + 1 if world.n_users else 0
+    truth = replace(
+        world.truth,
+        user_kind=np.concatenate([world.truth.user_kind, np.full(n_bots, kind, dtype=object)]),
+        user_precision=np.concatenate([world.truth.user_precision, np.full(n_bots, 1.0 / (0.3 / 4.0) ** 2)]),
+        user_bias=np.concatenate([world.truth.user_bias, np.zeros(n_bots)]),
+        user_ring=np.concatenate([world.truth.user_ring, np.full(n_bots, ring_id)]),
+        target_items=np.unique(np.append(world.truth.target_items, item_index)),
+    )
+    users = {
+        "kind": truth.user_kind,
+        "role": np.concatenate([world.users["role"], np.full(n_bots, "person", dtype=object)]),
+        "created_at": np.concatenate([world.users["created_at"], first_t - lead]),
+    }
+    new = replace(world, truth=truth, users=users)
+    return _append_ratings(new, u, i, np.concatenate(ast), t, np.concatenate(afake), np.concatenate(acode))
+
+
+def _append_ratings(world: SynthWorld, u: np.ndarray, i: np.ndarray, stars: np.ndarray, t: np.ndarray,
+                    fake: np.ndarray, codes: np.ndarray) -> SynthWorld:
+    r = world.ratings
+    m = u.shape[0]
+    ratings = {
+        "user": np.concatenate([r["user"], u]).astype(np.int64),
+        "item": np.concatenate([r["item"], i]).astype(np.int64),
+        "stars": np.concatenate([r["stars"], stars]).astype(np.float64),
+        "created_at": np.concatenate([r["created_at"], t]),
+        "text_code": np.concatenate([r["text_code"], codes]),
+        "incentivized": np.concatenate([r["incentivized"], np.zeros(m, bool)]),
+        "verified": np.concatenate([r["verified"], ~fake & (np.arange(m) % 5 != 0)]),
+        "photos": np.concatenate([r["photos"], np.zeros(m, dtype=r["photos"].dtype)]),
+    }
+    truth = replace(world.truth, review_is_fake=np.concatenate([world.truth.review_is_fake, fake]))
+    return replace(world, ratings=ratings, truth=truth)
