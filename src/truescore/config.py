@@ -161,6 +161,20 @@ class TextSettings(_Section):
     batch_size: int = Field(256, ge=1, le=100_000, description="Reviews per scoring batch.")
     max_text_chars: int = Field(20_000, ge=100, le=1_000_000, description="Longer texts are truncated.")
     random_state: int = Field(0, ge=0, description="Seed for training.")
+    max_tokens: int = Field(
+        128, ge=16, le=512, description="Encoder truncation in word pieces (MiniLM was trained with 128)."
+    )
+    encoder_dtype: str = Field(
+        "auto",
+        pattern="^(auto|bfloat16|float32)$",
+        description="Encoder weight precision; 'auto' = bfloat16 where the CPU has native bf16, else float32.",
+    )
+    encode_batch_size: int = Field(32, ge=1, le=4096, description="Texts per encoder forward pass.")
+    models_dir: Path | None = Field(
+        None, description="Folder of trained text artifacts; None = the ones shipped in truescore/text/models."
+    )
+    quality_high: float = Field(0.7, ge=0.0, le=1.0, description="Quality at or above which a review is 'high'.")
+    quality_low: float = Field(0.3, ge=0.0, le=1.0, description="Quality at or below which a review is 'low'.")
 
 
 class RankingSettings(_Section):
@@ -293,3 +307,20 @@ def get_settings() -> Settings:
     if _cached is None:
         _cached = load_settings()
     return _cached
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, Any, str, str]]:
+    """Every parameter as (dotted name, current value, allowed range, description), for people."""
+    rows: list[tuple[str, Any, str, str]] = []
+
+    def walk(model: BaseModel, prefix: str) -> None:
+        for name, info in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                walk(value, f"{prefix}{name}.")
+                continue
+            rng = _field_range((*prefix.rstrip(".").split(".")[: 1 if prefix else 0], name)) or ""
+            rows.append((f"{prefix}{name}", value, rng, info.description or ""))
+
+    walk(settings, "")
+    return rows

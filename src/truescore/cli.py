@@ -1,0 +1,277 @@
+"""The ``truescore`` command line (typer + rich).
+
+Every command that touches a store takes ``--db URL``, defaulting to the configuration's
+``TRUESCORE_DATABASE_URL``, then ``sqlite:///truescore.db``. Errors print one readable line and exit
+non-zero. Command bodies stay thin: they parse arguments, call the library and print.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(
+    name="truescore",
+    help="Honest product ratings: rater reliability, per-observer trust and review intelligence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Store URL (default: $TRUESCORE_DATABASE_URL, then sqlite:///truescore.db)."),
+]
+
+
+class CliError(Exception):
+    """An error to show as one line, with exit code 1."""
+
+
+def _open_store(db: str | None) -> Any:
+    from truescore.store import Store
+
+    return Store.open(db)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich progress bar that appears only once the work has taken more than a second."""
+    started = time.perf_counter()
+    state: dict[str, Any] = {"progress": None, "task": None}
+
+    def update(done: int, total: int | None) -> None:
+        if state["progress"] is None:
+            if time.perf_counter() - started < 1.0:
+                return
+            prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=err_console, transient=True)
+            prog.start()
+            state["progress"], state["task"] = prog, prog.add_task(description, total=total)
+        state["progress"].update(state["task"], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if state["progress"] is not None:
+            state["progress"].stop()
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in (columns[0],) else "right")
+    for row in rows:
+        table.add_row(*[_fmt(v) for v in row])
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+# ---------------------------------------------------------------------------------------------- store commands
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path | None, typer.Argument(help="CSV, TSV, JSON Lines or Parquet file.")] = None,
+    kind: Annotated[str, typer.Option(help="reviews | votes | trust | flags | users | items")] = "reviews",
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="Rename a column: column=field.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Import good rows; write bad ones to a file.")] = False,
+    rejects: Annotated[Path | None, typer.Option(help="Rejects file (default FILE.rejects.csv).")] = None,
+    from_db: Annotated[str | None, typer.Option("--from-db", help="Read from this database URL instead.")] = None,
+    table: Annotated[str | None, typer.Option(help="Table to read with --from-db.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per transaction.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Import events, validating every row (all-or-nothing unless --skip-bad)."""
+    from truescore.store.ingest import import_file, import_table, parse_mapping
+
+    if (file is None) == (from_db is None):
+        raise CliError("give either FILE or --from-db URL --table NAME")
+    if from_db is not None and not table:
+        raise CliError("--from-db needs --table NAME")
+    store = _open_store(db)
+    kwargs: dict[str, Any] = {"mapping": parse_mapping(mapping), "skip_bad": skip_bad,
+                              "rejects_path": rejects, "batch_size": batch_size}
+    with progress_bar(f"importing {kind}") as progress:
+        if file is not None:
+            report = import_file(store, file, kind, progress=progress, **kwargs)
+        else:
+            report = import_table(store, str(from_db), str(table), kind, progress=progress, **kwargs)
+    console.print(
+        f"{report.source}: read {report.rows_read:,} {kind}, imported {report.rows_inserted:,} new "
+        f"({report.rows_valid - report.rows_inserted:,} already stored), rejected {report.rows_rejected:,} "
+        f"in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
+    )
+    if report.rejects_path:
+        console.print(f"rejected rows and their reasons: {report.rejects_path}")
+
+
+@app.command("load")
+def load_cmd(
+    name: Annotated[str, typer.Argument(help="bitcoin-otc | crowd-emotion | filmtrust | "
+                                             "amazon-musical-instruments | amazon-fashion | all")],
+    data_dir: Annotated[Path | None, typer.Option(help="Reference data folder (default ../shared/data).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Load a reference data set from ../shared/data through its preset."""
+    from truescore.store.datasets import PRESETS, load_preset
+
+    names = list(PRESETS) if name == "all" else [name]
+    store = _open_store(db)
+    rows = []
+    for n in names:
+        report = load_preset(store, n, data_dir)
+        for kind, read in report.rows_read.items():
+            rows.append([n, kind, read, report.inserted.get(kind, 0), report.rejected.get(kind, 0)])
+    console.print(_table("loaded", ["data set", "events", "read", "new", "rejected"], rows))
+
+
+@app.command("export")
+def export_cmd(
+    table: Annotated[str, typer.Argument(help="Any event or derived table, e.g. reviews, item_quality.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file: .csv, .jsonl or .parquet.")],
+    db: DbOption = None,
+) -> None:
+    """Write a table to CSV, JSON Lines or Parquet (chosen by the file extension)."""
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".parquet"):
+        raise CliError(f"{out}: use a .csv, .jsonl or .parquet file name")
+    df = _open_store(db).read_table(table)
+    if suffix == ".csv":
+        df.to_csv(out, index=False)
+    elif suffix == ".jsonl":
+        df.to_json(out, orient="records", lines=True)
+    else:
+        df.to_parquet(out, index=False)
+    console.print(f"wrote {len(df):,} rows of {table} to {out}")
+
+
+@app.command("info")
+def info_cmd(db: DbOption = None) -> None:
+    """Row counts of every table and the topics of the store."""
+    store = _open_store(db)
+    console.print(_table(f"store {store.engine.url.render_as_string(hide_password=True)}", ["table", "rows"],
+                         [[k, v] for k, v in store.counts().items()]))
+    topics = store.topics()
+    if topics:
+        console.print(_table("topics", ["topic", "items"], [[t, n] for t, n in topics]))
+
+
+@app.command("config")
+def config_cmd() -> None:
+    """Show every parameter with its value, allowed range and meaning."""
+    from truescore.config import describe_settings, get_settings
+
+    rows = [[name, value, rng, doc] for name, value, rng, doc in describe_settings(get_settings())]
+    console.print(_table("configuration", ["parameter", "value", "range", "meaning"], rows))
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Annotated[Path | None, typer.Option("--out", help="SQLite file to write (default: --db).")] = None,
+    users: Annotated[int, typer.Option(min=10, help="Number of users.")] = 3000,
+    items: Annotated[int, typer.Option(min=5, help="Number of items.")] = 400,
+    ratings: Annotated[int, typer.Option(min=5, help="Number of ratings.")] = 40_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    no_text: Annotated[bool, typer.Option("--no-text", help="Leave review texts out.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Generate the synthetic marketplace (planted ground truth) and write it to a store."""
+    from truescore.synth import SynthConfig, generate
+
+    started = time.perf_counter()
+    world = generate(SynthConfig(n_users=users, n_items=items, n_ratings=ratings, seed=seed, with_text=not no_text))
+    generated = time.perf_counter() - started
+    store = _open_store(f"sqlite:///{out}" if out is not None else db)
+    with progress_bar("writing") as progress:
+        world.write(store, progress=lambda table, done, total: progress(done, total))
+    total = time.perf_counter() - started
+    console.print(f"generated {world.n_ratings:,} ratings in {generated:.1f} s; wrote the store in "
+                  f"{total - generated:.1f} s ({store.engine.url.render_as_string(hide_password=True)})")
+    _print_world(world)
+
+
+def _print_world(world: Any) -> None:
+    s = world.summary()
+    console.print(_table("planted world", ["what", "count"],
+                         [[k, s[k]] for k in ("users", "items", "ratings", "votes", "trust_edges", "flags",
+                                               "fake_ratings", "bot_rings")]))
+    console.print(_table("rater kinds (truth)", ["kind", "users"], [[k, v] for k, v in s["user_kinds"].items()]))
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Demo store file.")] = Path("truescore-demo.db"),
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web page at the end.")] = True,
+    users: Annotated[int, typer.Option(min=10)] = 3000,
+    items: Annotated[int, typer.Option(min=5)] = 400,
+    ratings: Annotated[int, typer.Option(min=5)] = 40_000,
+) -> None:
+    """The main job: build the synthetic marketplace, run every engine, show what they found."""
+    from truescore.demo import build_demo_store
+    from truescore.synth import SynthConfig
+
+    started = time.perf_counter()
+    with progress_bar("building the demo store") as progress:
+        store, world = build_demo_store(out, SynthConfig(n_users=users, n_items=items, n_ratings=ratings),
+                                        progress=lambda table, done, total: progress(done, total))
+    console.print(f"[bold]truescore demo[/bold]: synthetic marketplace written to {out} "
+                  f"in {time.perf_counter() - started:.1f} s")
+    console.print(_table("store contents", ["table", "rows"], [[k, v] for k, v in store.counts().items()]))
+    _print_world(world)
+    console.print(f"done in {time.perf_counter() - started:.1f} s")
+    if serve:
+        console.print("the HTTP service is not part of this build yet; run with --no-serve to silence this")
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+_ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileNotFoundError, PermissionError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning expected errors into one readable line and exit code 1."""
+    from truescore.store import StoreError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except (*_ONE_LINE_ERRORS, StoreError) as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        err_console.print(f"error: {exc.__class__.__name__}: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)
+
+
+if __name__ == "__main__":
+    main()
