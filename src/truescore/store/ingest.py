@@ -371,24 +371,19 @@ _COLUMNS = {
 }
 
 
-def _py(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _rows(kind: str, v: _Validator, keep: np.ndarray) -> list[dict[str, Any]]:
-    cols = _COLUMNS[kind]
-    arrays = [v.out[c] for c in cols]
-    rows = []
-    for k in np.flatnonzero(keep):
-        row = {c: _py(a[k]) for c, a in zip(cols, arrays, strict=True)}
-        if kind == "reviews":
-            row["photo_count"] = int(row["photo_count"] or 0)
-        rows.append(row)
-    return rows
+def _columns(kind: str, v: _Validator, keep: np.ndarray) -> dict[str, list[Any]]:
+    """The valid rows as Python column lists (NaN -> None), ready for :meth:`Store.insert_columns`."""
+    out: dict[str, list[Any]] = {}
+    for c in _COLUMNS[kind]:
+        arr = v.out[c][keep]
+        if arr.dtype.kind == "f":
+            values = arr.tolist()
+            out[c] = [None if x != x else x for x in values] if np.isnan(arr).any() else values
+        else:
+            out[c] = arr.tolist()
+    if kind == "reviews":
+        out["photo_count"] = [int(x or 0) for x in out["photo_count"]]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -474,15 +469,16 @@ def import_frames(
         _write_rejects(report.rejects_path, chunks, errors)
     done = 0
     for v, keep in chunks:
-        rows = _rows(kind, v, keep)
+        cols = _columns(kind, v, keep)
+        n_rows = int(keep.sum())
         if kind == "reviews":
             _add_topics(store, v, keep)
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
+        for start in range(0, n_rows, batch_size):
+            batch = {c: values[start : start + batch_size] for c, values in cols.items()}
             with store.transaction() as conn:
-                report.rows_inserted += store.insert_rows(kind, batch, conn=conn)
+                report.rows_inserted += store.insert_columns(kind, batch, conn=conn)
             report.batches += 1
-            done += len(batch)
+            done += min(batch_size, n_rows - start)
             if progress:
                 progress(report.rows_read // 2 + done * report.rows_read // max(2 * report.rows_valid, 1),
                          total_rows)

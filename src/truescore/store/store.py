@@ -176,24 +176,58 @@ class Store:
         """Insert ``rows``, skipping keys already present; return how many were new."""
         if not rows:
             return 0
-        key = next(iter(table.primary_key.columns))
-        stmt = self._insert(table).on_conflict_do_nothing().returning(key)
-        new = 0
-        for batch in _chunks(rows):
-            new += len(conn.execute(stmt, batch).all())
-        return new
+        cols = list(rows[0])
+        return self._bulk(conn, table, cols, [tuple(r[c] for c in cols) for r in rows], update=False)
 
     def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
         """Insert ``rows``, replacing the non-key columns of keys already present."""
         if not rows:
             return 0
-        keys = [c.name for c in table.primary_key.columns]
-        stmt = self._insert(table)
-        cols = [c for c in rows[0] if c not in keys]
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in cols})
-        for batch in _chunks(rows):
-            conn.execute(stmt, batch)
+        cols = list(rows[0])
+        self._bulk(conn, table, cols, [tuple(r[c] for c in cols) for r in rows], update=True)
         return len(rows)
+
+    def _bulk(self, conn: Connection, table: Table, cols: list[str], values: list[tuple[Any, ...]],
+              update: bool) -> int:
+        """Bulk insert through the driver: ``executemany`` on SQLite, ``COPY`` into a temporary table and
+        one ``INSERT ... SELECT`` on PostgreSQL. Conflicting keys are skipped (``update=False``) or have
+        their other columns replaced (``update=True``). Returns the number of rows inserted or updated.
+
+        The SQL is generated from the table's SQLAlchemy metadata; only column names known to the
+        table are accepted.
+        """
+        unknown = [c for c in cols if c not in table.c]
+        if unknown:
+            raise StoreError(f"table {table.name} has no column(s) {', '.join(unknown)}")
+        keys = [c.name for c in table.primary_key.columns]
+        col_sql = ", ".join(cols)
+        updates = [c for c in cols if c not in keys]
+        if update and updates:
+            conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(
+                f"{c} = excluded.{c}" for c in updates)
+        else:
+            conflict = "ON CONFLICT DO NOTHING"
+        dbapi = conn.connection.driver_connection
+        if self.dialect == "sqlite":
+            cur = dbapi.cursor()
+            before = dbapi.total_changes
+            cur.executemany(
+                f"INSERT INTO {table.name} ({col_sql}) VALUES ({', '.join('?' * len(cols))}) {conflict}", values)
+            cur.close()
+            return int(dbapi.total_changes - before)
+        tmp = f"_load_{table.name}"
+        with dbapi.cursor() as cur:
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table.name} INCLUDING DEFAULTS, "
+                        "_seq bigserial) ON COMMIT DELETE ROWS")
+            cur.execute(f"TRUNCATE {tmp}")
+            with cur.copy(f"COPY {tmp} ({col_sql}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            # a batch may repeat a key: keep its first row, as SQLite's row-by-row insert does
+            key_sql = ", ".join(keys)
+            cur.execute(f"INSERT INTO {table.name} ({col_sql}) SELECT DISTINCT ON ({key_sql}) {col_sql} "
+                        f"FROM {tmp} ORDER BY {key_sql}, _seq {conflict}")
+            return int(cur.rowcount)
 
     # ------------------------------------------------------------------ event writes
     def add_users(self, users: Iterable[User], conn: Connection | None = None) -> int:
@@ -240,26 +274,28 @@ class Store:
         """Fast path of :meth:`add_reviews` for already-validated row dicts (columns of ``reviews``)."""
         if not rows:
             return 0
-        first_seen_user: dict[str, float] = {}
-        first_seen_item: dict[str, float] = {}
-        for r in rows:
-            t = r["created_at"]
-            if t < first_seen_user.get(r["user_id"], np.inf):
-                first_seen_user[r["user_id"]] = t
-            if t < first_seen_item.get(r["item_id"], np.inf):
-                first_seen_item[r["item_id"]] = t
+        cols = list(rows[0])
+        return self.insert_columns("reviews", {c: [r[c] for r in rows] for c in cols}, conn=conn)
+
+    def insert_columns(self, table: str, columns: dict[str, list[Any]], conn: Connection | None = None) -> int:
+        """Insert already-validated, column-oriented rows (Python values, None for missing) into an event
+        table: the importer's and the generator's path. Users and items are upserted; other events are
+        idempotent by key. Reviews create placeholder users and items they refer to. Returns new rows."""
+        tbl = self._table(table)
+        names = list(columns)
+        values = list(zip(*(columns[c] for c in names), strict=True))
+        if not values:
+            return 0
         with self._conn(conn) as c:
-            self._insert_ignore(
-                c,
-                schema.users,
-                [{"id": u, "created_at": t, "role": "person"} for u, t in first_seen_user.items()],
-            )
-            self._insert_ignore(
-                c,
-                schema.items,
-                [{"id": i, "created_at": t, "topic": DEFAULT_TOPIC} for i, t in first_seen_item.items()],
-            )
-            return self._insert_ignore(c, schema.reviews, rows)
+            if table == "reviews":
+                first = pd.DataFrame({"u": columns["user_id"], "i": columns["item_id"], "t": columns["created_at"]})
+                users = first.groupby("u", sort=False)["t"].min()
+                items = first.groupby("i", sort=False)["t"].min()
+                self._bulk(c, schema.users, ["id", "created_at", "role"],
+                           [(u, float(t), "person") for u, t in users.items()], update=False)
+                self._bulk(c, schema.items, ["id", "created_at", "topic"],
+                           [(i, float(t), DEFAULT_TOPIC) for i, t in items.items()], update=False)
+            return self._bulk(c, tbl, names, values, update=table in ("users", "items"))
 
     def add_votes(self, votes: Iterable[Vote], conn: Connection | None = None) -> int:
         """Insert helpful/unhelpful votes; one vote per (review, voter), the first one stored wins."""
@@ -292,14 +328,10 @@ class Store:
             return self._insert_ignore(c, schema.flags, rows)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], conn: Connection | None = None) -> int:
-        """Insert already-validated rows into an event table (the importer's path); returns new rows."""
-        if table == "reviews":
-            return self.add_review_rows(rows, conn=conn)
-        tbl = self._table(table)
-        with self._conn(conn) as c:
-            if table in ("users", "items"):
-                return self._upsert(c, tbl, rows)
-            return self._insert_ignore(c, tbl, rows)
+        """Insert already-validated row dicts into an event table; see :meth:`insert_columns`."""
+        if not rows:
+            return 0
+        return self.insert_columns(table, {c: [r[c] for r in rows] for c in rows[0]}, conn=conn)
 
     def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
         """The subset of ``ids`` present as primary keys of ``users``, ``items`` or ``reviews``."""
@@ -330,7 +362,7 @@ class Store:
     def _edge(row: Any) -> TrustEdge:
         return TrustEdge(
             row.truster_id, row.trustee_id, row.domain, row.level, from_epoch(row.created_at),
-            None if row.valid_until is None else from_epoch(row.valid_until),
+            None if row.valid_until is None or row.valid_until != row.valid_until else from_epoch(row.valid_until),
         )
 
     def _live_reviews(self) -> Any:

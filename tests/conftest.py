@@ -1,0 +1,93 @@
+"""Shared fixtures: isolated configuration, and a store on SQLite and (when available) PostgreSQL.
+
+PostgreSQL tests use the server named by ``TRUESCORE_TEST_DATABASE_URL`` (``.ci/run`` sets it), each
+test in a schema of its own that is dropped afterwards. Without the variable, or without a reachable
+server, they skip and say why; with ``TRUESCORE_REQUIRE_POSTGRES=1`` (set in CI) an unreachable server
+is an error instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import truescore.config as config_module
+from truescore.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Every test starts from the defaults: no user TOML, no TRUESCORE_* variables but the data dir."""
+    for key in list(os.environ):
+        if key.startswith("TRUESCORE_") and key not in ("TRUESCORE_TEST_DATABASE_URL", "TRUESCORE_DATA_DIR",
+                                                         "TRUESCORE_REQUIRE_POSTGRES"):
+            monkeypatch.delenv(key)
+    monkeypatch.setattr(config_module, "_cached", None)
+    yield
+    config_module._cached = None
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("TRUESCORE_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def require_data(*parts: str) -> Path:
+    """Path inside the reference data folder, or skip the test saying why."""
+    path = data_dir().joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: the reference data sets live in ../shared/data (or TRUESCORE_DATA_DIR)")
+    return path
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("TRUESCORE_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need TRUESCORE_TEST_DATABASE_URL (set by .ci/run), which is not set")
+    return url
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    url = _postgres_url()
+    schema = f"ts_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError as exc:
+        engine.dispose()
+        if os.environ.get("TRUESCORE_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"PostgreSQL server at {url} is not reachable ({exc.orig}); start it to run these tests")
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty store, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
+    yield s
+    s.close()
