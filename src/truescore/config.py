@@ -110,6 +110,9 @@ class TrustSettings(_Section):
         None, ge=30, le=36500, description="Optional decay of old trust edges (None = off)."
     )
     cache_ttl_seconds: float = Field(300.0, ge=0, le=86400, description="Per-(observer, domain) search cache TTL.")
+    cache_max_entries: int = Field(
+        4096, ge=0, le=10_000_000, description="Most cached (observer, domain) searches kept (LRU); 0 = no cache."
+    )
 
     @field_validator("topic_half_life_days")
     @classmethod

@@ -1,0 +1,669 @@
+"""Per-observer trust-weighted ratings: seed 003's ``TrustWeightedRater`` (QRP-0001/0002), exact and fast.
+
+For observer ``o`` and item ``i`` in topic ``τ``, every review ``r`` of ``i`` other than ``o``'s own gets
+the weight :math:`w = T \\cdot H \\cdot A \\cdot R \\cdot F` of :mod:`truescore.trust.factors`, and
+
+.. math::
+
+    \\text{rating}(o, i) = \\operatorname{denorm}\\Big(\\frac{\\sum_r w(r)\\, z_r}{\\sum_r w(r)}\\Big)
+
+over the reviews with :math:`T > 0` and :math:`w \\ge w_{min}`, where :math:`z_r = (r - \\min)/(\\max -
+\\min)` puts every review on [0, 1] and ``denorm`` shows the result on the item's display scale. With no
+such review the rating is None, not zero.
+
+How it differs from the reference (Quidnug ``algorithm.py`` over a node)
+------------------------------------------------------------------------
+* T is the exact best path within ``max_depth_t`` edges (the node's BFS keeps only the first path to
+  each node and stops at 10,000 queued states), per domain, with the topic-inheritance chain applied
+  (the node ignores the domain);
+* one search per (observer, domain) answers every reviewer (depth 5) and every voter (depth 3) of a
+  request, and is cached with a TTL; a new trust edge drops only the cached searches that relaxed an
+  edge out of its truster (the only ones it can change); a search also knows the earliest expiry among
+  the edges it used and is recomputed after it;
+* the path comes back, so ``top_intermediary_quid`` ("via Bob") and the full path are filled;
+* A counts the reviewer's reviews in the topic (and its subtopics) over the activity window (the
+  reference counts events on a stream); H ignores a reviewer's votes on their own reviews;
+* moderator FLAGs, the verified-purchase bootstrap and optional edge decay are implemented.
+
+``at`` sets the clock for recency, the activity window, which reviews/votes/flags exist (created at or
+before it), edge expiry and edge decay; the trust graph itself is the current one (no time travel).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from truescore.config import TrustSettings, get_settings
+from truescore.domain import Flag, Item, Review, TrustEdge, User, Vote, to_epoch
+from truescore.trust import factors
+from truescore.trust.graph import BestPaths, NodeIndex, TrustGraph
+from truescore.trust.index import ReviewIndex, gather
+from truescore.trust.results import ReviewContribution, TrustAnswer, WeightedRatingResult
+from truescore.trust.topics import is_within, topic_chain, validate_topic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from truescore.store import Store
+
+__all__ = ["CacheStats", "Rater"]
+
+_SECONDS_PER_DAY = 86400.0
+_NONE = -1  # no trust path
+_SELF = -2  # target is the observer
+_BOOT = -3  # T raised by the verified-purchase bootstrap
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters of the (observer, domain) search cache."""
+
+    searches: int = 0
+    hits: int = 0
+    invalidated: int = 0
+    expired: int = 0
+
+
+@dataclass(slots=True)
+class _Entry:
+    result: BestPaths
+    born: float
+
+
+@dataclass(slots=True)
+class _Weights:
+    """Everything one observer's computation produced for the considered review rows."""
+
+    rows: IntArray
+    users: IntArray
+    T: FloatArray
+    which: IntArray
+    H: FloatArray
+    A: FloatArray
+    R: FloatArray
+    F: FloatArray
+    w: FloatArray
+    contrib: npt.NDArray[np.bool_]
+    age_days: FloatArray
+    boot_from: tuple[int, int] | None = None  # (retailer node, chain index) for bootstrapped rows
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Rater:
+    """Trust-weighted ratings over an in-memory trust graph and review index.
+
+    Parameters
+    ----------
+    graph : TrustGraph
+        Current trust edges of every domain.
+    index : ReviewIndex
+        Reviews, votes, flags and user roles, sharing ``graph.nodes``.
+    settings : TrustSettings, optional
+        Defaults to ``get_settings().trust``.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from truescore.domain import Item, Review, TrustEdge
+    >>> now = datetime(2025, 1, 1, tzinfo=UTC)
+    >>> rater = Rater.from_events(
+    ...     items=[Item("x", "reviews.public.books")],
+    ...     reviews=[Review("r1", "x", "bob", 4.0, now - timedelta(days=1))],
+    ...     trust=[TrustEdge("alice", "bob", "reviews.public.books", 1.0, now)],
+    ... )
+    >>> round(rater.effective_rating("x", "alice", at=now).rating, 2)
+    4.0
+    """
+
+    def __init__(self, graph: TrustGraph, index: ReviewIndex, settings: TrustSettings | None = None) -> None:
+        if index.nodes is not graph.nodes:
+            raise ValueError("index must share the graph's NodeIndex (index.nodes is graph.nodes)")
+        self.graph = graph
+        self.index = index
+        self.settings = settings if settings is not None else get_settings().trust
+        self.stats = CacheStats()
+        self._cache: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------------------------------
+    # constructors
+    # ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_frames(
+        cls,
+        trust: pd.DataFrame,
+        reviews: pd.DataFrame,
+        votes: pd.DataFrame | None = None,
+        flags: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+        *,
+        settings: TrustSettings | None = None,
+        nodes: NodeIndex | None = None,
+    ) -> Rater:
+        """Build from frames with the store's column names.
+
+        ``trust`` needs ``truster_id, trustee_id, domain, level`` and optionally ``created_at`` and
+        ``valid_until`` (epoch seconds); the latest statement per (truster, trustee, domain) wins.
+        """
+        missing = [c for c in ("truster_id", "trustee_id", "domain", "level") if c not in trust.columns]
+        if missing:
+            raise ValueError(f"trust frame lacks column(s) {missing}")
+        graph = TrustGraph.from_arrays(
+            trust["truster_id"].astype(str).to_numpy(dtype=object),
+            trust["trustee_id"].astype(str).to_numpy(dtype=object),
+            trust["domain"].astype(str).to_numpy(dtype=object),
+            trust["level"].to_numpy(dtype=np.float64),
+            trust["created_at"].to_numpy(dtype=np.float64) if "created_at" in trust.columns else None,
+            pd.to_numeric(trust["valid_until"]).to_numpy(dtype=np.float64) if "valid_until" in trust.columns else None,
+            nodes=nodes,
+        )
+        index = ReviewIndex.from_frames(graph.nodes, reviews, votes, flags, items, users)
+        return cls(graph, index, settings)
+
+    @classmethod
+    def from_events(
+        cls,
+        *,
+        reviews: Iterable[Review] = (),
+        items: Iterable[Item] = (),
+        users: Iterable[User] = (),
+        votes: Iterable[Vote] = (),
+        trust: Iterable[TrustEdge] = (),
+        flags: Iterable[Flag] = (),
+        settings: TrustSettings | None = None,
+    ) -> Rater:
+        """Build from domain objects (tests, small embeddings)."""
+        edges = list(trust)
+        frame = pd.DataFrame(
+            {
+                "truster_id": [e.truster_id for e in edges],
+                "trustee_id": [e.trustee_id for e in edges],
+                "domain": [e.domain for e in edges],
+                "level": np.array([e.level for e in edges], dtype=np.float64),
+                "created_at": np.array([to_epoch(e.created_at) for e in edges], dtype=np.float64),
+                "valid_until": np.array(
+                    [math.inf if e.valid_until is None else to_epoch(e.valid_until) for e in edges], dtype=np.float64
+                ),
+            }
+        )
+        graph = TrustGraph.from_arrays(
+            frame["truster_id"].to_numpy(dtype=object),
+            frame["trustee_id"].to_numpy(dtype=object),
+            frame["domain"].to_numpy(dtype=object),
+            frame["level"].to_numpy(),
+            frame["created_at"].to_numpy(),
+            frame["valid_until"].to_numpy(),
+        )
+        index = ReviewIndex(graph.nodes)
+        index.add_reviews(reviews, items)
+        index.add_users(users)
+        index.add_votes(votes)
+        index.add_flags(flags)
+        return cls(graph, index, settings)
+
+    @classmethod
+    def from_store(cls, store: Store, settings: TrustSettings | None = None) -> Rater:
+        """Load the current trust edges, reviews, votes, flags, items and user roles from a store.
+
+        Uses ``store.trust_frame()`` (latest statement per edge, expired and withdrawn ones dropped),
+        ``review_frame(with_text=False)``, ``vote_frame()``, ``flag_frame()``, ``item_frame()`` and
+        ``user_frame()``; no SQL here.
+        """
+        return cls.from_frames(
+            store.trust_frame(),
+            store.review_frame(with_text=False),
+            store.vote_frame(),
+            store.flag_frame(),
+            store.item_frame(),
+            store.user_frame(),
+            settings=settings,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # incremental updates
+    # ------------------------------------------------------------------------------------------
+
+    def add_trust_edge(
+        self,
+        edge: TrustEdge,
+    ) -> bool:
+        """Record a trust statement and drop exactly the cached searches it could change.
+
+        Returns False if a newer statement about the same (truster, trustee, domain) already stands.
+        """
+        return self.add_trust_edges([edge]) == 1
+
+    def add_trust_edges(self, edges: Iterable[TrustEdge]) -> int:
+        """Record trust statements; returns how many changed the graph. Caches of searches that never
+        relaxed an edge out of a changed truster in that domain stay valid."""
+        changed: dict[str, list[int]] = {}
+        count = 0
+        with self._lock:
+            for e in edges:
+                vu = math.inf if e.valid_until is None else to_epoch(e.valid_until)
+                if self.graph.add_edge(e.truster_id, e.trustee_id, e.domain, e.level, to_epoch(e.created_at), vu):
+                    count += 1
+                    changed.setdefault(validate_topic(e.domain, "domain"), []).append(
+                        self.graph.nodes.get(e.truster_id)
+                    )
+            for domain, tails in changed.items():
+                tail_arr = np.unique(np.asarray(tails, dtype=np.int64))
+                for key in [k for k in self._cache if k[1] == domain]:
+                    if self._cache[key].result.touches(tail_arr):
+                        del self._cache[key]
+                        self.stats.invalidated += 1
+        return count
+
+    def add_reviews(self, reviews: Iterable[Review], items: Iterable[Item] = ()) -> None:
+        with self._lock:
+            self.index.add_reviews(reviews, items)
+
+    def add_votes(self, votes: Iterable[Vote]) -> None:
+        with self._lock:
+            self.index.add_votes(votes)
+
+    def add_flags(self, flags: Iterable[Flag]) -> None:
+        with self._lock:
+            self.index.add_flags(flags)
+
+    def add_users(self, users: Iterable[User]) -> None:
+        with self._lock:
+            self.index.add_users(users)
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    # ------------------------------------------------------------------------------------------
+    # trust
+    # ------------------------------------------------------------------------------------------
+
+    @property
+    def _depth(self) -> int:
+        return max(self.settings.max_depth_t, self.settings.max_depth_h)
+
+    def _search(self, observer: int, domain: str, clock: float) -> BestPaths:
+        s = self.settings
+        key = (observer, domain)
+        use_cache = s.cache_max_entries > 0 and s.cache_ttl_seconds > 0
+        if use_cache:
+            entry = self._cache.get(key)
+            if entry is not None:
+                fresh = time.monotonic() - entry.born <= s.cache_ttl_seconds
+                live = clock < entry.result.expires_at
+                same_clock = s.edge_decay_half_life_days is None or abs(clock - entry.result.at) <= s.cache_ttl_seconds
+                if fresh and live and same_clock:
+                    self._cache.move_to_end(key)
+                    self.stats.hits += 1
+                    return entry.result
+                del self._cache[key]
+                self.stats.expired += 1
+        result = self.graph.search(
+            observer, domain, self._depth, at=clock, edge_half_life_days=s.edge_decay_half_life_days
+        )
+        self.stats.searches += 1
+        if use_cache:
+            self._cache[key] = _Entry(result, time.monotonic())
+            while len(self._cache) > s.cache_max_entries:
+                self._cache.popitem(last=False)
+        return result
+
+    def _topical(
+        self, observer: int, targets: IntArray, chain: Sequence[tuple[str, int]], depth: int, clock: float
+    ) -> tuple[FloatArray, IntArray]:
+        """Topical trust in each target: ``max_k decay**steps_k * T_depth`` over the chain's domains.
+
+        Returns the values (capped at 1) and the index in ``chain`` of the winning domain (``_NONE``,
+        or ``_SELF`` where the target is the observer).
+        """
+        vals = np.zeros(targets.shape[0])
+        which = np.full(targets.shape[0], _NONE, dtype=np.int64)
+        if observer < 0 or targets.size == 0:
+            return vals, which
+        decay = self.settings.topic_inheritance_decay
+        for k, (domain, steps) in enumerate(chain):
+            if domain not in self.graph.domains:
+                continue
+            v = self._search(observer, domain, clock).values(targets, depth) * decay**steps
+            better = v > vals
+            vals[better] = v[better]
+            which[better] = k
+        me = targets == observer
+        vals[me] = 1.0
+        which[me] = _SELF
+        return np.minimum(vals, 1.0), which
+
+    def trust(
+        self,
+        observer: str,
+        target: str,
+        topic: str,
+        *,
+        max_depth: int | None = None,
+        at: datetime | float | None = None,
+    ) -> TrustAnswer:
+        """Topical trust of ``observer`` in ``target`` for ``topic``, with the best path.
+
+        Parameters
+        ----------
+        max_depth : int, optional
+            Path length bound, at most ``max(max_depth_t, max_depth_h)``; defaults to ``max_depth_t``.
+        """
+        depth = self.settings.max_depth_t if max_depth is None else int(max_depth)
+        if not 0 <= depth <= self._depth:
+            raise ValueError(f"max_depth must lie in 0..{self._depth}, got {max_depth}")
+        chain = topic_chain(topic)
+        with self._lock:
+            o, t = self.graph.nodes.get(observer), self.graph.nodes.get(target)
+            if o < 0 or t < 0:
+                return TrustAnswer(1.0 if observer == target else 0.0, [observer] if observer == target else None, None)
+            clock = _clock(at)
+            vals, which = self._topical(o, np.array([t]), chain, depth, clock)
+            k = int(which[0])
+            if k == _SELF:
+                return TrustAnswer(1.0, [observer], chain[0][0], 0)
+            if k == _NONE:
+                return TrustAnswer(0.0, None, None, 0)
+            domain, steps = chain[k]
+            path = self._search(o, domain, clock).path(t, depth)
+            ids = self.graph.nodes.ids_of(path) if path is not None else None
+            return TrustAnswer(float(vals[0]), ids, domain, steps)
+
+    # ------------------------------------------------------------------------------------------
+    # ratings
+    # ------------------------------------------------------------------------------------------
+
+    def effective_rating(
+        self,
+        item_id: str,
+        observer: str,
+        *,
+        topic: str | None = None,
+        at: datetime | float | None = None,
+        include_paths: bool = True,
+        with_baseline: bool = True,
+    ) -> WeightedRatingResult:
+        """The rating ``observer`` should see for ``item_id`` (QRP-0001), with the QRP-0002 fields.
+
+        Parameters
+        ----------
+        item_id : str
+        observer : str
+            User id; an unknown observer trusts nobody and gets ``rating=None``.
+        topic : str, optional
+            Defaults to the item's topic.
+        at : datetime or float, optional
+            Clock (default now).
+        include_paths : bool, default True
+            Fill each contribution's full ``path`` (``top_intermediary_quid`` is always filled).
+        with_baseline : bool, default True
+            Also compute the anonymous baseline (the configured baseline observer's view).
+
+        Raises
+        ------
+        ValueError
+            If ``item_id`` is unknown or ``topic`` is malformed.
+        """
+        with self._lock:
+            item, topic_name, clock = self._prepare(item_id, topic, at)
+            own = self._weights(item, observer, topic_name, clock)
+            result = self._result(item, item_id, observer, topic_name, clock, own, include_paths)
+            if with_baseline:
+                base_id = self.settings.baseline_observer_id
+                base = own if observer == base_id else self._weights(item, base_id, topic_name, clock)
+                self._fill_baseline(result, item, base)
+            return result
+
+    def anonymous_baseline_rating(
+        self,
+        item_id: str,
+        *,
+        topic: str | None = None,
+        at: datetime | float | None = None,
+        include_paths: bool = False,
+    ) -> WeightedRatingResult:
+        """The rating the configured baseline observer (operator root) sees: the same for everyone,
+        the value to show crawlers (see :func:`~truescore.trust.results.aggregate_rating_jsonld`)."""
+        return self.effective_rating(
+            item_id, self.settings.baseline_observer_id, topic=topic, at=at, include_paths=include_paths
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _prepare(self, item_id: str, topic: str | None, at: datetime | float | None) -> tuple[int, str, float]:
+        self.index.ensure()
+        item = self.index.item_code(item_id)
+        if item < 0:
+            raise ValueError(f"item_id {item_id!r} is not known to the trust index")
+        topic_name = validate_topic(topic) if topic is not None else str(self.index.item_topic[item])
+        return item, topic_name, _clock(at)
+
+    def _weights(self, item: int, observer_id: str, topic: str, clock: float) -> _Weights:
+        s, idx = self.settings, self.index
+        o = self.graph.nodes.get(observer_id)
+        rows = idx.item_review_rows(item)
+        rows = rows[idx.r_created[rows] <= clock]
+        if o >= 0:
+            rows = rows[idx.r_user[rows] != o]
+        users = idx.r_user[rows].astype(np.int64)
+        uniq, inv = np.unique(users, return_inverse=True)
+        chain = topic_chain(topic)
+        t_u, which_u = self._topical(o, uniq, chain, s.max_depth_t, clock)
+        T, which = t_u[inv], which_u[inv]
+
+        boot_from = None
+        verified = idx.r_verified[rows]
+        if s.verified_purchase_bootstrap > 0 and idx.retailers.size and verified.any() and o >= 0:
+            t_r, w_r = self._topical(o, idx.retailers.astype(np.int64), chain, s.max_depth_t, clock)
+            best = int(np.argmax(t_r))
+            floor_t = s.verified_purchase_bootstrap * float(t_r[best])
+            lift = verified & (floor_t > T)
+            if lift.any():
+                T = T.copy()
+                which = which.copy()
+                T[lift] = floor_t
+                which[lift] = _BOOT
+                boot_from = (int(idx.retailers[best]), int(w_r[best]))
+
+        a_u, h_u = self._activity_helpfulness(o, uniq, topic, chain, clock)
+        age_days = (clock - idx.r_created[rows]) / _SECONDS_PER_DAY
+        R = factors.recency(age_days, s.half_life_for(topic), s.recency_floor)
+        F = self._flag_factors(o, rows, clock)
+        A, H = a_u[inv], h_u[inv]
+        w = T * H * A * R * F
+        contrib = factors.contributing(T, w, s.min_weight)
+        return _Weights(rows, users, T, which, H, A, R, F, w, contrib, age_days, boot_from)
+
+    def _activity_helpfulness(
+        self, observer: int, reviewers: IntArray, topic: str, chain: Sequence[tuple[str, int]], clock: float
+    ) -> tuple[FloatArray, FloatArray]:
+        """A and H for each reviewer (vectorised over all their reviews and votes in the topic)."""
+        s, idx = self.settings, self.index
+        n = reviewers.shape[0]
+        pos, owner = gather(idx.user_indptr, reviewers)
+        their = idx.user_rows[pos]
+        in_topic = idx.topic_mask(topic)[idx.r_topic[their]] & (idx.r_created[their] <= clock)
+        recent = in_topic & (idx.r_created[their] > clock - s.activity_window_days * _SECONDS_PER_DAY)
+        counts = np.bincount(owner[recent], minlength=n)
+        A = factors.activity(counts, s.activity_saturation)
+
+        vpos, vlocal = gather(idx.vote_indptr, their[in_topic])
+        vowner = owner[in_topic][vlocal]
+        voters = idx.v_voter[vpos].astype(np.int64)
+        ok = (idx.v_created[vpos] <= clock) & (voters != reviewers[vowner])
+        voters, vowner, helpful = voters[ok], vowner[ok], idx.v_helpful[vpos][ok]
+        tv, _ = self._topical(observer, voters, chain, s.max_depth_h, clock)
+        hp = np.bincount(vowner, weights=tv * helpful, minlength=n)
+        un = np.bincount(vowner, weights=tv * ~helpful, minlength=n)
+        H = factors.helpfulness(hp, un, s.helpfulness_neutral, s.helpfulness_floor)
+        return A, H
+
+    def _flag_factors(self, observer: int, rows: IntArray, clock: float) -> FloatArray:
+        """F for each row: ``prod max(0, 1 - p * severity)`` over flags by moderators the observer
+        trusts at or above the threshold in the moderation domain or its subdomains."""
+        s, idx = self.settings, self.index
+        F = np.ones(rows.shape[0])
+        if observer < 0 or s.flag_penalty_per_severity == 0:
+            return F
+        fpos, fowner = gather(idx.flag_indptr, rows)
+        live = idx.f_created[fpos] <= clock
+        fpos, fowner = fpos[live], fowner[live]
+        if fpos.size == 0:
+            return F
+        flaggers = idx.f_flagger[fpos].astype(np.int64)
+        chain = [(d, 0) for d in sorted(self.graph.domains) if is_within(d, s.moderation_domain)]
+        trust, _ = self._topical(observer, flaggers, chain, s.max_depth_t, clock)
+        counted = trust >= s.moderator_trust_threshold
+        factor = np.maximum(0.0, 1.0 - s.flag_penalty_per_severity * idx.f_severity[fpos])
+        np.multiply.at(F, fowner[counted], factor[counted])
+        return F
+
+    def _result(
+        self,
+        item: int,
+        item_id: str,
+        observer: str,
+        topic: str,
+        clock: float,
+        wt: _Weights,
+        include_paths: bool,
+    ) -> WeightedRatingResult:
+        s, idx = self.settings, self.index
+        lo, hi = float(idx.item_min[item]), float(idx.item_max[item])
+        span = hi - lo
+        z_all = idx.r_norm[wt.rows]
+        c = np.flatnonzero(wt.contrib)
+        c = c[np.argsort(-wt.w[c], kind="stable")]
+        weights = wt.w[c]
+        z = z_all[c]
+        total = float(weights.sum())
+        mean, sd = factors.weighted_mean_sd(z, weights)
+        n = int(c.shape[0])
+        rating = lo + mean * span if n else None
+        cr = factors.confidence_range(sd, weights) * span if n else 0.0
+        pol = factors.polarization(sd) if n else 0.0
+        paths = self._paths(observer, wt, c, topic, clock)
+        rev_ids = idx.review_ids[wt.rows[c]]
+        nodes = self.graph.nodes
+        contributions = []
+        for j, row_pos in enumerate(c):
+            path = paths[j]
+            contributions.append(
+                ReviewContribution(
+                    review_id=str(rev_ids[j]),
+                    reviewer=nodes.id_of(int(wt.users[row_pos])),
+                    rating=lo + float(z_all[row_pos]) * span,
+                    original_rating=float(idx.r_rating[wt.rows[row_pos]]),
+                    original_min=float(idx.r_min[wt.rows[row_pos]]),
+                    original_max=float(idx.r_max[wt.rows[row_pos]]),
+                    T=float(wt.T[row_pos]),
+                    H=float(wt.H[row_pos]),
+                    A=float(wt.A[row_pos]),
+                    R=float(wt.R[row_pos]),
+                    F=float(wt.F[row_pos]),
+                    weight=float(wt.w[row_pos]),
+                    age_days=float(wt.age_days[row_pos]),
+                    top_intermediary_quid=path[1] if path is not None and len(path) > 2 else None,
+                    path=path if include_paths else None,
+                    trust_domain=self._domain_of(wt.which[row_pos], topic),
+                    trust_source="verified_purchase" if wt.which[row_pos] == _BOOT else "path",
+                )
+            )
+        n_considered = int(wt.rows.shape[0])
+        unweighted = lo + float(z_all.mean()) * span if n_considered else None
+        agreement = None
+        if n >= 2:
+            agreement = "trusted sources split" if pol >= s.polarization_split_threshold else "trusted sources agree"
+        if rating is None:
+            display = "no trusted reviews"
+        else:
+            display = f"{rating:.1f} ± {cr:.1f} based on {n} trusted review{'s' if n != 1 else ''}"
+        return WeightedRatingResult(
+            product=item_id,
+            topic=topic,
+            observer=observer,
+            rating=rating,
+            total_weight=total,
+            contributing_reviews=n,
+            total_reviews_considered=n_considered,
+            unweighted_mean=unweighted,
+            contributions=contributions,
+            confidence_range=cr,
+            confidence_pct=factors.confidence_pct(total, n, s.confidence_full_weight, s.confidence_full_contributors),
+            polarization=pol,
+            display=display,
+            agreement=agreement,
+            scale_min=lo,
+            scale_max=hi,
+            computed_at=clock,
+        )
+
+    def _domain_of(self, which: int, topic: str) -> str | None:
+        if which >= 0:
+            return topic_chain(topic)[which][0]
+        return None
+
+    def _paths(self, observer: str, wt: _Weights, c: IntArray, topic: str, clock: float) -> list[list[str] | None]:
+        """Best path (as user ids) of every contributing row, vectorised per winning domain."""
+        out: list[list[str] | None] = [None] * c.shape[0]
+        o = self.graph.nodes.get(observer)
+        if o < 0 or c.size == 0:
+            return out
+        nodes = self.graph.nodes
+        chain = topic_chain(topic)
+        which = wt.which[c]
+        users = wt.users[c]
+        depth = self.settings.max_depth_t
+        for k in np.unique(which[which >= 0]).tolist():
+            sel = np.flatnonzero(which == k)
+            matrix = self._search(o, chain[k][0], clock).paths(users[sel], depth)
+            for j, row in zip(sel.tolist(), matrix, strict=True):
+                out[j] = nodes.ids_of(row[row >= 0].tolist())
+        boot = np.flatnonzero(which == _BOOT)
+        if boot.size and wt.boot_from is not None:
+            retailer, k = wt.boot_from
+            head = [observer] if k == _SELF else None
+            if k >= 0:
+                p = self._search(o, chain[k][0], clock).path(retailer, depth)
+                head = nodes.ids_of(p) if p is not None else None
+            if head is not None:
+                for j in boot.tolist():
+                    out[j] = [*head, nodes.id_of(int(users[j]))]
+        return out
+
+    def _fill_baseline(self, result: WeightedRatingResult, item: int, base: _Weights) -> None:
+        idx = self.index
+        lo, hi = float(idx.item_min[item]), float(idx.item_max[item])
+        c = np.flatnonzero(base.contrib)
+        total = float(base.w[c].sum())
+        result.anonymous_baseline_total_weight = total
+        if c.size and total > 0:
+            mean, _ = factors.weighted_mean_sd(idx.r_norm[base.rows[c]], base.w[c])
+            result.anonymous_baseline_rating = lo + mean * (hi - lo)
+            if result.rating is not None:
+                result.personalization_delta = result.rating - result.anonymous_baseline_rating
+
+
+def _clock(at: datetime | float | None) -> float:
+    if at is None:
+        return time.time()
+    if isinstance(at, datetime):
+        return to_epoch(at)
+    value = float(at)
+    if not math.isfinite(value):
+        raise ValueError(f"at must be a finite epoch time, got {at!r}")
+    return value
