@@ -132,22 +132,50 @@ class TrustSettings(_Section):
 
 
 class ReliabilitySettings(_Section):
-    """Seed 000's reliability model: r_ui = x_i + b_u + e, e ~ N(0, 1/alpha_u)."""
+    """Seed 000's reliability model: r_ui = x_i + b_u + e, e ~ N(0, 1/alpha_u) (docs/reliability.md).
+
+    All values are on the normalised rating scale [0, 1]. A hyperparameter set to None is estimated by
+    empirical Bayes between sweeps (when ``empirical_bayes`` is true). The defaults are weakly informative
+    priors fixed on principle (docs/reliability.md, "Priors"), not tuned on any labels.
+    """
 
     backend: str = Field("vb", pattern="^(vb|torch)$", description="'vb' (closed form) or 'torch' (seed's model).")
-    use_bias: bool = Field(True, description="Fit a per-rater bias b_u (harsh/lenient raters).")
+    weighting: str = Field(
+        "cavity",
+        pattern="^(cavity|meanfield)$",
+        description="Weight of rater u in item i's update: 'cavity' = E[alpha_u] from u's OTHER ratings "
+        "(a track record; fresh accounts count a0/b0), 'meanfield' = plain mean-field E[alpha_u].",
+    )
+    use_bias: bool = Field(False, description="Fit a per-rater bias b_u (harsh/lenient raters).")
     max_iter: int = Field(200, ge=1, le=10000, description="Maximum VB sweeps.")
-    tol: float = Field(1e-6, gt=0, le=1e-1, description="Stop when the largest change of item means is below this.")
-    empirical_bayes: bool = Field(True, description="Re-estimate mu0, tau0, a0, b0, tau_b between sweeps.")
-    mu0: float | None = Field(None, ge=0.0, le=1.0, description="Prior mean of item quality (normalised); None = EB.")
-    tau0: float | None = Field(None, gt=0, le=1e6, description="Prior precision of item quality; None = EB.")
-    a0: float | None = Field(None, gt=0, le=1e6, description="Gamma shape of rater precision prior; None = EB.")
-    b0: float | None = Field(None, gt=0, le=1e6, description="Gamma rate of rater precision prior; None = EB.")
+    tol: float = Field(
+        1e-5, gt=0, le=1e-1, description="Stop when the largest change of an item mean (normalised) is below this."
+    )
+    empirical_bayes: bool = Field(
+        True, description="Re-estimate the hyperparameters left as None between sweeps (else None = fixed default)."
+    )
+    mu0: float | None = Field(None, ge=0.0, le=1.0, description="Prior mean of item quality; None = EB.")
+    tau0: float | None = Field(
+        1.0, gt=0, le=1e6, description="Prior precision of item quality (1 = sd of the whole scale); None = EB."
+    )
+    a0: float | None = Field(
+        0.1, gt=0, le=1e6, description="Gamma shape of the rater precision prior (2*a0 pseudo-ratings); None = EB."
+    )
+    b0: float | None = Field(
+        0.025,
+        gt=0,
+        le=1e6,
+        description="Gamma rate of the rater precision prior (a0/b0 = 4: an unknown rater's noise sd is half "
+        "the scale); None = EB.",
+    )
     tau_b: float | None = Field(None, gt=0, le=1e8, description="Prior precision of rater bias; None = EB.")
+    credible_level: float = Field(0.9, gt=0, lt=1, description="Mass of the reported reliability interval.")
+    track_elbo: bool = Field(False, description="Record the ELBO after every sweep (costs one extra pass).")
     torch_epochs: int = Field(500, ge=1, le=100000, description="Seed recipe: epochs.")
     torch_batch_size: int = Field(16, ge=1, le=1_000_000, description="Seed recipe: batch size.")
     torch_lr: float = Field(1e-2, gt=0, le=10, description="Seed recipe: Adam learning rate.")
     torch_reg: float = Field(1e-3, ge=0, le=10, description="Seed recipe: L2 weight on x and log_alpha.")
+    torch_threads: int = Field(1, ge=1, le=256, description="Seed recipe: torch CPU threads (1 = polite).")
     online_budget: int = Field(64, ge=0, le=1_000_000, description="Online: neighbour updates per new rating.")
     online_full_sweep_every: int = Field(
         100_000, ge=1, le=10**9, description="Online: ratings between periodic full sweeps that bound drift."

@@ -1,1 +1,84 @@
-"""truescore.reliability."""
+"""Item quality and rater reliability from ratings (seed 000).
+
+``fit(snapshot)`` runs the default closed-form variational Bayes engine (:mod:`.vb`);
+``fit(snapshot, backend="torch")`` runs the seed's PyTorch model (:mod:`.torch_nll`); :mod:`.online`
+updates a fit as ratings stream in. All return a :class:`ReliabilityResult`; :func:`write_result`
+stores it in the ``item_quality`` and ``user_reliability`` derived tables. The math is in
+docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from truescore.config import ReliabilitySettings, Settings
+from truescore.domain import RatingSnapshot
+from truescore.reliability._types import (
+    Hyperparameters,
+    ItemQuality,
+    RaterReliability,
+    ReliabilityResult,
+    derived_records,
+    write_result,
+)
+from truescore.reliability.vb import VBOptions, VBReliability, VBState, fit_vb
+
+__all__ = [
+    "Hyperparameters",
+    "ItemQuality",
+    "RaterReliability",
+    "ReliabilityResult",
+    "VBOptions",
+    "VBReliability",
+    "VBState",
+    "derived_records",
+    "fit",
+    "fit_vb",
+    "write_result",
+]
+
+
+def _section(settings: ReliabilitySettings | Settings | None) -> ReliabilitySettings:
+    if settings is None:
+        from truescore.config import get_settings
+
+        return get_settings().reliability
+    if isinstance(settings, Settings):
+        return settings.reliability
+    if isinstance(settings, ReliabilitySettings):
+        return settings
+    raise ValueError(f"settings must be Settings or ReliabilitySettings, not {type(settings).__name__}")
+
+
+def fit(snapshot: RatingSnapshot, settings: ReliabilitySettings | Settings | None = None,
+        backend: str | None = None, **overrides: Any) -> ReliabilityResult:
+    """Fit item quality and rater reliability to ``snapshot``.
+
+    Parameters
+    ----------
+    snapshot : RatingSnapshot
+    settings : ReliabilitySettings or Settings, optional
+        Default: the process settings (``truescore.get_settings()``).
+    backend : {"vb", "torch"}, optional
+        Default: ``settings.backend`` ("vb").
+    **overrides
+        Any :class:`~truescore.config.ReliabilitySettings` field, e.g. ``use_bias=True``.
+
+    Returns
+    -------
+    ReliabilityResult
+
+    Raises
+    ------
+    ValueError
+        Unknown backend, out-of-range setting, or inconsistent snapshot arrays.
+    """
+    section = _section(settings)
+    chosen = backend if backend is not None else section.backend
+    if chosen == "vb":
+        return fit_vb(snapshot, VBOptions.from_settings(section, **overrides))
+    if chosen == "torch":
+        from truescore.reliability.torch_nll import TorchOptions, fit_torch
+
+        return fit_torch(snapshot, TorchOptions.from_settings(section, **overrides))
+    raise ValueError(f"backend must be 'vb' or 'torch', not {chosen!r}")
