@@ -36,6 +36,14 @@ DbOption = Annotated[
 ]
 
 
+@app.callback()
+def _load_configuration() -> None:
+    """Validate the configuration before any command runs (a bad value is refused with its range)."""
+    from truescore.config import get_settings
+
+    get_settings()
+
+
 class CliError(Exception):
     """An error to show as one line, with exit code 1."""
 
@@ -179,8 +187,8 @@ def config_cmd() -> None:
     """Show every parameter with its value, allowed range and meaning."""
     from truescore.config import describe_settings, get_settings
 
-    rows = [[name, value, rng, doc] for name, value, rng, doc in describe_settings(get_settings())]
-    console.print(_table("configuration", ["parameter", "value", "range", "meaning"], rows))
+    for name, value, rng, doc in describe_settings(get_settings()):
+        console.print(f"[bold]{name}[/bold] = {value!r}  [dim]range {rng or 'any'}[/dim]  {doc}", soft_wrap=True)
 
 
 @app.command("synth")
@@ -239,6 +247,29 @@ def demo_cmd(
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if serve:
         console.print("the HTTP service is not part of this build yet; run with --no-serve to silence this")
+
+
+# --- trust commands ---
+@app.command("rate")
+def rate_cmd(
+    item: Annotated[str, typer.Argument(help="Item id.")],
+    observer: Annotated[str, typer.Option("--observer", help="User whose trust graph weighs the reviews.")],
+    topic: Annotated[str | None, typer.Option("--topic", help="Topic (default: the item's own).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON (seed 003 names).")] = False,
+    db: DbOption = None,
+) -> None:
+    """Trust-weighted rating of ITEM as OBSERVER sees it (seed 003), with the trust path of each review."""
+    from truescore.trust import Rater
+    from truescore.trust.report import RATING_COLUMNS, rating_rows, rating_summary
+
+    result = Rater.from_store(_open_store(db)).effective_rating(item, observer, topic=topic)
+    if json_out:
+        typer.echo(_json(result.to_dict()))
+        return
+    for line in rating_summary(result):
+        console.print(line, markup=False, highlight=False)
+    if result.contributions:
+        console.print(_table("contributions (weight = T x H x A x R x F)", RATING_COLUMNS, rating_rows(result)))
 
 
 # ---------------------------------------------------------------------------------------------- entry point

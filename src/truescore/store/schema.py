@@ -82,6 +82,7 @@ reviews = Table(
     Column("supersedes", ID),
     Index("ix_reviews_item", "item_id"),
     Index("ix_reviews_user_time", "user_id", "created_at"),
+    Index("ix_reviews_supersedes", "supersedes"),
 )
 
 votes = Table(
