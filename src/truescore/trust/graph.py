@@ -64,6 +64,7 @@ __all__ = [
     "TrustGraph",
     "best_paths",
     "edge_decay_factor",
+    "member",
 ]
 
 _I32 = np.int32
@@ -148,14 +149,31 @@ class NodeIndex:
     def id_of(self, idx: int) -> str:
         """External id of node ``idx``."""
         idx = int(idx)
+        if 0 <= idx < self._n_implicit:
+            return str(idx)
         if idx < 0 or idx >= len(self):
             raise IndexError(f"node id {idx} is out of range 0..{len(self) - 1}")
-        if idx < self._n_implicit:
-            return str(idx)
         return self._ids[idx - self._n_implicit]
 
     def ids_of(self, idx: Iterable[int]) -> list[str]:
         return [self.id_of(i) for i in idx]
+
+    def ids_array(self, idx: npt.ArrayLike) -> npt.NDArray[np.object_]:
+        """External ids of an array of node ids, vectorised (-1 gives None)."""
+        a = np.asarray(idx, dtype=np.int64)
+        out = np.full(a.shape, None, dtype=object)
+        if a.size == 0:
+            return out
+        if a.max() >= len(self):
+            raise IndexError(f"node id {int(a.max())} is out of range 0..{len(self) - 1}")
+        implicit = (a >= 0) & (a < self._n_implicit)
+        if implicit.any():
+            out[implicit] = a[implicit].astype(str).astype(object)
+        explicit = a >= self._n_implicit
+        if explicit.any():
+            names = np.asarray(self._ids, dtype=object)
+            out[explicit] = names[a[explicit] - self._n_implicit]
+        return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -543,7 +561,7 @@ class BestPaths:
             todo = level < 0
             if not todo.any():
                 break
-            found, _ = _member(self.rounds[k].nodes, t[todo])
+            found, _ = member(self.rounds[k].nodes, t[todo])
             idx = np.flatnonzero(todo)[found]
             level[idx] = k
         out = np.full((n, self.max_depth + 1), -1, dtype=_I32)
@@ -554,7 +572,7 @@ class BestPaths:
             at_k = active & (level == k)
             if not at_k.any():
                 continue
-            found, where = _member(self.rounds[k].nodes, cur[at_k])
+            found, where = member(self.rounds[k].nodes, cur[at_k])
             if not found.all():  # cannot happen: a node recorded at round k is in round k's list
                 raise RuntimeError("inconsistent search rounds")
             pred = self.rounds[k].preds[where].astype(np.int64)
@@ -578,7 +596,7 @@ class BestPaths:
 
     def touches(self, tails: npt.ArrayLike) -> bool:
         """True if an edge out of any node in ``tails`` could change this result."""
-        found, _ = _member(self.expanded(), np.asarray(tails, dtype=np.int64))
+        found, _ = member(self.expanded(), np.asarray(tails, dtype=np.int64))
         return bool(found.any())
 
     @property
@@ -592,8 +610,8 @@ class BestPaths:
         return total + (0 if self._expanded is None else self._expanded.nbytes)
 
 
-def _member(sorted_nodes: npt.NDArray[Any], query: npt.NDArray[Any]) -> tuple[npt.NDArray[np.bool_], Any]:
-    """For each query value: is it in ``sorted_nodes``, and where."""
+def member(sorted_nodes: npt.NDArray[Any], query: npt.NDArray[Any]) -> tuple[npt.NDArray[np.bool_], Any]:
+    """For each query value: is it in the sorted array ``sorted_nodes``, and at which position."""
     if sorted_nodes.size == 0:
         return np.zeros(query.shape[0], dtype=bool), np.zeros(query.shape[0], dtype=np.int64)
     where = np.searchsorted(sorted_nodes, query)

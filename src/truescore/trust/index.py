@@ -237,8 +237,10 @@ class ReviewIndex:
         for iid, top in zip(items["id"].astype(str), items["topic"], strict=True):
             item_topic[iid] = validate_topic(str(top), "item topic")
         item_codes, item_uniques = pd.factorize(reviews["item_id"].astype(str).to_numpy(dtype=object))
-        extra = [i for i in item_topic if i not in set(item_uniques)]
+        known = set(item_uniques)
+        extra = [i for i in item_topic if i not in known]
         self.item_ids = pd.Index([*item_uniques, *extra])
+        self._item_code = {str(iid): k for k, iid in enumerate(self.item_ids)}
         self.item_topic = np.array([item_topic.get(i, DEFAULT_TOPIC) for i in self.item_ids], dtype=object)
         self.r_item = item_codes.astype(_I32)
         topic_codes, topic_uniques = pd.factorize(self.item_topic)
@@ -304,8 +306,7 @@ class ReviewIndex:
     def item_code(self, item_id: str) -> int:
         """Internal code of ``item_id``, or -1 if unknown."""
         self.ensure()
-        loc = self.item_ids.get_indexer([item_id])[0]
-        return int(loc)
+        return self._item_code.get(item_id, -1)
 
     def topic_mask(self, topic: str) -> npt.NDArray[np.bool_]:
         """Boolean over topic codes: is that item topic ``topic`` or one of its descendants?"""

@@ -47,7 +47,7 @@ import pandas as pd
 from truescore.config import TrustSettings, get_settings
 from truescore.domain import Flag, Item, Review, TrustEdge, User, Vote, to_epoch
 from truescore.trust import factors
-from truescore.trust.graph import BestPaths, NodeIndex, TrustGraph
+from truescore.trust.graph import BestPaths, NodeIndex, TrustGraph, member
 from truescore.trust.index import ReviewIndex, gather
 from truescore.trust.results import ReviewContribution, TrustAnswer, WeightedRatingResult
 from truescore.trust.topics import is_within, topic_chain, validate_topic
@@ -80,6 +80,22 @@ class CacheStats:
 class _Entry:
     result: BestPaths
     born: float
+
+
+@dataclass(slots=True)
+class _ReviewerCache:
+    """Per-reviewer factor values (sorted reviewer node ids -> values) valid under one token.
+
+    The token holds what the values depend on: the index version and, for H, the very search objects
+    (the observer's cached searches of the chain's domains) the voter trust came from, so a new edge
+    that drops one of those searches also drops this entry.
+    """
+
+    reviewers: IntArray
+    values: FloatArray
+    token: tuple[Any, ...]
+    born: float
+    at: float
 
 
 @dataclass(slots=True)
@@ -135,6 +151,7 @@ class Rater:
         self.settings = settings if settings is not None else get_settings().trust
         self.stats = CacheStats()
         self._cache: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
+        self._reviewer_cache: OrderedDict[tuple[str, int, str], _ReviewerCache] = OrderedDict()
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------
@@ -287,6 +304,7 @@ class Rater:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._reviewer_cache.clear()
 
     # ------------------------------------------------------------------------------------------
     # trust
@@ -491,16 +509,96 @@ class Rater:
     def _activity_helpfulness(
         self, observer: int, reviewers: IntArray, topic: str, chain: Sequence[tuple[str, int]], clock: float
     ) -> tuple[FloatArray, FloatArray]:
-        """A and H for each reviewer (vectorised over all their reviews and votes in the topic)."""
+        """A and H of each reviewer, from the per-reviewer caches where still valid.
+
+        A depends on the reviewer, the topic and the clock; H also on the observer's searches. Seed 003
+        allows caching helpfulness per observer for about five minutes; here an entry lives for
+        ``cache_ttl_seconds``, for clocks within that span, and only while the index version and the
+        searches it came from are unchanged (so new votes, reviews or relevant trust edges drop it).
+        """
+        version = self.index.version
+        a_token: tuple[Any, ...] = (version,)
+        A = self._cached_factor(
+            ("A", -1, topic), a_token, reviewers, clock, lambda missing: self._activity(missing, topic, clock)
+        )
+        if observer < 0:
+            return A, np.full(reviewers.shape[0], self.settings.helpfulness_neutral)
+        searches = tuple(self._search(observer, d, clock) for d, _ in chain if d in self.graph.domains)
+        h_token: tuple[Any, ...] = (version, *searches)
+        H = self._cached_factor(
+            ("H", observer, topic),
+            h_token,
+            reviewers,
+            clock,
+            lambda missing: self._helpfulness(observer, missing, topic, chain, clock),
+        )
+        return A, H
+
+    def _cached_factor(
+        self,
+        key: tuple[str, int, str],
+        token: tuple[Any, ...],
+        reviewers: IntArray,
+        clock: float,
+        compute: Any,
+    ) -> FloatArray:
+        s = self.settings
+        use_cache = s.cache_max_entries > 0 and s.cache_ttl_seconds > 0
+        entry = self._reviewer_cache.get(key) if use_cache else None
+        if entry is not None and not (
+            len(entry.token) == len(token)
+            and all(a is b or (type(a) is int and a == b) for a, b in zip(entry.token, token, strict=True))
+            and time.monotonic() - entry.born <= s.cache_ttl_seconds
+            and abs(clock - entry.at) <= s.cache_ttl_seconds
+        ):
+            del self._reviewer_cache[key]
+            entry = None
+        if entry is None:
+            values = compute(reviewers)
+            if use_cache:
+                self._store_factor(key, _ReviewerCache(reviewers.copy(), values, token, time.monotonic(), clock))
+            return values
+        found, where = member(entry.reviewers, reviewers)
+        out = np.empty(reviewers.shape[0])
+        out[found] = entry.values[where[found]]
+        if not found.all():
+            missing = reviewers[~found]
+            fresh = compute(missing)
+            out[~found] = fresh
+            keys = np.concatenate([entry.reviewers, missing])
+            vals = np.concatenate([entry.values, fresh])
+            order = np.argsort(keys, kind="stable")
+            entry.reviewers, entry.values = keys[order], vals[order]
+        self._reviewer_cache.move_to_end(key)
+        return out
+
+    def _store_factor(self, key: tuple[str, int, str], entry: _ReviewerCache) -> None:
+        self._reviewer_cache[key] = entry
+        while len(self._reviewer_cache) > self.settings.cache_max_entries:
+            self._reviewer_cache.popitem(last=False)
+
+    def _activity(self, reviewers: IntArray, topic: str, clock: float) -> FloatArray:
+        """A: ``min(1, ln(n + 1) / ln(saturation))``, n = reviews in the topic (and subtopics) created
+        in ``(clock - window, clock]``."""
+        s, idx = self.settings, self.index
+        pos, owner = gather(idx.user_indptr, reviewers)
+        their = idx.user_rows[pos]
+        created = idx.r_created[their]
+        recent = idx.topic_mask(topic)[idx.r_topic[their]] & (created <= clock)
+        recent &= created > clock - s.activity_window_days * _SECONDS_PER_DAY
+        counts = np.bincount(owner[recent], minlength=reviewers.shape[0])
+        return factors.activity(counts, s.activity_saturation)
+
+    def _helpfulness(
+        self, observer: int, reviewers: IntArray, topic: str, chain: Sequence[tuple[str, int]], clock: float
+    ) -> FloatArray:
+        """H: votes on the reviewers' reviews in the topic, each weighted by the observer's topical trust
+        in the voter within ``max_depth_h`` edges; a reviewer's votes on their own reviews are ignored."""
         s, idx = self.settings, self.index
         n = reviewers.shape[0]
         pos, owner = gather(idx.user_indptr, reviewers)
         their = idx.user_rows[pos]
         in_topic = idx.topic_mask(topic)[idx.r_topic[their]] & (idx.r_created[their] <= clock)
-        recent = in_topic & (idx.r_created[their] > clock - s.activity_window_days * _SECONDS_PER_DAY)
-        counts = np.bincount(owner[recent], minlength=n)
-        A = factors.activity(counts, s.activity_saturation)
-
         vpos, vlocal = gather(idx.vote_indptr, their[in_topic])
         vowner = owner[in_topic][vlocal]
         voters = idx.v_voter[vpos].astype(np.int64)
@@ -509,8 +607,7 @@ class Rater:
         tv, _ = self._topical(observer, voters, chain, s.max_depth_h, clock)
         hp = np.bincount(vowner, weights=tv * helpful, minlength=n)
         un = np.bincount(vowner, weights=tv * ~helpful, minlength=n)
-        H = factors.helpfulness(hp, un, s.helpfulness_neutral, s.helpfulness_floor)
-        return A, H
+        return factors.helpfulness(hp, un, s.helpfulness_neutral, s.helpfulness_floor)
 
     def _flag_factors(self, observer: int, rows: IntArray, clock: float) -> FloatArray:
         """F for each row: ``prod max(0, 1 - p * severity)`` over flags by moderators the observer
@@ -557,32 +654,49 @@ class Rater:
         cr = factors.confidence_range(sd, weights) * span if n else 0.0
         pol = factors.polarization(sd) if n else 0.0
         paths = self._paths(observer, wt, c, topic, clock)
-        rev_ids = idx.review_ids[wt.rows[c]]
-        nodes = self.graph.nodes
-        contributions = []
-        for j, row_pos in enumerate(c):
-            path = paths[j]
-            contributions.append(
-                ReviewContribution(
-                    review_id=str(rev_ids[j]),
-                    reviewer=nodes.id_of(int(wt.users[row_pos])),
-                    rating=lo + float(z_all[row_pos]) * span,
-                    original_rating=float(idx.r_rating[wt.rows[row_pos]]),
-                    original_min=float(idx.r_min[wt.rows[row_pos]]),
-                    original_max=float(idx.r_max[wt.rows[row_pos]]),
-                    T=float(wt.T[row_pos]),
-                    H=float(wt.H[row_pos]),
-                    A=float(wt.A[row_pos]),
-                    R=float(wt.R[row_pos]),
-                    F=float(wt.F[row_pos]),
-                    weight=float(wt.w[row_pos]),
-                    age_days=float(wt.age_days[row_pos]),
-                    top_intermediary_quid=path[1] if path is not None and len(path) > 2 else None,
-                    path=path if include_paths else None,
-                    trust_domain=self._domain_of(wt.which[row_pos], topic),
-                    trust_source="verified_purchase" if wt.which[row_pos] == _BOOT else "path",
-                )
+        rows = wt.rows[c]
+        chain_names = [d for d, _ in topic_chain(topic)]
+        which = wt.which[c].tolist()
+        columns = zip(
+            idx.review_ids[rows].tolist(),
+            self.graph.nodes.ids_array(wt.users[c]).tolist(),
+            (lo + z * span).tolist(),
+            idx.r_rating[rows].tolist(),
+            idx.r_min[rows].tolist(),
+            idx.r_max[rows].tolist(),
+            wt.T[c].tolist(),
+            wt.H[c].tolist(),
+            wt.A[c].tolist(),
+            wt.R[c].tolist(),
+            wt.F[c].tolist(),
+            weights.tolist(),
+            wt.age_days[c].tolist(),
+            paths,
+            which,
+            strict=True,
+        )
+        contributions = [
+            ReviewContribution(
+                review_id=rid,
+                reviewer=reviewer,
+                rating=shown,
+                original_rating=orig,
+                original_min=omin,
+                original_max=omax,
+                T=t,
+                H=h,
+                A=a,
+                R=r,
+                F=f,
+                weight=wgt,
+                age_days=age,
+                top_intermediary_quid=path[1] if path is not None and len(path) > 2 else None,
+                path=path if include_paths else None,
+                trust_domain=chain_names[k] if k >= 0 else None,
+                trust_source="verified_purchase" if k == _BOOT else "path",
             )
+            for rid, reviewer, shown, orig, omin, omax, t, h, a, r, f, wgt, age, path, k in columns
+        ]
         n_considered = int(wt.rows.shape[0])
         unweighted = lo + float(z_all.mean()) * span if n_considered else None
         agreement = None
@@ -612,11 +726,6 @@ class Rater:
             computed_at=clock,
         )
 
-    def _domain_of(self, which: int, topic: str) -> str | None:
-        if which >= 0:
-            return topic_chain(topic)[which][0]
-        return None
-
     def _paths(self, observer: str, wt: _Weights, c: IntArray, topic: str, clock: float) -> list[list[str] | None]:
         """Best path (as user ids) of every contributing row, vectorised per winning domain."""
         out: list[list[str] | None] = [None] * c.shape[0]
@@ -631,8 +740,10 @@ class Rater:
         for k in np.unique(which[which >= 0]).tolist():
             sel = np.flatnonzero(which == k)
             matrix = self._search(o, chain[k][0], clock).paths(users[sel], depth)
-            for j, row in zip(sel.tolist(), matrix, strict=True):
-                out[j] = nodes.ids_of(row[row >= 0].tolist())
+            lengths = (matrix >= 0).sum(axis=1).tolist()
+            names = nodes.ids_array(np.where(matrix >= 0, matrix, 0)).tolist()
+            for j, row, length in zip(sel.tolist(), names, lengths, strict=True):
+                out[j] = row[:length]
         boot = np.flatnonzero(which == _BOOT)
         if boot.size and wt.boot_from is not None:
             retailer, k = wt.boot_from

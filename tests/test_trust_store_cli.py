@@ -1,0 +1,74 @@
+"""Rater.from_store and `truescore rate` on the worked example written to a SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from test_trust_worked_example import NOW, SEED_HALF_LIFE, build_events  # pytest puts tests/ on sys.path
+from truescore.domain import Flag, FlagReason, TrustEdge
+from truescore.store import Store
+from truescore.trust import Rater
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'trust.db'}"
+    events = build_events()
+    with Store.open(url) as store:
+        store.add_users(events["users"])
+        store.add_items(events["items"])
+        store.add_reviews(events["reviews"])
+        store.add_votes(events["votes"])
+        store.add_trust(events["trust"])
+        # a superseded statement: the store keeps both, the latest (0.72 above) must win
+        store.add_trust([TrustEdge("bob", "dave", "reviews.public.technology.laptops", 0.1, NOW.replace(year=2024))])
+        store.add_flags([Flag("xps-eve", "mod", FlagReason.SPAM, 1.0, NOW)])
+    return url
+
+
+def test_from_store_equals_from_events(store_url: str):
+    with Store.open(store_url) as store:
+        from_store = Rater.from_store(store, SEED_HALF_LIFE).effective_rating("laptop-xps15", "alice", at=NOW)
+    from_events = Rater.from_events(**build_events(), settings=SEED_HALF_LIFE).effective_rating(
+        "laptop-xps15", "alice", at=NOW
+    )
+    assert round(from_store.rating, 2) == 4.47
+    assert from_store.rating == pytest.approx(from_events.rating, abs=1e-12)
+    assert [c.review_id for c in from_store.contributions] == [c.review_id for c in from_events.contributions]
+    assert from_store.anonymous_baseline_rating == pytest.approx(from_events.anonymous_baseline_rating)
+
+
+def test_cli_rate_prints_a_table_with_paths_and_json_with_seed_names(store_url: str, monkeypatch):
+    from rich.console import Console
+
+    import truescore.cli as cli
+    from truescore.cli import app
+
+    monkeypatch.setattr(cli, "console", Console(width=200))  # the runner's terminal is 80 wide
+    runner = CliRunner()
+    table = runner.invoke(app, ["rate", "laptop-xps15", "--observer", "alice", "--db", store_url])
+    assert table.exit_code == 0, table.output
+    assert "alice -> bob -> dave" in table.output
+    assert "contributions" in table.output and "based on 3 trusted reviews" in table.output
+    out = runner.invoke(app, ["rate", "laptop-xps15", "--observer", "alice", "--json", "--db", store_url])
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.output)
+    assert payload["contributing_reviews"] == 3 and payload["product"] == "laptop-xps15"
+    dave = next(c for c in payload["contributions"] if c["reviewer"] == "dave")
+    assert dave["top_intermediary_quid"] == "bob" and dave["path"] == ["alice", "bob", "dave"]
+    for key in ("T", "H", "A", "R", "weight", "review_id", "rating"):
+        assert key in dave
+    for key in ("anonymous_baseline_rating", "personalization_delta", "confidence_pct", "polarization"):
+        assert key in payload
+
+
+def test_cli_rate_unknown_item_is_one_readable_error(store_url: str):
+    from truescore.cli import app
+
+    result = CliRunner().invoke(app, ["rate", "nope", "--observer", "alice", "--db", store_url])
+    assert result.exit_code != 0
+    assert "item_id 'nope'" in str(result.exception or result.output)
