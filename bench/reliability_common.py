@@ -1,0 +1,48 @@
+"""Machine description and process helpers shared by the reliability benchmarks and evaluations."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["git_commit", "machine_header", "peak_rss_mb"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                             check=False)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def machine_header(command: str) -> str:
+    """Markdown lines naming the machine, the date, the commit and the command."""
+    return "\n".join([
+        f"- machine: `{platform.machine()}`, {os.cpu_count()} CPUs (nproc), {_cpu_model()}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit {git_commit()}, "
+        f"Python {platform.python_version()}",
+        f"- command: `{command}`",
+    ])
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
