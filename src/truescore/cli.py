@@ -108,13 +108,15 @@ def import_cmd(
     db: DbOption = None,
 ) -> None:
     """Import events, validating every row (all-or-nothing unless --skip-bad)."""
-    from truescore.store.ingest import import_file, import_table, parse_mapping
+    from truescore.store.ingest import default_rejects_path, import_file, import_table, parse_mapping
 
     if (file is None) == (from_db is None):
         raise CliError("give either FILE or --from-db URL --table NAME")
     if from_db is not None and not table:
         raise CliError("--from-db needs --table NAME")
     store = _open_store(db)
+    if skip_bad and rejects is None:
+        rejects = default_rejects_path(str(file) if file is not None else str(table))
     kwargs: dict[str, Any] = {"mapping": parse_mapping(mapping), "skip_bad": skip_bad,
                               "rejects_path": rejects, "batch_size": batch_size}
     with progress_bar(f"importing {kind}") as progress:

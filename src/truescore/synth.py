@@ -187,19 +187,24 @@ class SynthWorld:
         total = 0
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            texts = self.review_texts(start, stop)
-            rows = [
-                {"id": f"r{k}", "item_id": f"i{it}", "user_id": f"u{us}", "rating": float(st), "min_rating": 1.0,
-                 "max_rating": 5.0, "title": None, "text": tx, "created_at": float(t), "is_recommended": bool(st >= 4),
-                 "is_incentivized": bool(inc), "verified_purchase": bool(ver), "photo_count": int(ph),
-                 "supersedes": None}
-                for k, us, it, st, t, inc, ver, ph, tx in zip(
-                    range(start, stop), r["user"][start:stop], r["item"][start:stop], r["stars"][start:stop],
-                    r["created_at"][start:stop], r["incentivized"][start:stop], r["verified"][start:stop],
-                    r["photos"][start:stop], texts, strict=True)
-            ]
+            part = slice(start, stop)
+            stars = r["stars"][part]
+            cols: dict[str, list[Any]] = {
+                "id": [f"r{k}" for k in range(start, stop)],
+                "item_id": [f"i{k}" for k in r["item"][part].tolist()],
+                "user_id": [f"u{k}" for k in r["user"][part].tolist()],
+                "rating": stars.tolist(),
+                "min_rating": [1.0] * (stop - start),
+                "max_rating": [5.0] * (stop - start),
+                "text": self.review_texts(start, stop),
+                "created_at": r["created_at"][part].tolist(),
+                "is_recommended": (stars >= 4).tolist(),
+                "is_incentivized": r["incentivized"][part].tolist(),
+                "verified_purchase": r["verified"][part].tolist(),
+                "photo_count": r["photos"][part].astype(int).tolist(),
+            }
             with store.transaction() as conn:
-                total += store.insert_rows("reviews", rows, conn=conn)
+                total += store.insert_columns("reviews", cols, conn=conn)
             if progress:
                 progress("reviews", stop, n)
         written["reviews"] = total

@@ -8,7 +8,8 @@ Two modes:
 
 - default, all-or-nothing: if any row is bad, nothing is written and :class:`ImportValidationError`
   names the row number, the field and the reason of each problem;
-- ``skip_bad=True``: the good rows are written, and the bad ones go to a rejects CSV with their reasons.
+- ``skip_bad=True``: the good rows are written; the bad ones are listed in the report and, given
+  ``rejects_path``, written to a rejects CSV with their row numbers, fields and reasons.
 
 Valid rows are then written in batches of ``batch_size`` rows, one transaction each, so an import that
 is killed part-way leaves whole batches only; every write is idempotent by id, so running the same
@@ -464,8 +465,8 @@ def import_frames(
     report.rows_valid = report.rows_read - report.rows_rejected
     if errors and not skip_bad:
         raise ImportValidationError(source, errors, report.rows_read)
-    if errors and skip_bad:
-        report.rejects_path = str(rejects_path or _default_rejects(source))
+    if errors and skip_bad and rejects_path is not None:
+        report.rejects_path = str(rejects_path)
         _write_rejects(report.rejects_path, chunks, errors)
     done = 0
     for v, keep in chunks:
@@ -501,8 +502,9 @@ def _add_topics(store: Store, v: _Validator, keep: np.ndarray) -> None:
         store.insert_rows("items", list(seen.values()), conn=conn)
 
 
-def _default_rejects(source: str) -> Path:
-    base = Path(source.split("::")[0]).name or "import"
+def default_rejects_path(source: str) -> Path:
+    """Where the CLI writes rejected rows when --rejects is not given: ``<file name>.rejects.csv``."""
+    base = Path(source.split("::")[-1]).name or "import"
     return Path(f"{base}.rejects.csv")
 
 

@@ -1,0 +1,58 @@
+"""Helpers shared by every benchmark and evaluation: the machine header and result-file writing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["REPO", "RESULTS", "git_commit", "machine_header", "peak_rss_mb", "write_result"]
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                             check=False)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def machine_header(command: str) -> str:
+    """Markdown lines naming the machine, the date, the commit and the command."""
+    return "\n".join([
+        f"- machine: `{platform.machine()}`, {os.cpu_count()} CPUs (nproc), {_cpu_model()}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit {git_commit()}, "
+        f"Python {platform.python_version()}",
+        f"- command: `{command}`",
+    ])
+
+
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident set size of this process (or of its finished children), MB."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def write_result(name: str, title: str, command: str, body: str) -> Path:
+    """Write ``docs/results/<name>.md`` with the machine header above ``body``; return the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.md"
+    path.write_text(f"# {title}\n\n{machine_header(command)}\n\n{body.strip()}\n")
+    return path
