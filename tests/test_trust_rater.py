@@ -531,3 +531,34 @@ def test_adding_an_edge_never_lowers_anyones_topical_trust(edges, extra):
         t0 = before.trust("n0", target, topic, at=NOW).level
         t1 = after.trust("n0", target, topic, at=NOW).level
         assert 0 <= t0 <= t1 <= 1
+
+
+def test_cached_baseline_follows_new_edges_and_votes():
+    w = World()
+    w.review("bob", 4.0)
+    w.review("carl", 2.0)
+    w.trusts("alice", "bob", 1.0)
+    w.trusts("alice", "v", 1.0)
+    w.trusts("operator", "v", 1.0)
+    rater = w.rater()
+    assert rater.effective_rating("P1", "alice", at=NOW).anonymous_baseline_rating is None
+    rater.add_trust_edge(TrustEdge("operator", "carl", TECH, 1.0, ago(1)))
+    first = rater.effective_rating("P1", "alice", at=NOW)
+    assert first.anonymous_baseline_rating == pytest.approx(2.0)
+    rater.add_trust_edge(TrustEdge("operator", "bob", TECH, 1.0, ago(1)))
+    assert rater.effective_rating("P1", "alice", at=NOW).anonymous_baseline_rating == pytest.approx(3.0)
+    rater.add_votes([Vote("r2", "v", False, ago(1))])  # carl's review found unhelpful by a voter both trust
+    again = rater.effective_rating("P1", "alice", at=NOW)
+    assert again.anonymous_baseline_rating > 3.0
+    fresh = Rater.from_events(
+        items=w.items,
+        reviews=w.reviews,
+        votes=[Vote("r2", "v", False, ago(1))],
+        trust=[
+            *w.trust,
+            TrustEdge("operator", "carl", TECH, 1.0, ago(1)),
+            TrustEdge("operator", "bob", TECH, 1.0, ago(1)),
+        ],
+        settings=REF,
+    ).effective_rating("P1", "alice", at=NOW)
+    assert again.anonymous_baseline_rating == pytest.approx(fresh.anonymous_baseline_rating)

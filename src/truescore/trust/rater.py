@@ -152,6 +152,9 @@ class Rater:
         self.stats = CacheStats()
         self._cache: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
         self._reviewer_cache: OrderedDict[tuple[str, int, str], _ReviewerCache] = OrderedDict()
+        self._baseline_cache: OrderedDict[tuple[int, str], tuple[tuple[Any, ...], float, float, _Weights]] = (
+            OrderedDict()
+        )
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------
@@ -305,6 +308,7 @@ class Rater:
         with self._lock:
             self._cache.clear()
             self._reviewer_cache.clear()
+            self._baseline_cache.clear()
 
     # ------------------------------------------------------------------------------------------
     # trust
@@ -442,7 +446,7 @@ class Rater:
             result = self._result(item, item_id, observer, topic_name, clock, own, include_paths)
             if with_baseline:
                 base_id = self.settings.baseline_observer_id
-                base = own if observer == base_id else self._weights(item, base_id, topic_name, clock)
+                base = own if observer == base_id else self._baseline_weights(item, topic_name, clock)
                 self._fill_baseline(result, item, base)
             return result
 
@@ -469,6 +473,36 @@ class Rater:
             raise ValueError(f"item_id {item_id!r} is not known to the trust index")
         topic_name = validate_topic(topic) if topic is not None else str(self.index.item_topic[item])
         return item, topic_name, _clock(at)
+
+    def _baseline_weights(self, item: int, topic: str, clock: float) -> _Weights:
+        """The baseline observer's weights for an item: the same for every request, so they are cached
+        under the same rules as H (TTL, clock within the TTL, index version, identical searches)."""
+        s = self.settings
+        base_id = s.baseline_observer_id
+        o = self.graph.nodes.get(base_id)
+        if s.cache_max_entries == 0 or s.cache_ttl_seconds == 0:
+            return self._weights(item, base_id, topic, clock)
+        domains = [d for d, _ in topic_chain(topic)]
+        domains += [d for d in sorted(self.graph.domains) if is_within(d, s.moderation_domain)]
+        searches = tuple(self._search(o, d, clock) for d in domains if d in self.graph.domains) if o >= 0 else ()
+        token = (self.index.version, *searches)
+        key = (item, topic)
+        hit = self._baseline_cache.get(key)
+        if hit is not None:
+            old, born, at, weights = hit
+            if (
+                len(old) == len(token)
+                and all(a is b or (type(a) is int and a == b) for a, b in zip(old, token, strict=True))
+                and time.monotonic() - born <= s.cache_ttl_seconds
+                and abs(clock - at) <= s.cache_ttl_seconds
+            ):
+                self._baseline_cache.move_to_end(key)
+                return weights
+        weights = self._weights(item, base_id, topic, clock)
+        self._baseline_cache[key] = (token, time.monotonic(), clock, weights)
+        while len(self._baseline_cache) > s.cache_max_entries:
+            self._baseline_cache.popitem(last=False)
+        return weights
 
     def _weights(self, item: int, observer_id: str, topic: str, clock: float) -> _Weights:
         s, idx = self.settings, self.index
