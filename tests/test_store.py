@@ -177,3 +177,23 @@ def test_default_url_comes_from_the_configuration(tmp_path, monkeypatch: pytest.
     s = Store.open()
     s.add_reviews([Review("r1", "a", "u", 3.0)])
     assert (tmp_path / "cfg.db").exists()
+
+
+def test_api_keys_are_stored_hashed_and_can_be_revoked(store: Store) -> None:
+    key_id, secret = store.create_api_key("ci")
+    assert store.verify_api_key(secret) == key_id
+    assert store.verify_api_key(secret + "x") is None
+    with store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT key_hash FROM api_keys").scalar_one()
+    assert secret not in stored and len(stored) == 64
+    assert [k["name"] for k in store.api_keys()] == ["ci"] and "key_hash" not in store.api_keys()[0]
+    assert store.revoke_api_key(key_id) and store.verify_api_key(secret) is None
+
+
+def test_jobs_record_status(store: Store) -> None:
+    job = store.create_job("fit")
+    assert store.get_job(job)["status"] == "queued"
+    store.update_job(job, "done", "fitted 3 items")
+    row = store.get_job(job)
+    assert row["status"] == "done" and row["finished_at"] is not None and row["message"] == "fitted 3 items"
+    assert store.get_job("nope") is None

@@ -8,7 +8,9 @@ or the compact :class:`~truescore.domain.RatingSnapshot` arrays with ratings nor
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -615,6 +617,57 @@ class Store:
         return self._frame(select(self._table(table)))
 
 
+    # ------------------------------------------------------------------ API keys and jobs
+    def create_api_key(self, name: str) -> tuple[str, str]:
+        """Create a write key; returns ``(key_id, secret)``. Only the SHA-256 of the secret is stored,
+        so the secret is shown once and cannot be recovered."""
+        key_id = secrets.token_hex(6)
+        secret = f"ts_{key_id}_{secrets.token_urlsafe(32)}"
+        with self.engine.begin() as c:
+            c.execute(schema.api_keys.insert().values(id=key_id, name=name, key_hash=_hash_secret(secret),
+                                                      created_at=time.time(), revoked=False))
+        return key_id, secret
+
+    def verify_api_key(self, secret: str) -> str | None:
+        """The id of the live key whose secret this is, else None."""
+        k = schema.api_keys
+        with self.engine.connect() as c:
+            row = c.execute(select(k.c.id, k.c.revoked).where(k.c.key_hash == _hash_secret(secret))).first()
+        return None if row is None or row.revoked else str(row.id)
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        k = schema.api_keys
+        with self.engine.begin() as c:
+            return bool(c.execute(k.update().where(k.c.id == key_id).values(revoked=True)).rowcount)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every key's id, name, creation time and state (never the secret or its hash)."""
+        k = schema.api_keys
+        with self.engine.connect() as c:
+            rows = c.execute(select(k.c.id, k.c.name, k.c.created_at, k.c.revoked).order_by(k.c.created_at))
+            return [dict(r) for r in rows.mappings()]
+
+    def create_job(self, kind: str) -> str:
+        job_id = secrets.token_hex(8)
+        with self.engine.begin() as c:
+            c.execute(schema.jobs.insert().values(id=job_id, kind=kind, status="queued", created_at=time.time()))
+        return job_id
+
+    def update_job(self, job_id: str, status: str, message: str | None = None) -> None:
+        j = schema.jobs
+        values: dict[str, Any] = {"status": status, "message": message}
+        if status in ("done", "failed"):
+            values["finished_at"] = time.time()
+        with self.engine.begin() as c:
+            c.execute(j.update().where(j.c.id == job_id).values(**values))
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        j = schema.jobs
+        with self.engine.connect() as c:
+            row = c.execute(select(j).where(j.c.id == job_id)).mappings().first()
+        return None if row is None else dict(row)
+
+
 def snapshot_from_frame(df: pd.DataFrame) -> RatingSnapshot:
     """Build a :class:`RatingSnapshot` from a frame with columns id, user_id, item_id, rating, min_rating,
     max_rating, created_at and (optionally) topic."""
@@ -648,6 +701,10 @@ def snapshot_from_frame(df: pd.DataFrame) -> RatingSnapshot:
         item_max=item_max,
         item_topic=topics,
     )
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
