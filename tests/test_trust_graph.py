@@ -244,3 +244,15 @@ def test_implicit_node_index_round_trips():
     assert idx.get("7") == 7 and idx.get("07") == -1 and idx.get("10") == -1
     assert idx.add("alice") == 10 and idx.id_of(10) == "alice" and idx.id_of(3) == "3"
     np.testing.assert_array_equal(idx.add_many(["3", "alice", "bob"]), [3, 10, 11])
+
+
+def test_edges_from_nodes_created_after_the_csr_was_built_are_searched():
+    g = TrustGraph.from_arrays(["A", "B"], ["B", "T"], DOMAIN, [0.5, 0.5])
+    # "N1", "N2" are new nodes (beyond the CSR rows): A -> N1 -> N2 -> T is better than A -> B -> T
+    g.add_edge("A", "N1", DOMAIN, 1.0)
+    g.add_edge("N1", "N2", DOMAIN, 0.9)
+    g.add_edge("N2", "T", DOMAIN, 0.9)
+    res = g.search(g.nodes.get("A"), DOMAIN, 5)
+    assert res.values([g.nodes.get("T")])[0] == pytest.approx(0.81)
+    assert g.nodes.ids_of(res.path(g.nodes.get("T"))) == ["A", "N1", "N2", "T"]
+    assert res.values([g.nodes.get("B")])[0] == pytest.approx(0.5)
