@@ -176,7 +176,15 @@ class ReliabilitySettings(_Section):
     torch_lr: float = Field(1e-2, gt=0, le=10, description="Seed recipe: Adam learning rate.")
     torch_reg: float = Field(1e-3, ge=0, le=10, description="Seed recipe: L2 weight on x and log_alpha.")
     torch_threads: int = Field(1, ge=1, le=256, description="Seed recipe: torch CPU threads (1 = polite).")
-    online_budget: int = Field(64, ge=0, le=1_000_000, description="Online: neighbour updates per new rating.")
+    online_budget: int = Field(
+        16, ge=0, le=1_000_000, description="Online: most of the rater's other items re-solved per new rating."
+    )
+    online_refresh: int = Field(
+        2, ge=0, le=1_000_000, description="Online: items re-solved round-robin per new rating (rolling sweep)."
+    )
+    online_tol: float = Field(
+        1e-4, ge=0, le=1.0, description="Online: re-solve a neighbour item only if its estimated change exceeds this."
+    )
     online_full_sweep_every: int = Field(
         100_000, ge=1, le=10**9, description="Online: ratings between periodic full sweeps that bound drift."
     )
@@ -209,26 +217,104 @@ class TextSettings(_Section):
 
 
 class RankingSettings(_Section):
-    """Fusion and the love score (seed 004's product ranking)."""
+    """Fusion of the three engines into one quality per product, the love score and the ranking.
 
+    A rating's precision in the fused estimate is ``alpha_ref * rho * kappa * a * tau * beta * w``
+    (docs/ranking.md): rater reliability ``rho``, track record ``kappa``, authenticity ``a``, trust
+    ``tau``, burst damping ``beta`` and a robust (Student-t) weight ``w``.
+    """
+
+    reliability_floor: float = Field(0.05, gt=0, le=1.0, description="Lowest relative reliability rho.")
+    reliability_cap: float = Field(
+        3.0, ge=1.0, le=100.0, description="Highest relative reliability rho (a too-perfect rater gains no more)."
+    )
     unknown_rater_reliability: float = Field(
-        0.5, ge=0.0, le=1.0, description="Reliability weight of a rater the reliability engine has not seen."
+        1.0, ge=0.0, le=10.0, description="rho of a rater the reliability engine has not fitted (1 = typical)."
+    )
+    track_record_n0: float = Field(
+        3.0, ge=0.0, le=1000.0, description="kappa = n/(n+n0), n = the rater's ratings of other items."
+    )
+    track_record_floor: float = Field(
+        0.01, ge=0.0, le=1.0, description="kappa of a rater with no other ratings (a fresh account)."
+    )
+    unscored_fake_probability: float = Field(
+        0.0, ge=0.0, le=1.0, description="Fake probability assumed for a review the text engine has not scored."
+    )
+    trust_unknown: float = Field(
+        0.5, ge=0.0, le=1.0, description="tau of a reviewer the observer has no trust path to (tau = t0 + (1-t0) T)."
+    )
+    burst_window_hours: float = Field(48.0, gt=0, le=24 * 365, description="Window of the burst detector.")
+    burst_min_ratings: int = Field(5, ge=2, le=100_000, description="Smallest number of ratings that is a burst.")
+    burst_z: float = Field(
+        4.0, ge=0.0, le=100.0, description="A window is a burst when count > expected + z*sqrt(expected)."
+    )
+    robust_nu: float = Field(
+        4.0, gt=0, le=1000.0, description="Student-t degrees of freedom of the robust weight (large = Gaussian)."
+    )
+    robust_iterations: int = Field(5, ge=0, le=100, description="Reweighting passes of the robust estimate.")
+    bayes_average_m: float = Field(
+        5.0, ge=0.0, le=10_000.0, description="Bayesian average baseline: pseudo-ratings at the global mean."
     )
     lower_bound_z: float = Field(1.2816, ge=0.0, le=5.0, description="Rank by mean - z*sd (1.2816 = 90% lower).")
+    love_weight_organic: float = Field(0.35, ge=0, le=1, description="Love score weight of organic quality.")
+    love_weight_engagement: float = Field(0.15, ge=0, le=1, description="Love score weight of engagement quality.")
+    love_weight_authenticity: float = Field(0.20, ge=0, le=1, description="Love score weight of authenticity.")
+    love_weight_diversity: float = Field(0.15, ge=0, le=1, description="Love score weight of diversity.")
+    love_weight_trend: float = Field(0.15, ge=0, le=1, description="Love score weight of trend.")
+    love_prior_reviews: float = Field(
+        5.0, ge=0, le=1000, description="Organic quality shrinks toward neutral 0.5 with this many pseudo-reviews."
+    )
+    genuine_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="A review is likely genuine when its fake probability is below this."
+    )
+    trend_recent_days: float = Field(180.0, ge=1, le=3650, description="Trend: reviews this recent count as recent.")
+    trend_gain: float = Field(
+        2.0, ge=0, le=100, description="Trend = 0.5 + 0.5 tanh(gain * (recent - older sentiment)), 0.5 = flat."
+    )
+    power_user_trust: float = Field(
+        0.5, ge=0, le=1, description="Adjustment: baseline trust at or above which a reviewer is a trusted power user."
+    )
+    power_user_min_reviews: int = Field(10, ge=1, le=100_000, description="Adjustment: power users' review count.")
+    power_user_boost: float = Field(5.0, ge=0, le=50, description="Love points added when >= 2 power users love it.")
+    burst_penalty: float = Field(10.0, ge=0, le=50, description="Love points removed when a burst was damped.")
+    flagged_penalty: float = Field(
+        5.0, ge=0, le=50, description="Love points removed when moderators flagged >= 10% of its reviews."
+    )
     tier_high: float = Field(70.0, ge=0, le=100, description="Love score (0-100) at or above which tier is High.")
     tier_medium: float = Field(40.0, ge=0, le=100, description="Love score at or above which tier is Medium.")
     tier_low: float = Field(15.0, ge=0, le=100, description="Love score at or above which tier is Low; below: Skip.")
 
 
 class ApiSettings(_Section):
-    """The HTTP service."""
+    """The HTTP service (``truescore serve``, docs/api.md)."""
 
-    host: str = Field("127.0.0.1", description="Bind address.")
+    host: str = Field("127.0.0.1", min_length=1, max_length=255, description="Bind address.")
     port: int = Field(8000, ge=1, le=65535, description="Bind port.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes; each keeps its own cached engine state (1 = one shared cache)."
+    )
     require_key_for_reads: bool = Field(False, description="If true, reads need an API key too.")
-    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
-    max_body_bytes: int = Field(5_000_000, ge=1024, le=1_000_000_000, description="Largest accepted request body.")
-    max_batch: int = Field(10_000, ge=1, le=1_000_000, description="Largest batch of events in one POST.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (CORS); empty = none."
+    )
+    max_body_bytes: int = Field(
+        5_000_000, ge=1024, le=1_000_000_000, description="Largest accepted request body, bytes (larger: 413)."
+    )
+    max_batch: int = Field(10_000, ge=1, le=1_000_000, description="Largest batch of events in one POST (larger: 413).")
+    max_page: int = Field(500, ge=10, le=100_000, description="Largest page size of list endpoints (limit).")
+    refresh_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=86_400,
+        description="How often the server checks the store for events written by other processes and rebuilds "
+        "its cached engine state if there are any (0 = never).",
+    )
+    summary_ttl_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="Item-list summaries (counts, means, derived scores) are rebuilt at most this often, seconds.",
+    )
 
 
 class Settings(BaseSettings):

@@ -225,6 +225,44 @@ class SynthWorld:
         written["flags"] = _write_chunks(store, "flags", flags, chunk, progress)
         return written
 
+    def frames(self, with_text: bool = True) -> dict[str, pd.DataFrame]:
+        """The events as DataFrames with the store's column names (``reviews`` as ``Store.review_frame``
+        gives them, with the item's ``topic``), for engines that build from frames without a database."""
+        r = self.ratings
+        n = self.n_ratings
+        reviews = pd.DataFrame({
+            "id": [f"r{k}" for k in range(n)],
+            "item_id": [f"i{k}" for k in r["item"].tolist()],
+            "user_id": [f"u{k}" for k in r["user"].tolist()],
+            "rating": r["stars"], "min_rating": 1.0, "max_rating": 5.0,
+            "created_at": r["created_at"],
+            "is_recommended": r["stars"] >= 4, "is_incentivized": r["incentivized"],
+            "verified_purchase": r["verified"], "photo_count": r["photos"].astype(int),
+            "supersedes": None, "topic": self.items["topic"][r["item"]],
+        })
+        if with_text:
+            reviews.insert(6, "title", None)
+            reviews.insert(7, "text", self.review_texts())
+        users = pd.DataFrame({"id": [f"u{k}" for k in range(self.n_users)], "created_at": self.users["created_at"],
+                              "display_name": None, "role": self.users["role"]})
+        extra = pd.DataFrame({"id": [u for u, _ in self.extra_users], "created_at": SYNTH_NOW - 5 * 365 * DAY,
+                              "display_name": [u.capitalize() for u, _ in self.extra_users],
+                              "role": [role for _, role in self.extra_users]})
+        v, t, f = self.votes, self.trust, self.flags
+        return {
+            "reviews": reviews,
+            "users": pd.concat([users, extra], ignore_index=True),
+            "items": pd.DataFrame({"id": [f"i{k}" for k in range(self.n_items)], "topic": self.items["topic"],
+                                   "title": self.items["title"], "created_at": self.items["created_at"]}),
+            "votes": pd.DataFrame({"review_id": [f"r{k}" for k in v["review"].tolist()],
+                                   "voter_id": [f"u{k}" for k in v["voter"].tolist()],
+                                   "helpful": v["helpful"], "created_at": v["created_at"]}),
+            "trust": pd.DataFrame({"truster_id": t["truster"], "trustee_id": t["trustee"], "domain": t["domain"],
+                                   "level": t["level"], "created_at": t["created_at"], "valid_until": np.nan}),
+            "flags": pd.DataFrame({"review_id": [f"r{k}" for k in f["review"].tolist()], "flagger_id": f["flagger"],
+                                   "reason": "FAKE", "severity": f["severity"], "created_at": f["created_at"]}),
+        }
+
     def summary(self) -> dict[str, Any]:
         """Counts of the planted population, for people."""
         kinds, counts = np.unique(self.truth.user_kind.astype(str), return_counts=True)

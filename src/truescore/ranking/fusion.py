@@ -1,0 +1,312 @@
+"""Fused item quality: one Bayesian estimate per item from all three engines.
+
+Let rating ``j`` be by rater ``u`` of item ``i``, normalised to ``r_j`` in [0, 1]. The reliability engine
+gives the rater's noise precision ``E[alpha_u]`` and bias ``b_u``; the text engine the review's fake
+probability ``p_j``; the trust engine the observer's trust ``T_j`` in the reviewer (the baseline
+observer, the operator root, for the public view). Each rating enters a Gaussian model of the item's
+quality ``q_i ~ N(mu0, 1/tau0)`` with the observation ``y_j = r_j - b_u ~ N(q_i, 1/lambda_j)`` and the
+precision
+
+    lambda_j = alpha_ref * rho_u * kappa_u * a_j * tau_j * beta_j * w_j
+
+where
+
+- ``alpha_ref`` is the median rater precision, so the other factors are relative;
+- ``rho_u = clip(E[alpha_u] / alpha_ref, floor, cap)`` is the rater's relative reliability (a rater the
+  reliability engine has not seen gets ``unknown_rater_reliability``);
+- ``kappa_u = n / (n + n0)`` is the rater's track record, ``n`` its ratings of *other* items (seed 000:
+  "if all of those bots have no previous track record of trustworthy ratings, then their votes won't
+  be worth much"); a fresh account with no other rating gets ``track_record_floor``;
+- ``a_j = 1 - p_j`` is the review's authenticity;
+- ``tau_j = t0 + (1 - t0) T_j`` is the observer's trust, ``t0 = trust_unknown`` the prior weight of a
+  reviewer with no trust path (strangers count, trusted reviewers count up to ``1/t0`` times more);
+- ``beta_j`` damps bursts: when the item's ratings inside a window of ``burst_window_hours`` around the
+  rating number ``c`` and exceed the item's expected count ``e = n_i W / span_i`` by more than
+  ``burst_z * sqrt(e)`` (and ``c >= burst_min_ratings``), each counts ``beta = e / c``, so the burst
+  weighs what an ordinary window would;
+- ``w_j = (nu + 1) / (nu + alpha_ref rho_u (y_j - m_i)^2)`` is the Student-t weight of iteratively
+  reweighted least squares (``robust_nu`` degrees of freedom), started from the weighted median, so
+  that a rating far from the item's consensus, relative to its rater's own precision, counts less.
+
+The posterior is ``q_i | y ~ N(m_i, s_i^2)`` with ``1/s_i^2 = tau0 + sum_j lambda_j`` and
+``m_i = s_i^2 (tau0 mu0 + sum_j lambda_j y_j)``; the effective number of reviews is
+``n_eff = sum_j lambda_j / alpha_ref`` (in typical-rater units). Every factor is kept per rating, so any
+item's estimate can be explained review by review (:meth:`FusedQuality.explain`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from truescore.config import RankingSettings
+
+__all__ = ["FusedQuality", "FusionInputs", "ReviewWeight", "burst_damping", "fuse", "weighted_median"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+ObjArray = npt.NDArray[np.object_]
+
+_EPS = 1e-12
+_FACTORS = ("reliability", "track_record", "authenticity", "trust", "burst", "robust")
+
+
+@dataclass(slots=True)
+class FusionInputs:
+    """Per-rating evidence from the three engines (arrays of one length, indices into items/users).
+
+    Attributes
+    ----------
+    item_idx, user_idx : int arrays
+    rating : float array
+        Normalised rating in [0, 1].
+    created_at : float array
+        UTC epoch seconds.
+    n_items, n_users : int
+    reliability : float array, one per user
+        ``E[alpha_u]`` from the reliability engine; NaN where the rater was not fitted.
+    bias : float array, one per user
+        Rater bias on the normalised scale (0 where unknown).
+    fake_probability : float array, one per rating
+        From the text engine; NaN where unscored.
+    trust : float array, one per rating
+        The observer's trust ``T`` in the reviewer, 0 for a stranger.
+    prior_mean, prior_precision : float
+        The item-quality prior ``N(mu0, 1/tau0)`` (normalised scale), e.g. the reliability engine's.
+    review_ids, item_ids, user_ids : object arrays, optional
+        External ids, for explanations.
+    """
+
+    item_idx: IntArray
+    user_idx: IntArray
+    rating: FloatArray
+    created_at: FloatArray
+    n_items: int
+    n_users: int
+    reliability: FloatArray
+    bias: FloatArray
+    fake_probability: FloatArray
+    trust: FloatArray
+    prior_mean: float
+    prior_precision: float
+    review_ids: ObjArray | None = None
+    item_ids: ObjArray | None = None
+    user_ids: ObjArray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.rating.shape[0]
+        for name in ("item_idx", "user_idx", "created_at", "fake_probability", "trust"):
+            if getattr(self, name).shape[0] != n:
+                raise ValueError(f"FusionInputs.{name} has {getattr(self, name).shape[0]} entries, expected {n}")
+        for name in ("reliability", "bias"):
+            if getattr(self, name).shape[0] != self.n_users:
+                raise ValueError(f"FusionInputs.{name} needs one entry per user ({self.n_users})")
+        if n and (self.item_idx.min() < 0 or self.item_idx.max() >= self.n_items):
+            raise ValueError("FusionInputs.item_idx out of range")
+        if not np.isfinite(self.rating).all():
+            raise ValueError("FusionInputs.rating must be finite")
+        if self.prior_precision <= 0:
+            raise ValueError("FusionInputs.prior_precision must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewWeight:
+    """How much one rating counted in its item's fused estimate, and why."""
+
+    review_id: str
+    user_id: str
+    rating: float
+    weight: float
+    share: float
+    factors: dict[str, float]
+    reason: str
+
+
+@dataclass(slots=True)
+class FusedQuality:
+    """Fused estimate per item (normalised scale) with the per-rating weights behind it.
+
+    Attributes
+    ----------
+    mean, sd : float arrays, one per item
+        Posterior mean and sd of the item quality.
+    n_eff : float array
+        Effective number of reviews, ``sum lambda / alpha_ref``.
+    n_ratings : int array
+    plain_mean : float array
+        Unweighted mean rating (NaN without ratings).
+    bayes_average : float array
+        ``(m * global_mean + sum r) / (m + n)``, the usual Bayesian average baseline.
+    weight : float array, one per rating
+        ``lambda_j`` (normalised-scale precision).
+    factors : dict of float arrays, one per rating
+        ``reliability, track_record, authenticity, trust, burst, robust``.
+    burst_items : int array
+        Items where the burst detector damped at least one rating.
+    alpha_ref : float
+    """
+
+    mean: FloatArray
+    sd: FloatArray
+    n_eff: FloatArray
+    n_ratings: IntArray
+    plain_mean: FloatArray
+    bayes_average: FloatArray
+    weight: FloatArray
+    factors: dict[str, FloatArray]
+    burst_items: IntArray
+    alpha_ref: float
+    inputs: FusionInputs = field(repr=False)
+
+    def lower_bound(self, z: float = 1.2816) -> FloatArray:
+        """``mean - z * sd``: the ranking score (a 90% lower credible bound by default)."""
+        return self.mean - z * self.sd
+
+    def explain(self, item: int) -> list[ReviewWeight]:
+        """Every rating of item ``item`` (inner index) with its weight, share and factors, largest first."""
+        inp = self.inputs
+        rows = np.flatnonzero(inp.item_idx == item)
+        total = float(self.weight[rows].sum()) or 1.0
+        out = []
+        for j in rows[np.argsort(-self.weight[rows], kind="stable")]:
+            f = {k: float(v[j]) for k, v in self.factors.items()}
+            out.append(ReviewWeight(
+                review_id=str(inp.review_ids[j]) if inp.review_ids is not None else str(j),
+                user_id=str(inp.user_ids[inp.user_idx[j]]) if inp.user_ids is not None else str(inp.user_idx[j]),
+                rating=float(inp.rating[j]),
+                weight=float(self.weight[j]),
+                share=float(self.weight[j]) / total,
+                factors=f,
+                reason=_reason(f),
+            ))
+        return out
+
+
+def _reason(f: dict[str, float]) -> str:
+    notes = []
+    if f["track_record"] < 0.2:
+        notes.append("new rater without a track record")
+    if f["reliability"] < 0.5:
+        notes.append("unreliable rater")
+    elif f["reliability"] > 1.5:
+        notes.append("reliable rater")
+    if f["authenticity"] < 0.5:
+        notes.append("text looks fake")
+    if f["trust"] > 0.75:
+        notes.append("trusted reviewer")
+    if f["burst"] < 0.5:
+        notes.append("part of a burst")
+    if f["robust"] < 0.5:
+        notes.append("far from the consensus")
+    return "; ".join(notes) or "ordinary review"
+
+
+def weighted_median(values: FloatArray, weights: FloatArray, groups: IntArray, n_groups: int) -> FloatArray:
+    """Weighted median of ``values`` within each group (NaN for empty groups)."""
+    out = np.full(n_groups, np.nan)
+    if values.size == 0:
+        return out
+    order = np.lexsort((values, groups))
+    g, v, w = groups[order], values[order], weights[order]
+    csum = np.cumsum(w)
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    ends = np.r_[starts[1:], g.size]
+    base = np.where(starts > 0, csum[starts - 1], 0.0)
+    totals = csum[ends - 1] - base
+    for s, e, b, t in zip(starts, ends, base, totals, strict=True):
+        k = s + int(np.searchsorted(csum[s:e] - b, 0.5 * t)) if t > 0 else s + (e - s - 1) // 2
+        out[g[s]] = v[min(k, e - 1)]
+    return out
+
+
+def burst_damping(item_idx: IntArray, created_at: FloatArray, n_items: int, settings: RankingSettings
+                  ) -> FloatArray:
+    """Per-rating burst factor ``beta`` (see the module docstring); 1 outside bursts."""
+    n = item_idx.shape[0]
+    beta = np.ones(n)
+    if n == 0:
+        return beta
+    window = settings.burst_window_hours * 3600.0
+    order = np.lexsort((created_at, item_idx))
+    items, times = item_idx[order], created_at[order]
+    # windows never span two items: offset every item's clock by a large gap
+    span_gap = float(times.max() - times.min()) + 10 * window + 1.0
+    key = items.astype(np.float64) * span_gap + (times - times.min())
+    lo = np.searchsorted(key, key - window / 2, side="left")
+    hi = np.searchsorted(key, key + window / 2, side="right")
+    count = (hi - lo).astype(np.float64)
+    n_i = np.bincount(items, minlength=n_items).astype(np.float64)
+    t_min = np.full(n_items, np.inf)
+    t_max = np.full(n_items, -np.inf)
+    np.minimum.at(t_min, items, times)
+    np.maximum.at(t_max, items, times)
+    span = np.maximum(t_max - t_min, window)
+    expected = np.maximum(n_i[items] * window / span[items], 1.0)
+    is_burst = (count >= settings.burst_min_ratings) & (count > expected + settings.burst_z * np.sqrt(expected))
+    beta[order] = np.where(is_burst, np.minimum(1.0, expected / count), 1.0)
+    return beta
+
+
+def fuse(inputs: FusionInputs, settings: RankingSettings | None = None) -> FusedQuality:
+    """Fuse the engines' evidence into one posterior per item (see the module docstring)."""
+    if settings is None:
+        from truescore.config import get_settings
+
+        settings = get_settings().ranking
+    inp = inputs
+    n_items = inp.n_items
+    item = inp.item_idx
+    user = inp.user_idx
+    rated_users = np.unique(user)
+    rel = inp.reliability
+    known = rel[rated_users][np.isfinite(rel[rated_users]) & (rel[rated_users] > 0)]
+    alpha_ref = float(np.median(known)) if known.size else 1.0 / 0.15**2
+    rho_user = np.where(np.isfinite(rel) & (rel > 0), rel / alpha_ref, settings.unknown_rater_reliability)
+    rho_user = np.clip(rho_user, settings.reliability_floor, settings.reliability_cap)
+    rho = rho_user[user]
+    n_user = np.bincount(user, minlength=inp.n_users)
+    n_other = (n_user[user] - 1).astype(np.float64)
+    kappa = np.where(n_other > 0, n_other / (n_other + settings.track_record_n0 + _EPS), 0.0)
+    kappa = np.maximum(kappa, settings.track_record_floor)
+    fake = np.where(np.isfinite(inp.fake_probability), inp.fake_probability, settings.unscored_fake_probability)
+    authenticity = np.clip(1.0 - fake, 0.0, 1.0)
+    tau = settings.trust_unknown + (1.0 - settings.trust_unknown) * np.clip(inp.trust, 0.0, 1.0)
+    beta = burst_damping(item, inp.created_at, n_items, settings)
+    base = rho * kappa * authenticity * tau * beta
+    y = inp.rating - np.nan_to_num(inp.bias, nan=0.0)[user]
+
+    m = weighted_median(y, base, item, n_items)
+    m = np.where(np.isfinite(m), m, inp.prior_mean)
+    robust = np.ones_like(y)
+    for _ in range(settings.robust_iterations):
+        resid2 = (y - m[item]) ** 2
+        robust = (settings.robust_nu + 1.0) / (settings.robust_nu + alpha_ref * rho * resid2)
+        lam = alpha_ref * base * robust
+        prec = inp.prior_precision + np.bincount(item, weights=lam, minlength=n_items)
+        m = (inp.prior_precision * inp.prior_mean + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
+    lam = alpha_ref * base * robust
+    prec = inp.prior_precision + np.bincount(item, weights=lam, minlength=n_items)
+    mean = (inp.prior_precision * inp.prior_mean + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
+
+    n_ratings = np.bincount(item, minlength=n_items)
+    sums = np.bincount(item, weights=inp.rating, minlength=n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        plain = np.where(n_ratings > 0, sums / n_ratings, np.nan)
+    global_mean = float(inp.rating.mean()) if inp.rating.size else inp.prior_mean
+    bayes = (settings.bayes_average_m * global_mean + sums) / (settings.bayes_average_m + n_ratings)
+    burst_items = np.unique(item[beta < 1.0])
+    return FusedQuality(
+        mean=mean,
+        sd=1.0 / np.sqrt(prec),
+        n_eff=(prec - inp.prior_precision) / alpha_ref,
+        n_ratings=n_ratings,
+        plain_mean=plain,
+        bayes_average=bayes,
+        weight=lam,
+        factors=dict(zip(_FACTORS, (rho, kappa, authenticity, tau, beta, robust), strict=True)),
+        burst_items=burst_items.astype(np.int64),
+        alpha_ref=alpha_ref,
+        inputs=inp,
+    )

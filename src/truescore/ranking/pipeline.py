@@ -1,0 +1,260 @@
+"""From events to a ranked product list: gather the three engines' outputs, fuse, score, rank.
+
+:func:`rank_frames` works on event frames with the store's column names (no database);
+:func:`rank_store` reads them from a :class:`~truescore.store.Store`. Both take the reliability fit and
+the text scores if already computed, and compute what is missing (the reliability engine always, the
+text engine only when asked, since it is the slow one).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from truescore.config import RankingSettings, Settings, get_settings
+from truescore.domain import RatingSnapshot
+from truescore.ranking.fusion import FusedQuality, FusionInputs, ReviewWeight, fuse
+from truescore.ranking.love import LoveInputs, LoveScore, love_scores
+
+if TYPE_CHECKING:
+    from truescore.reliability import ReliabilityResult
+    from truescore.store import Store
+    from truescore.trust import Rater
+
+__all__ = ["MODEL_VERSION", "ProductRanking", "RankingResult", "rank_frames", "rank_store", "trust_per_rating"]
+
+MODEL_VERSION = "fusion-1"
+
+
+@dataclass(slots=True)
+class ProductRanking:
+    """One product's line in a ranking (ratings on the item's own scale)."""
+
+    item_id: str
+    topic: str
+    fused_mean: float
+    fused_sd: float
+    lower_bound: float
+    n_eff: float
+    plain_mean: float
+    bayes_average: float
+    n_reviews: int
+    love: LoveScore | None
+    scale_min: float
+    scale_max: float
+
+    @property
+    def love_score(self) -> float | None:
+        return None if self.love is None else self.love.score
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("item_id", "topic", "fused_mean", "fused_sd", "lower_bound", "n_eff",
+                                             "plain_mean", "bayes_average", "n_reviews", "scale_min", "scale_max")}
+        out["love"] = None if self.love is None else self.love.to_dict()
+        return out
+
+
+@dataclass(slots=True)
+class RankingResult:
+    """Fused quality, love score and ranking of every item of a snapshot."""
+
+    snapshot: RatingSnapshot
+    fused: FusedQuality
+    love: list[LoveScore | None]
+    products: list[ProductRanking]
+    observer: str
+    settings: RankingSettings
+
+    def product(self, item_id: str) -> ProductRanking:
+        for p in self.products:
+            if p.item_id == item_id:
+                return p
+        raise KeyError(item_id)
+
+    def top(self, topic: str | None = None, limit: int = 10) -> list[ProductRanking]:
+        """Products of ``topic`` (and its subtopics) by fused lower credible bound, best first."""
+        chosen = [p for p in self.products
+                  if topic is None or p.topic == topic or p.topic.startswith(topic + ".")]
+        chosen.sort(key=lambda p: (-p.lower_bound, p.item_id))
+        return chosen[:limit]
+
+    def explain(self, item_id: str) -> list[ReviewWeight]:
+        """Every review of ``item_id`` with how much it counted and why (ratings on the item's scale)."""
+        k = int(np.flatnonzero(self.snapshot.item_ids == item_id)[0]) if item_id in set(self.snapshot.item_ids) \
+            else -1
+        if k < 0:
+            raise KeyError(item_id)
+        lo, hi = self.snapshot.item_min[k], self.snapshot.item_max[k]
+        return [ReviewWeight(w.review_id, w.user_id, float(lo + w.rating * (hi - lo)), w.weight, w.share, w.factors,
+                             w.reason) for w in self.fused.explain(k)]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows for the ``product_rankings`` derived table."""
+        rows = []
+        for p in self.products:
+            rows.append({
+                "item_id": p.item_id, "topic": p.topic, "fused_mean": p.fused_mean, "fused_sd": p.fused_sd,
+                "n_eff": p.n_eff, "lower_bound": p.lower_bound,
+                "love_score": p.love_score, "tier": None if p.love is None else p.love.tier,
+                "plain_mean": p.plain_mean, "n_reviews": p.n_reviews,
+                "details": json.dumps({"love": None if p.love is None else p.love.to_dict(),
+                                       "bayes_average": p.bayes_average, "observer": self.observer,
+                                       "scale": [p.scale_min, p.scale_max]}),
+            })
+        return rows
+
+
+def trust_per_rating(rater: Rater, snapshot: RatingSnapshot, observer: str, at: float | None = None) -> np.ndarray:
+    """The observer's topical trust ``T`` in the author of every rating (0 for strangers)."""
+    out = np.zeros(snapshot.n_ratings)
+    topic_of_rating = snapshot.item_topic[snapshot.item_idx]
+    frame = pd.DataFrame({"topic": topic_of_rating, "user": snapshot.user_idx})
+    for (topic, user), rows in frame.groupby(["topic", "user"], sort=False).indices.items():
+        out[rows] = rater.trust(observer, str(snapshot.user_ids[user]), str(topic), at=at).level
+    return out
+
+
+def _per_review(frame: pd.DataFrame | None, review_ids: np.ndarray, column: str) -> np.ndarray:
+    if frame is None or frame.empty or column not in frame:
+        return np.full(review_ids.shape[0], np.nan)
+    series = frame.set_index("review_id")[column]
+    return pd.Series(review_ids).map(series).to_numpy(dtype=float)
+
+
+def _vote_counts(votes: pd.DataFrame | None, review_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if votes is None or votes.empty:
+        zeros = np.zeros(review_ids.shape[0])
+        return zeros, zeros.copy()
+    helpful = votes["helpful"].astype(bool)
+    h = votes[helpful].groupby("review_id").size()
+    u = votes[~helpful].groupby("review_id").size()
+    ids = pd.Series(review_ids)
+    return ids.map(h).fillna(0).to_numpy(float), ids.map(u).fillna(0).to_numpy(float)
+
+
+def rank_frames(
+    frames: dict[str, pd.DataFrame],
+    *,
+    observer: str | None = None,
+    at: float | None = None,
+    settings: Settings | None = None,
+    reliability: ReliabilityResult | None = None,
+    scores: pd.DataFrame | None = None,
+    rater: Rater | None = None,
+) -> RankingResult:
+    """Fuse, score and rank from event frames (``reviews`` required; ``votes``, ``flags``, ``trust``,
+    ``items``, ``users`` optional; column names as the store's frames).
+
+    Parameters
+    ----------
+    observer : str, optional
+        Whose trust weighs the reviewers; default the baseline observer (the public view).
+    at : float, optional
+        The clock (epoch seconds) for trust expiry and the trend; default now.
+    reliability : ReliabilityResult, optional
+        A fit of the same snapshot; fitted here (closed-form VB) when absent.
+    scores : DataFrame, optional
+        Text scores ``review_id, quality, fake_probability, sentiment``; unscored reviews use the
+        configured prior.
+    rater : Rater, optional
+        A trust engine over the same events; built here when absent.
+    """
+    from truescore.reliability import fit as fit_reliability
+    from truescore.store.store import snapshot_from_frame
+    from truescore.trust import Rater as TrustRater
+
+    cfg = settings or get_settings()
+    observer = observer or cfg.trust.baseline_observer_id
+    now = time.time() if at is None else float(at)
+    reviews = frames["reviews"]
+    if reviews.empty:
+        raise ValueError("no reviews to rank")
+    snapshot = snapshot_from_frame(reviews)
+    if reliability is None:
+        reliability = fit_reliability(snapshot, cfg)
+    elif reliability.n_users != snapshot.n_users or reliability.n_items != snapshot.n_items:
+        raise ValueError("the reliability fit does not match these reviews; refit it")
+    if rater is None:
+        empty = pd.DataFrame(columns=["truster_id", "trustee_id", "domain", "level"])
+        rater = TrustRater.from_frames(frames.get("trust", empty), reviews, frames.get("votes"), frames.get("flags"),
+                                       frames.get("items"), frames.get("users"), settings=cfg.trust)
+    trust = trust_per_rating(rater, snapshot, observer, at=now)
+    fake = _per_review(scores, snapshot.review_ids, "fake_probability")
+    inputs = FusionInputs(
+        item_idx=snapshot.item_idx, user_idx=snapshot.user_idx, rating=snapshot.rating,
+        created_at=snapshot.created_at, n_items=snapshot.n_items, n_users=snapshot.n_users,
+        reliability=reliability.reliability, bias=reliability.bias, fake_probability=fake, trust=trust,
+        prior_mean=reliability.hyper.mu0, prior_precision=reliability.hyper.tau0,
+        review_ids=snapshot.review_ids, item_ids=snapshot.item_ids, user_ids=snapshot.user_ids,
+    )
+    fused = fuse(inputs, cfg.ranking)
+    helpful, unhelpful = _vote_counts(frames.get("votes"), snapshot.review_ids)
+    flags = frames.get("flags")
+    flagged = (np.isin(snapshot.review_ids, flags["review_id"].to_numpy(object)) if flags is not None
+               and not flags.empty else np.zeros(snapshot.n_ratings, dtype=bool))
+    by_id = reviews.set_index("id")
+    incent = pd.Series(snapshot.review_ids).map(by_id["is_incentivized"]) if "is_incentivized" in by_id else None
+    love = love_scores(LoveInputs(
+        item_idx=snapshot.item_idx, user_idx=snapshot.user_idx, rating=snapshot.rating,
+        created_at=snapshot.created_at, fake_probability=fake,
+        sentiment=_per_review(scores, snapshot.review_ids, "sentiment"),
+        quality=_per_review(scores, snapshot.review_ids, "quality"),
+        incentivized=(incent.fillna(False).to_numpy(bool) if incent is not None
+                      else np.zeros(snapshot.n_ratings, dtype=bool)),
+        helpful=helpful, unhelpful=unhelpful, flagged=flagged, trust=trust,
+        reviewer_reviews=np.bincount(snapshot.user_idx, minlength=snapshot.n_users)[snapshot.user_idx].astype(float),
+        fused_weight=fused.weight, burst=fused.factors["burst"], n_items=snapshot.n_items, now=now,
+        item_min=snapshot.item_min, item_max=snapshot.item_max,
+    ), cfg.ranking)
+    products = _products(snapshot, fused, love, cfg.ranking)
+    return RankingResult(snapshot, fused, love, products, observer, cfg.ranking)
+
+
+def _products(snapshot: RatingSnapshot, fused: FusedQuality, love: Sequence[LoveScore | None],
+              settings: RankingSettings) -> list[ProductRanking]:
+    span = snapshot.item_max - snapshot.item_min
+    lo = snapshot.item_min
+    lower = fused.lower_bound(settings.lower_bound_z)
+    return [
+        ProductRanking(
+            item_id=str(snapshot.item_ids[k]), topic=str(snapshot.item_topic[k]),
+            fused_mean=float(lo[k] + fused.mean[k] * span[k]), fused_sd=float(fused.sd[k] * span[k]),
+            lower_bound=float(lo[k] + lower[k] * span[k]), n_eff=float(fused.n_eff[k]),
+            plain_mean=float(lo[k] + fused.plain_mean[k] * span[k]),
+            bayes_average=float(lo[k] + fused.bayes_average[k] * span[k]),
+            n_reviews=int(fused.n_ratings[k]), love=love[k], scale_min=float(lo[k]),
+            scale_max=float(snapshot.item_max[k]),
+        )
+        for k in range(snapshot.n_items)
+    ]
+
+
+def rank_store(
+    store: Store,
+    *,
+    observer: str | None = None,
+    at: float | None = None,
+    settings: Settings | None = None,
+    reliability: ReliabilityResult | None = None,
+    write: bool = False,
+) -> RankingResult:
+    """:func:`rank_frames` over a store's current events and stored text scores; with ``write=True``
+    the public ranking is saved to the ``product_rankings`` table (model version ``fusion-1``)."""
+    scores = store.read_derived("review_scores")
+    frames = {
+        "reviews": store.review_frame(with_text=False), "votes": store.vote_frame(), "flags": store.flag_frame(),
+        "trust": store.trust_frame(at=at), "items": store.item_frame(), "users": store.user_frame(),
+    }
+    result = rank_frames(frames, observer=observer, at=at, settings=settings, reliability=reliability,
+                         scores=pd.DataFrame(scores) if scores else None)
+    if write:
+        if observer not in (None, (settings or get_settings()).trust.baseline_observer_id):
+            raise ValueError("only the public (baseline observer) ranking is stored")
+        store.write_derived("product_rankings", result.records(), MODEL_VERSION)
+    return result
