@@ -79,7 +79,7 @@ from truescore.reliability._layout import RatingLayout, check_arrays, snapshot_a
 from truescore.reliability._stats import gamma_interval, gamma_kl_terms, gaussian_kl_terms
 from truescore.reliability._types import Hyperparameters, ReliabilityResult
 
-__all__ = ["VBOptions", "VBReliability", "VBState", "fit_vb", "vb_fit_arrays", "vb_sweeps"]
+__all__ = ["VBOptions", "VBReliability", "VBState", "fit_vb", "result_from_state", "vb_fit_arrays", "vb_sweeps"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -416,8 +416,9 @@ def vb_fit_arrays(user_idx: npt.ArrayLike, item_idx: npt.ArrayLike, rating: npt.
     return vb_sweeps(layout, opts or VBOptions(), init), layout
 
 
-def result_from_state(state: VBState, layout: RatingLayout, snapshot: RatingSnapshot, *, backend: str,
-                      fit_seconds: float, credible_level: float) -> ReliabilityResult:
+def result_from_state(state: VBState, snapshot: RatingSnapshot, item_count: npt.NDArray[np.int64],
+                      user_count: npt.NDArray[np.int64], *, backend: str, fit_seconds: float,
+                      credible_level: float) -> ReliabilityResult:
     """Package a :class:`VBState` as a :class:`ReliabilityResult` on the snapshot's ids and scales."""
     span = snapshot.item_max - snapshot.item_min
     sd = np.sqrt(state.item_var)
@@ -429,7 +430,7 @@ def result_from_state(state: VBState, layout: RatingLayout, snapshot: RatingSnap
         item_sd=sd,
         item_quality=snapshot.item_min + state.item_mean * span,
         item_quality_sd=sd * span,
-        item_n_ratings=layout.item_count,
+        item_n_ratings=item_count,
         item_effective_weight=state.weight_sum,
         user_ids=snapshot.user_ids,
         reliability=state.precision,
@@ -439,7 +440,7 @@ def result_from_state(state: VBState, layout: RatingLayout, snapshot: RatingSnap
         rater_rate=state.rate,
         bias=state.bias_mean,
         bias_sd=np.sqrt(state.bias_var),
-        user_n_ratings=layout.user_count,
+        user_n_ratings=user_count,
         hyper=state.hyper,
         elbo_history=np.asarray(state.elbo_history, dtype=np.float64),
         delta_history=np.asarray(state.delta_history, dtype=np.float64),
@@ -477,8 +478,8 @@ def fit_vb(snapshot: RatingSnapshot, opts: VBOptions | None = None) -> Reliabili
     layout = RatingLayout.build(u, i, r, n_users, n_items)
     state = vb_sweeps(layout, opts)
     elapsed = time.perf_counter() - start
-    result = result_from_state(state, layout, snapshot, backend="vb", fit_seconds=elapsed,
-                               credible_level=opts.credible_level)
+    result = result_from_state(state, snapshot, layout.item_count, layout.user_count, backend="vb",
+                               fit_seconds=elapsed, credible_level=opts.credible_level)
     result.extras["weighting"] = opts.weighting
     result.extras["use_bias"] = opts.use_bias
     return result
