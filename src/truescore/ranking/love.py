@@ -12,9 +12,10 @@ is *organic* when it is not incentivized and ``p_j < genuine_threshold``.
    unhelpful ``u`` votes, Laplace-smoothed) and the mean review quality ``Q_j`` (0.5 when unscored);
 3. **authenticity**: ``(share of reviews with p < threshold + mean(1 - p)) / 2``, times
    ``1 - share_incentivized / 2``;
-4. **diversity**: ``n/(n+3) * (kish + (1 - burst_share)) / 2``, where ``kish = (sum w)^2 / (n sum w^2)``
-   is the effective share of independent voices under the fused weights ``w`` and ``burst_share`` the
-   largest share of the reviews inside one burst window (not a few accounts, not one burst);
+4. **diversity** of the organic reviews: ``n/(n+3) * (kish + (1 - burst_share)) / 2`` over the ``n``
+   organic reviews, where ``kish = (sum w)^2 / (n sum w^2)`` is the effective share of independent
+   voices under the fused weights ``w`` and ``burst_share`` the largest share of them inside one burst
+   window (not a few accounts, not one burst); 0 without organic reviews;
 5. **trend**: ``0.5 + 0.5 tanh(gain * (recent - older))``, the mean organic satisfaction of the last
    ``trend_recent_days`` against the earlier one (0.5 when either side is empty).
 
@@ -125,11 +126,12 @@ def _component_scores(inp: LoveInputs, rows: IntArray, settings: RankingSettings
     share_genuine = float(np.mean(p < settings.genuine_threshold))
     authenticity = (0.5 * share_genuine + 0.5 * float(np.mean(1.0 - p))) * (1.0 - 0.5 * float(np.mean(incent)))
     n = rows.size
-    w = inp.fused_weight[rows]
-    kish = float(w.sum() ** 2 / (n * np.sum(w**2))) if np.sum(w**2) > 0 else 0.0
-    burst_share = _max_window_share(inp.created_at[rows], settings.burst_window_hours * 3600.0)
-    burst_share = burst_share if n >= settings.burst_min_ratings else 0.0
-    diversity = n / (n + 3.0) * 0.5 * (kish + (1.0 - burst_share))
+    n_org = int(organic.sum())
+    w = inp.fused_weight[rows][organic]
+    kish = float(w.sum() ** 2 / (n_org * np.sum(w**2))) if np.sum(w**2) > 0 else 0.0
+    burst_share = _max_window_share(inp.created_at[rows][organic], settings.burst_window_hours * 3600.0)
+    burst_share = burst_share if n_org >= settings.burst_min_ratings else 0.0
+    diversity = n_org / (n_org + 3.0) * 0.5 * (kish + (1.0 - burst_share))
     recent = inp.created_at[rows] >= inp.now - settings.trend_recent_days * DAY
     if (organic & recent).any() and (organic & ~recent).any():
         delta = float(sat[organic & recent].mean() - sat[organic & ~recent].mean())
