@@ -379,7 +379,9 @@ def test_result_fields_records_and_store_write() -> None:
     assert len(items) == 13 and len(users) == 51
     top = res.top_items(3)
     assert len(top) == 3 and top[0].n_ratings > 0
-    assert res.least_reliable(2)[0].reliability <= res.least_reliable(2)[1].reliability
+    worst = res.least_reliable(2)
+    assert worst[0].reliability_hi <= worst[1].reliability_hi
+    assert worst[0].reliability_hi <= res.reliability_hi[res.user_n_ratings > 0].min()
 
     class FakeStore:
         def __init__(self) -> None:

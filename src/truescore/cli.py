@@ -274,6 +274,26 @@ def rate_cmd(
         console.print(_table("contributions (weight = T x H x A x R x F)", RATING_COLUMNS, rating_rows(result)))
 
 
+# --- reliability commands ---
+@app.command("fit")
+def fit_cmd(
+    backend: Annotated[str | None, typer.Option("--backend", help="vb (closed form, default) or torch (seed).")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="Only items of this topic and its subtopics.")] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Rows in each table.")] = 10,
+    db: DbOption = None,
+) -> None:
+    """Fit item quality and rater reliability (seed 000) and write item_quality / user_reliability."""
+    from truescore.reliability.report import ITEM_COLUMNS, RATER_COLUMNS, item_rows, rater_rows, run_fit, summary
+
+    with progress_bar("seed model epochs") as progress:
+        report = run_fit(_open_store(db), backend=backend, topic=topic, progress=progress)
+    res = report.result
+    console.print(summary(report), markup=False, highlight=False)
+    if top and res.item_n_ratings.sum():
+        console.print(_table("top items (by the 90% lower bound)", ITEM_COLUMNS, item_rows(res, top)))
+        console.print(_table("least reliable raters", RATER_COLUMNS, rater_rows(res, top)))
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 _ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileNotFoundError, PermissionError)
 

@@ -21,18 +21,25 @@ from truescore.reliability._types import (
     derived_records,
     write_result,
 )
+from truescore.reliability.online import OnlineReliability, OnlineUpdate
+from truescore.reliability.torch_nll import TorchOptions, TorchReliability, fit_torch
 from truescore.reliability.vb import VBOptions, VBReliability, VBState, fit_vb
 
 __all__ = [
     "Hyperparameters",
     "ItemQuality",
+    "OnlineReliability",
+    "OnlineUpdate",
     "RaterReliability",
     "ReliabilityResult",
+    "TorchOptions",
+    "TorchReliability",
     "VBOptions",
     "VBReliability",
     "VBState",
     "derived_records",
     "fit",
+    "fit_torch",
     "fit_vb",
     "write_result",
 ]
@@ -78,7 +85,5 @@ def fit(snapshot: RatingSnapshot, settings: ReliabilitySettings | Settings | Non
     if chosen == "vb":
         return fit_vb(snapshot, VBOptions.from_settings(section, **overrides))
     if chosen == "torch":
-        from truescore.reliability.torch_nll import TorchOptions, fit_torch
-
         return fit_torch(snapshot, TorchOptions.from_settings(section, **overrides))
     raise ValueError(f"backend must be 'vb' or 'torch', not {chosen!r}")

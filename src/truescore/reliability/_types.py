@@ -182,9 +182,10 @@ class ReliabilityResult:
         return [self.item(int(j)) for j in order]
 
     def least_reliable(self, k: int = 10) -> list[RaterReliability]:
-        """The ``k`` raters (with at least one rating) whose reliability is lowest."""
+        """The ``k`` raters (with at least one rating) we are most confident are unreliable: lowest upper
+        credible bound ``reliability_hi`` (a fresh account is uncertain, not known to be bad)."""
         rated = np.flatnonzero(self.user_n_ratings > 0)
-        order = rated[np.argsort(self.reliability[rated], kind="stable")[:k]]
+        order = rated[np.argsort(self.reliability_hi[rated], kind="stable")[:k]]
         return [self.rater(int(j)) for j in order]
 
 
