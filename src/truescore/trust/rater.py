@@ -35,7 +35,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -574,7 +574,7 @@ class Rater:
         token: tuple[Any, ...],
         reviewers: IntArray,
         clock: float,
-        compute: Any,
+        compute: Callable[[IntArray], FloatArray],
     ) -> FloatArray:
         s = self.settings
         use_cache = s.cache_max_entries > 0 and s.cache_ttl_seconds > 0
