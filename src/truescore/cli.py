@@ -27,7 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# piped output (logs, CI, `make demo | tee`) gets room for the result tables
+console = Console(width=None if sys.stdout.isatty() else 132)
 err_console = Console(stderr=True)
 
 DbOption = Annotated[
@@ -233,22 +234,73 @@ def demo_cmd(
     users: Annotated[int, typer.Option(min=10)] = 3000,
     items: Annotated[int, typer.Option(min=5)] = 400,
     ratings: Annotated[int, typer.Option(min=5)] = 40_000,
+    text: Annotated[bool, typer.Option("--text/--no-text", help="Score review texts (the slow engine).")] = True,
 ) -> None:
     """The main job: build the synthetic marketplace, run every engine, show what they found."""
-    from truescore.demo import build_demo_store
+    from truescore.demo import run_demo
     from truescore.synth import SynthConfig
 
     started = time.perf_counter()
     with progress_bar("building the demo store") as progress:
-        store, world = build_demo_store(out, SynthConfig(n_users=users, n_items=items, n_ratings=ratings),
-                                        progress=lambda table, done, total: progress(done, total))
-    console.print(f"[bold]truescore demo[/bold]: synthetic marketplace written to {out} "
-                  f"in {time.perf_counter() - started:.1f} s")
-    console.print(_table("store contents", ["table", "rows"], [[k, v] for k, v in store.counts().items()]))
-    _print_world(world)
+        report = run_demo(out, SynthConfig(n_users=users, n_items=items, n_ratings=ratings), score_text=text,
+                          progress=lambda table, done, total: progress(done, total))
+    _print_demo(report, out)
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if serve:
         console.print("the HTTP service is not part of this build yet; run with --no-serve to silence this")
+
+
+def _print_demo(report: Any, out: Path) -> None:
+    world, ranking = report.world, report.ranking
+    s = world.summary()
+    console.print(f"[bold]truescore demo[/bold]: a synthetic marketplace of {s['users']:,} users, {s['items']:,} "
+                  f"items and {s['ratings']:,} ratings ({s['fake_ratings']} from {s['bot_rings']} planted bot rings), "
+                  f"{s['votes']:,} helpful votes and {s['trust_edges']:,} trust edges, written to {out}")
+    console.print("engines: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
+                  + (f"; {report.text_scored:,} reviews scored" if report.text_scored else f"; {report.text_note}"))
+    truth = world.truth.item_quality
+    rows = [[p.item_id, p.topic.removeprefix("reviews.public."), p.fused_mean, p.fused_sd, p.plain_mean,
+             float(truth[int(p.item_id[1:])]), p.n_reviews, p.love_score, p.love.tier if p.love else ""]
+            for p in ranking.top(limit=10)]
+    console.print(_table("top 10 items by fused score (ranked by its 90% lower bound)",
+                         ["item", "topic", "fused", "+/-", "plain avg", "true", "reviews", "love", "tier"], rows))
+    ring_rows = [[r.target, f"{r.members} {r.kind.removeprefix('bot_')}", r.true_quality, r.plain_without,
+                  r.plain_with, f"{r.plain_shift:+.2f}", r.fused_without, r.fused_with, f"{r.fused_shift:+.2f}",
+                  f"{r.weight_share:.1%}"] for r in report.rings]
+    console.print(_table("bot rings caught: each ring's target with and without the ring",
+                         ["target", "ring", "true", "plain w/o", "plain with", "plain shift", "fused w/o",
+                          "fused with", "fused shift", "ring's weight"], ring_rows))
+    best = ranking.top(limit=1)[0]
+    if best.love is not None:
+        console.print(f"[bold]{best.item_id}[/bold]: {best.love.explanation}")
+
+
+@app.command("rank")
+def rank_cmd(
+    topic: Annotated[str | None, typer.Option("--topic", help="Topic (and its subtopics); default all.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 20,
+    observer: Annotated[str | None, typer.Option("--observer", help="Rank as this user sees it.")] = None,
+    explain: Annotated[str | None, typer.Option("--explain", help="Show how each review of ITEM counted.")] = None,
+    write: Annotated[bool, typer.Option("--write/--no-write", help="Store the public ranking.")] = True,
+    db: DbOption = None,
+) -> None:
+    """Rank products by fused score (lower credible bound) with love score and plain average side by side."""
+    from truescore.ranking import rank_store
+
+    store = _open_store(db)
+    result = rank_store(store, observer=observer, write=write and observer is None)
+    rows = [[p.item_id, p.topic, p.fused_mean, p.fused_sd, p.lower_bound, p.plain_mean, p.n_reviews,
+             p.love_score, p.love.tier if p.love else ""] for p in result.top(topic, limit)]
+    title = f"ranking{' for ' + observer if observer else ' (public view)'}{' in ' + topic if topic else ''}"
+    console.print(_table(title, ["item", "topic", "fused", "+/-", "lower bound", "plain avg", "reviews", "love",
+                                 "tier"], rows))
+    if explain:
+        weights = result.explain(explain)
+        console.print(_table(f"how each review of {explain} counted", ["review", "reviewer", "rating", "share",
+                                                                        "reliability", "track record", "authenticity",
+                                                                        "trust", "burst", "robust", "why"],
+                             [[w.review_id, w.user_id, w.rating, f"{w.share:.1%}", *w.factors.values(), w.reason]
+                              for w in weights[:limit]]))
 
 
 # --- trust commands ---
