@@ -24,11 +24,13 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 def test_demo_runs_to_the_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "demo.db"
-    code, out, err = run(["demo", "--no-serve", "--out", str(db), "--users", "400", "--items", "60",
+    code, out, err = run(["demo", "--no-serve", "--no-text", "--out", str(db), "--users", "400", "--items", "60",
                           "--ratings", "4000"], capsys)
     assert code == 0, err
-    assert "store contents" in out and "rater kinds" in out and "done in" in out
-    assert Store.open(f"sqlite:///{db}").counts()["reviews"] == 4000
+    assert "top 10 items by fused score" in out and "bot rings caught" in out and "done in" in out
+    counts = Store.open(f"sqlite:///{db}").counts()
+    assert counts["reviews"] == 4000
+    assert counts["item_quality"] == counts["product_rankings"] == 60 and counts["user_reliability"] > 0
 
 
 def test_synth_then_export_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
