@@ -1,9 +1,8 @@
-"""Rater.from_store and `truescore rate` on the worked example written to a SQLite store."""
+"""Rater.from_store and `truescore rate` on the worked example written to a store (SQLite; PostgreSQL when available)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -15,8 +14,9 @@ from truescore.trust import Rater
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'trust.db'}"
+def xps_url(store_url: str) -> str:
+    """The worked example in a store (SQLite, and PostgreSQL when the conftest finds a server)."""
+    url = store_url
     events = build_events()
     with Store.open(url) as store:
         store.add_users(events["users"])
@@ -30,8 +30,8 @@ def store_url(tmp_path: Path) -> str:
     return url
 
 
-def test_from_store_equals_from_events(store_url: str):
-    with Store.open(store_url) as store:
+def test_from_store_equals_from_events(xps_url: str):
+    with Store.open(xps_url) as store:
         from_store = Rater.from_store(store, SEED_HALF_LIFE).effective_rating("laptop-xps15", "alice", at=NOW)
     from_events = Rater.from_events(**build_events(), settings=SEED_HALF_LIFE).effective_rating(
         "laptop-xps15", "alice", at=NOW
@@ -42,7 +42,7 @@ def test_from_store_equals_from_events(store_url: str):
     assert from_store.anonymous_baseline_rating == pytest.approx(from_events.anonymous_baseline_rating)
 
 
-def test_cli_rate_prints_a_table_with_paths_and_json_with_seed_names(store_url: str, monkeypatch):
+def test_cli_rate_prints_a_table_with_paths_and_json_with_seed_names(xps_url: str, monkeypatch):
     from rich.console import Console
 
     import truescore.cli as cli
@@ -50,11 +50,11 @@ def test_cli_rate_prints_a_table_with_paths_and_json_with_seed_names(store_url: 
 
     monkeypatch.setattr(cli, "console", Console(width=200))  # the runner's terminal is 80 wide
     runner = CliRunner()
-    table = runner.invoke(app, ["rate", "laptop-xps15", "--observer", "alice", "--db", store_url])
+    table = runner.invoke(app, ["rate", "laptop-xps15", "--observer", "alice", "--db", xps_url])
     assert table.exit_code == 0, table.output
     assert "alice -> bob -> dave" in table.output
     assert "contributions" in table.output and "based on 3 trusted reviews" in table.output
-    out = runner.invoke(app, ["rate", "laptop-xps15", "--observer", "alice", "--json", "--db", store_url])
+    out = runner.invoke(app, ["rate", "laptop-xps15", "--observer", "alice", "--json", "--db", xps_url])
     assert out.exit_code == 0, out.output
     payload = json.loads(out.output)
     assert payload["contributing_reviews"] == 3 and payload["product"] == "laptop-xps15"
@@ -66,9 +66,9 @@ def test_cli_rate_prints_a_table_with_paths_and_json_with_seed_names(store_url: 
         assert key in payload
 
 
-def test_cli_rate_unknown_item_is_one_readable_error(store_url: str):
+def test_cli_rate_unknown_item_is_one_readable_error(xps_url: str):
     from truescore.cli import app
 
-    result = CliRunner().invoke(app, ["rate", "nope", "--observer", "alice", "--db", store_url])
+    result = CliRunner().invoke(app, ["rate", "nope", "--observer", "alice", "--db", xps_url])
     assert result.exit_code != 0
     assert "item_id 'nope'" in str(result.exception or result.output)
