@@ -1,4 +1,4 @@
-"""Rater.from_store and `truescore rate` on the worked example written to a store (SQLite; PostgreSQL when available)."""
+"""Rater.from_store and `truescore rate` on the worked example in a store (SQLite; PostgreSQL if available)."""
 
 from __future__ import annotations
 
