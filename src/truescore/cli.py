@@ -247,7 +247,7 @@ def demo_cmd(
     _print_demo(report, out)
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if serve:
-        console.print("the HTTP service is not part of this build yet; run with --no-serve to silence this")
+        _serve_store(f"sqlite:///{out}", None, None)
 
 
 def _print_demo(report: Any, out: Path) -> None:
@@ -259,14 +259,15 @@ def _print_demo(report: Any, out: Path) -> None:
     console.print("engines: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
                   + (f"; {report.text_scored:,} reviews scored" if report.text_scored else f"; {report.text_note}"))
     truth = world.truth.item_quality
-    rows = [[p.item_id, p.topic.removeprefix("reviews.public."), p.fused_mean, p.fused_sd, p.plain_mean,
-             float(truth[int(p.item_id[1:])]), p.n_reviews, p.love_score, p.love.tier if p.love else ""]
+    rows = [[p.item_id, p.topic.removeprefix("reviews.public."), f"{p.fused_mean:.2f}", f"{p.fused_sd:.2f}",
+             f"{p.plain_mean:.2f}", f"{truth[int(p.item_id[1:])]:.2f}", p.n_reviews,
+             "" if p.love is None else f"{p.love.score:.0f}", p.love.tier if p.love else ""]
             for p in ranking.top(limit=10)]
     console.print(_table("top 10 items by fused score (ranked by its 90% lower bound)",
                          ["item", "topic", "fused", "+/-", "plain avg", "true", "reviews", "love", "tier"], rows))
-    ring_rows = [[r.target, f"{r.members} {r.kind.removeprefix('bot_')}", r.true_quality, r.plain_without,
-                  r.plain_with, f"{r.plain_shift:+.2f}", r.fused_without, r.fused_with, f"{r.fused_shift:+.2f}",
-                  f"{r.weight_share:.1%}"] for r in report.rings]
+    ring_rows = [[r.target, f"{r.members} {r.kind.removeprefix('bot_')}", f"{r.true_quality:.2f}",
+                  f"{r.plain_without:.2f}", f"{r.plain_with:.2f}", f"{r.plain_shift:+.2f}", f"{r.fused_without:.2f}",
+                  f"{r.fused_with:.2f}", f"{r.fused_shift:+.2f}", f"{r.weight_share:.1%}"] for r in report.rings]
     console.print(_table("bot rings caught: each ring's target with and without the ring",
                          ["target", "ring", "true", "plain w/o", "plain with", "plain shift", "fused w/o",
                           "fused with", "fused shift", "ring's weight"], ring_rows))
@@ -289,8 +290,9 @@ def rank_cmd(
 
     store = _open_store(db)
     result = rank_store(store, observer=observer, write=write and observer is None)
-    rows = [[p.item_id, p.topic, p.fused_mean, p.fused_sd, p.lower_bound, p.plain_mean, p.n_reviews,
-             p.love_score, p.love.tier if p.love else ""] for p in result.top(topic, limit)]
+    rows = [[p.item_id, p.topic, f"{p.fused_mean:.2f}", f"{p.fused_sd:.2f}", f"{p.lower_bound:.2f}",
+             f"{p.plain_mean:.2f}", p.n_reviews, "" if p.love is None else f"{p.love.score:.0f}",
+             p.love.tier if p.love else ""] for p in result.top(topic, limit)]
     title = f"ranking{' for ' + observer if observer else ' (public view)'}{' in ' + topic if topic else ''}"
     console.print(_table(title, ["item", "topic", "fused", "+/-", "lower bound", "plain avg", "reviews", "love",
                                  "tier"], rows))
@@ -299,8 +301,8 @@ def rank_cmd(
         console.print(_table(f"how each review of {explain} counted", ["review", "reviewer", "rating", "share",
                                                                         "reliability", "track record", "authenticity",
                                                                         "trust", "burst", "robust", "why"],
-                             [[w.review_id, w.user_id, w.rating, f"{w.share:.1%}", *w.factors.values(), w.reason]
-                              for w in weights[:limit]]))
+                             [[w.review_id, w.user_id, f"{w.rating:g}", f"{w.share:.1%}",
+                               *(f"{v:.2f}" for v in w.factors.values()), w.reason] for w in weights[:limit]]))
 
 
 # --- trust commands ---
