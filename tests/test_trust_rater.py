@@ -562,3 +562,16 @@ def test_cached_baseline_follows_new_edges_and_votes():
         settings=REF,
     ).effective_rating("P1", "alice", at=NOW)
     assert again.anonymous_baseline_rating == pytest.approx(fresh.anonymous_baseline_rating)
+
+
+def test_trust_levels_is_the_vectorised_trust():
+    w = World()
+    w.review("bob", 4.0)
+    w.trusts("alice", "bob", 0.9)
+    w.trusts("bob", "carl", 0.5, domain="reviews.public")
+    rater = w.rater()
+    users = ["bob", "carl", "alice", "nobody-known"]
+    levels = rater.trust_levels("alice", users, TECH + ".laptops", at=NOW)
+    singles = [rater.trust("alice", u, TECH + ".laptops", at=NOW).level for u in users]
+    assert levels.tolist() == pytest.approx(singles)
+    assert levels.tolist() == pytest.approx([0.72, 0.0, 1.0, 0.0])  # carl: path crosses domains, none

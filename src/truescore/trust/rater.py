@@ -405,6 +405,30 @@ class Rater:
             ids = self.graph.nodes.ids_of(path) if path is not None else None
             return TrustAnswer(float(vals[0]), ids, domain, steps)
 
+    def trust_levels(
+        self,
+        observer: str,
+        targets: Sequence[str] | npt.ArrayLike,
+        topic: str,
+        *,
+        max_depth: int | None = None,
+        at: datetime | float | None = None,
+    ) -> FloatArray:
+        """Topical trust of ``observer`` in every user of ``targets`` (0 for unknown users), vectorised:
+        one cached search per domain of the chain answers them all (no paths)."""
+        depth = self.settings.max_depth_t if max_depth is None else int(max_depth)
+        if not 0 <= depth <= self._depth:
+            raise ValueError(f"max_depth must lie in 0..{self._depth}, got {max_depth}")
+        chain = topic_chain(topic)
+        ids = [str(t) for t in np.asarray(targets, dtype=object).ravel()]
+        with self._lock:
+            nodes = self.graph.nodes.lookup_many(ids).astype(np.int64)
+            o = self.graph.nodes.get(observer)
+            vals, _ = self._topical(o, nodes, chain, depth, _clock(at))
+        vals[nodes < 0] = 0.0
+        vals[np.array([t == observer for t in ids], dtype=bool)] = 1.0
+        return vals
+
     # ------------------------------------------------------------------------------------------
     # ratings
     # ------------------------------------------------------------------------------------------
