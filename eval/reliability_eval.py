@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bench.reliability_common import REPO, machine_header
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
+from bench.reliability_common import REPO, machine_header
 from truescore.domain import RatingSnapshot
 from truescore.reliability import ReliabilityResult, fit
 from truescore.store.datasets import data_dir
@@ -58,6 +58,7 @@ VB_VARIANTS: dict[str, dict[str, Any]] = {
     "VB with bias (cavity)": {"use_bias": True},
     "VB mean-field, no bias": {"weighting": "meanfield"},
     "VB mean-field with bias": {"weighting": "meanfield", "use_bias": True},
+    "VB, every prior by empirical Bayes": {"tau0": None, "a0": None, "b0": None},
 }
 
 
