@@ -24,19 +24,46 @@ from truescore.domain import (
 
 __version__ = "0.1.0"
 
+# the engines load on first use, so `import truescore` (and the CLI's start-up) stays light
+_LAZY = {
+    "Store": ("truescore.store", "Store"),
+    "fit": ("truescore.reliability", "fit"),
+    "Rater": ("truescore.trust", "Rater"),
+    "rank_store": ("truescore.ranking", "rank_store"),
+    "rank_frames": ("truescore.ranking", "rank_frames"),
+    "generate": ("truescore.synth", "generate"),
+    "SynthConfig": ("truescore.synth", "SynthConfig"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'truescore' has no attribute {name!r}")
+
 __all__ = [
     "ConfigError",
     "Flag",
     "FlagReason",
     "Item",
+    "Rater",
     "RatingSnapshot",
     "Review",
     "Settings",
+    "Store",
+    "SynthConfig",
     "TrustEdge",
     "User",
     "UserRole",
     "Vote",
     "__version__",
+    "fit",
+    "generate",
     "get_settings",
     "load_settings",
+    "rank_frames",
+    "rank_store",
 ]

@@ -111,12 +111,15 @@ class RankingResult:
 
 
 def trust_per_rating(rater: Rater, snapshot: RatingSnapshot, observer: str, at: float | None = None) -> np.ndarray:
-    """The observer's topical trust ``T`` in the author of every rating (0 for strangers)."""
+    """The observer's topical trust ``T`` in the author of every rating (0 for strangers): one
+    vectorised trust query per topic."""
     out = np.zeros(snapshot.n_ratings)
     topic_of_rating = snapshot.item_topic[snapshot.item_idx]
-    frame = pd.DataFrame({"topic": topic_of_rating, "user": snapshot.user_idx})
-    for (topic, user), rows in frame.groupby(["topic", "user"], sort=False).indices.items():
-        out[rows] = rater.trust(observer, str(snapshot.user_ids[user]), str(topic), at=at).level
+    for topic in pd.unique(topic_of_rating):
+        rows = np.flatnonzero(topic_of_rating == topic)
+        users, inverse = np.unique(snapshot.user_idx[rows], return_inverse=True)
+        levels = rater.trust_levels(observer, snapshot.user_ids[users], str(topic), at=at)
+        out[rows] = levels[inverse]
     return out
 
 
