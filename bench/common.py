@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import pkgutil
 import platform
 import resource
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["REPO", "RESULTS", "git_commit", "machine_header", "peak_rss_mb", "write_result"]
+__all__ = ["REPO", "RESULTS", "git_commit", "machine_header", "peak_rss_mb", "run_all", "write_result"]
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
@@ -56,3 +59,19 @@ def write_result(name: str, title: str, command: str, body: str) -> Path:
     path = RESULTS / f"{name}.md"
     path.write_text(f"# {title}\n\n{machine_header(command)}\n\n{body.strip()}\n")
     return path
+
+
+def run_all(package: str, suffix: str, args: list[str]) -> int:
+    """Run every module ``<package>.<name><suffix>`` in its own process (``make eval`` / ``make bench``);
+    returns 1 if any failed."""
+    names = sorted(m.name for m in pkgutil.iter_modules([str(REPO / package)]) if m.name.endswith(suffix))
+    failed = []
+    for name in names:
+        started = time.perf_counter()
+        print(f"== {package}.{name}", flush=True)
+        if subprocess.run([sys.executable, "-m", f"{package}.{name}", *args], cwd=REPO).returncode != 0:
+            failed.append(name)
+        print(f"== {package}.{name}: {time.perf_counter() - started:.0f} s", flush=True)
+    if failed:
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+    return 1 if failed else 0
