@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["REPO", "RESULTS", "git_commit", "machine_header", "peak_rss_mb", "run_all", "write_result"]
+__all__ = ["REPO", "RESULTS", "git_commit", "machine_header", "machine_line", "peak_rss_mb", "run_all", "write_result"]
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
@@ -35,6 +35,12 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+def machine_line() -> str:
+    """One line naming the machine, Python, the commit and the time (UTC)."""
+    return (f"{platform.machine()}, {os.cpu_count()} cores ({_cpu_model()}), Python {platform.python_version()}, "
+            f"commit {git_commit()}, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
 
 
 def machine_header(command: str) -> str:

@@ -39,9 +39,7 @@ import argparse
 import contextlib
 import gc
 import os
-import platform
 import resource
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -51,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.common import machine_line
 from truescore.config import TrustSettings
 from truescore.domain import TrustEdge, from_epoch
 from truescore.trust import NodeIndex, Rater, ReviewIndex, TrustGraph, quidnug_trust
@@ -155,25 +154,6 @@ def _rss_mb() -> float:
     except OSError:
         pass
     return float("nan")
-
-
-def _machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        rev = "?"
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"numpy {np.__version__}, commit {rev}, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
-    )
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -338,7 +318,7 @@ def render(out: dict[str, object]) -> str:
     lines = [
         "# Trust engine benchmark",
         "",
-        f"Machine: {_machine()}.",
+        f"Machine: {machine_line()}.",
         "",
         f"Command: `nice -n 10 python -m bench.trust_bench{' --quick' if cfg.users < 1_000_000 else ''}` "
         f"(seed {cfg.seed}). Timings on a shared 2-core machine are noisy; ratios are measured side by side "

@@ -39,17 +39,15 @@ import argparse
 import contextlib
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.common import machine_line
 from truescore.config import TrustSettings
 from truescore.store.datasets import data_dir
 from truescore.trust import Rater
@@ -207,27 +205,11 @@ def summarise(folds: list[Fold]) -> dict[str, float]:
     return out
 
 
-def _machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"commit {rev or '?'}, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
-    )
-
-
 def render(rows: list[tuple[str, str, dict[str, float]]], args: argparse.Namespace, seconds: float) -> str:
     lines = [
         "# Trust engine evaluation: held-out ratings",
         "",
-        f"Machine: {_machine()}. Run time {seconds:.0f} s.",
+        f"Machine: {machine_line()}. Run time {seconds:.0f} s.",
         "",
         f"Command: `python -m eval.trust_eval{' --quick' if args.quick else ''}` (seed {args.seed}, "
         f"{args.folds} fold(s) of 20 %{'' if args.limit is None else f', at most {args.limit} held-out per fold'}). "
