@@ -348,6 +348,63 @@ def fit_cmd(
         console.print(_table("least reliable raters", RATER_COLUMNS, rater_rows(res, top)))
 
 
+# --- api commands ---
+def _serve_store(db: str | None, host: str | None, port: int | None, workers: int | None = None) -> None:
+    from truescore.api import serve
+    from truescore.config import get_settings
+
+    api = get_settings().api
+    console.print(f"serving the TrueScore API and web page at http://{host or api.host}:{port or api.port} "
+                  "(API docs at /docs; Ctrl-C stops)")
+    serve(db, host, port, workers=workers)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (default api.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Port (default api.port, 8000).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Server processes (default 1).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) and the web page at / over a store."""
+    _serve_store(db, host, port, workers)
+
+
+keys_app = typer.Typer(help="API keys for writes (stored hashed; a secret is shown once).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create_cmd(
+    name: Annotated[str, typer.Option("--name", help="What the key is for.")] = "default",
+    db: DbOption = None,
+) -> None:
+    """Create a key and print its secret (only once: only its SHA-256 is stored)."""
+    key_id, secret = _open_store(db).create_api_key(name)
+    console.print(f"key {key_id} ({name}) created; send it as 'Authorization: Bearer <secret>'. Secret:",
+                  highlight=False)
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list_cmd(db: DbOption = None) -> None:
+    """Every key's id, name, creation time and state (never the secret)."""
+    rows = [[k["id"], k["name"], time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(k["created_at"])),
+             "revoked" if k["revoked"] else "live"] for k in _open_store(db).api_keys()]
+    console.print(_table("API keys", ["id", "name", "created (UTC)", "state"], rows))
+
+
+@keys_app.command("revoke")
+def keys_revoke_cmd(
+    key_id: Annotated[str, typer.Argument(help="Key id (from keys list).")],
+    db: DbOption = None,
+) -> None:
+    """Revoke a key: requests with it are refused with 403 from then on."""
+    if not _open_store(db).revoke_api_key(key_id):
+        raise CliError(f"no API key with id {key_id!r}")
+    console.print(f"key {key_id} revoked")
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 _ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileNotFoundError, PermissionError)
 

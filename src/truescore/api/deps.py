@@ -1,0 +1,74 @@
+"""Dependencies of the routes, as ``Annotated`` aliases so handler signatures read plainly.
+
+The trivial ones are ``async`` so that FastAPI does not hop to a worker thread to run them; the key
+check reads the database and runs in the thread pool.
+
+- :data:`StateDep`: the process's :class:`~truescore.api.state.ApiState` (store, settings, cached engines);
+- :data:`StoreDep`: its store;
+- :data:`WriteKey`: the id of the API key in ``Authorization: Bearer <key>``; 401 without a key, 403 with
+  a key that is unknown or revoked (keys are stored hashed; create one with ``truescore keys create``);
+- :data:`ReadAccess`: the same check on reads when ``api.require_key_for_reads`` is set, else nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from truescore.api.state import ApiState
+from truescore.store import Store
+
+__all__ = ["ReadAccess", "StateDep", "StoreDep", "WriteKey", "get_state", "read_access", "require_key"]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `truescore keys create`, sent as `Authorization: Bearer <key>`.",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.truescore
+    return state
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+async def get_store(state: StateDep) -> Store:
+    return state.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def require_key(state: StateDep, credentials: Credentials) -> str:
+    """The id of a live API key, else 401 (no key) or 403 (bad or revoked key)."""
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="this endpoint needs an API key: send 'Authorization: Bearer <key>' "
+            "(create one with `truescore keys create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key_id = state.store.verify_api_key(credentials.credentials)
+    if key_id is None:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="the API key is not valid or was revoked")
+    return key_id
+
+
+WriteKey = Annotated[str, Depends(require_key)]
+
+
+async def read_access(state: StateDep, credentials: Credentials) -> str | None:
+    """Reads are open unless ``api.require_key_for_reads``; then they need a key like writes."""
+    if not state.settings.api.require_key_for_reads:
+        return None
+    return await run_in_threadpool(require_key, state, credentials)
+
+
+ReadAccess = Annotated[str | None, Depends(read_access)]

@@ -1,0 +1,118 @@
+"""Background jobs started by ``POST /fit`` and ``POST /score``: one worker thread per server process.
+
+A job is a row of the store's ``jobs`` table (``queued`` -> ``running`` -> ``done`` | ``failed``, with a
+message), so its status survives the request and can be read with ``GET /jobs/{id}`` from any process.
+Each kind calls one library function; a kind whose engine is not part of this build is refused with
+503 before a job is created.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from truescore.api.state import ApiState
+
+__all__ = ["JOB_KINDS", "EngineUnavailable", "JobRunner", "job_available"]
+
+log = logging.getLogger("truescore.api.jobs")
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine a job needs is not part of this build."""
+
+
+def _fit(state: ApiState) -> str:
+    """Reliability engine (seed 000) on the whole store, then the fused ranking (issue 6) from that fit;
+    writes item_quality, user_reliability and product_rankings."""
+    from truescore.ranking import rank_store
+    from truescore.reliability.report import run_fit
+    from truescore.reliability.report import summary as fit_summary
+
+    report = run_fit(state.store, settings=state.settings)
+    ranking = rank_store(state.store, settings=state.settings, reliability=report.result, write=True)
+    return f"{fit_summary(report)}; ranked {len(ranking.products)} products"
+
+
+def _score(state: ApiState) -> str:
+    """Text engine (seed 004): score every review and write review_scores."""
+    try:
+        from truescore.text import score_store  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise EngineUnavailable(f"the text engine (truescore.text.score_store) is not in this build: {exc}") from None
+    scored = score_store(state.store, settings=state.settings)
+    return f"scored {int(scored):,} reviews"
+
+
+#: kind -> (function, the import that must succeed for the kind to be offered)
+JOB_KINDS: dict[str, tuple[Callable[[ApiState], str], str]] = {
+    "fit": (_fit, "truescore.ranking"),
+    "score": (_score, "truescore.text"),
+}
+
+
+def job_available(kind: str) -> str | None:
+    """None if ``kind`` can run in this build, else the reason it cannot."""
+    import importlib
+
+    if kind not in JOB_KINDS:
+        return f"unknown job kind {kind!r}"
+    module = JOB_KINDS[kind][1]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        return f"{module} is not part of this build ({exc})"
+    if kind == "score" and not hasattr(mod, "score_store"):
+        return "the text engine's score_store is not part of this build yet"
+    return None
+
+
+class JobRunner:
+    """Runs jobs one at a time in a worker thread; at most one queued or running job per kind."""
+
+    def __init__(self, state: ApiState) -> None:
+        self.state = state
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="truescore-job")
+        self._active: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, kind: str) -> tuple[dict[str, Any], bool]:
+        """Start a job of ``kind``; returns (job row, created). An active job of the kind is returned
+        instead of starting another one."""
+        reason = job_available(kind)
+        if reason is not None:
+            raise EngineUnavailable(reason)
+        with self._lock:
+            active = self._active.get(kind)
+            if active is not None:
+                row = self.state.store.get_job(active)
+                if row is not None and row["status"] in ("queued", "running"):
+                    return row, False
+            job_id = self.state.store.create_job(kind)
+            self._active[kind] = job_id
+        self._pool.submit(self._run, job_id, kind)
+        row = self.state.store.get_job(job_id)
+        assert row is not None
+        return row, True
+
+    def _run(self, job_id: str, kind: str) -> None:
+        store = self.state.store
+        try:
+            store.update_job(job_id, "running")
+            message = JOB_KINDS[kind][0](self.state)
+            store.update_job(job_id, "done", message)
+            log.info("job %s (%s) done: %s", job_id, kind, message)
+        except Exception as exc:  # a failed job is reported through its status, never raised into the server
+            log.exception("job %s (%s) failed", job_id, kind)
+            store.update_job(job_id, "failed", f"{exc.__class__.__name__}: {exc}")
+        finally:
+            self.state.derived_changed()
+            with self._lock:
+                if self._active.get(kind) == job_id:
+                    del self._active[kind]
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,11 @@
+"""The API's routers, one per resource, combined into :data:`api_router`."""
+
+from fastapi import APIRouter
+
+from truescore.api.routes import events, health, items, jobs, rankings, reviews, users
+
+__all__ = ["api_router"]
+
+api_router = APIRouter()
+for _module in (health, items, users, reviews, events, rankings, jobs):
+    api_router.include_router(_module.router)

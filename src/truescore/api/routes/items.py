@@ -1,0 +1,124 @@
+"""Items: the paged list, one item, its reviews, and every engine's view of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from truescore.api.deps import StateDep, read_access
+from truescore.api.errors import ERROR_RESPONSES
+from truescore.api.params import ItemId, Limit, ObserverQuery, Offset, SearchQuery, TopicQuery
+from truescore.api.schemas import (
+    AggregateRatingPublic,
+    ItemPublic,
+    ItemsPublic,
+    LovePublic,
+    QualityPublic,
+    RatingPublic,
+    ReviewsPublic,
+)
+from truescore.api.state import ApiState, ranking_row
+from truescore.api.views import item_view, rating_view, review_view
+from truescore.domain import Item
+from truescore.trust import WeightedRatingResult, aggregate_rating_jsonld
+
+router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(read_access)], responses=ERROR_RESPONSES)
+
+
+class JsonLdResponse(JSONResponse):
+    media_type = "application/ld+json"
+
+
+def _item(state: ApiState, item_id: str) -> Item:
+    item = state.store.get_item(item_id)
+    if item is None:
+        raise HTTPException(status_code=404, detail=f"item {item_id!r} not found")
+    return item
+
+
+def _found(result: WeightedRatingResult | None, item_id: str) -> WeightedRatingResult:
+    if result is None:
+        raise HTTPException(status_code=404, detail=f"item {item_id!r} not found")
+    return result
+
+
+@router.get("", response_model=ItemsPublic)
+def list_items(state: StateDep, topic: TopicQuery = None, q: SearchQuery = None, limit: Limit = 50,
+               offset: Offset = 0) -> Any:
+    """Items of a topic (and its subtopics) whose id or title contains ``q``, by id, with their summaries:
+    review count, plain mean, reliability quality, fused score with its uncertainty, love score."""
+    limit = min(limit, state.settings.api.max_page)
+    items = state.store.items(topic=topic, q=q, limit=limit, offset=offset)
+    summaries = state.summaries().items
+    return {"data": [item_view(i, summaries.get(i.id)) for i in items],
+            "count": state.store.count_items(topic=topic, q=q), "limit": limit, "offset": offset}
+
+
+@router.get("/{item_id}", response_model=ItemPublic)
+def read_item(state: StateDep, item_id: ItemId) -> Any:
+    """One item with its summary."""
+    item = _item(state, item_id)
+    return item_view(item, state.summaries().items.get(item_id))
+
+
+@router.get("/{item_id}/reviews", response_model=ReviewsPublic)
+def item_reviews(state: StateDep, item_id: ItemId, limit: Limit = 100, offset: Offset = 0) -> Any:
+    """The item's current reviews (oldest first) with the text engine's scores where computed."""
+    _item(state, item_id)
+    limit = min(limit, state.settings.api.max_page)
+    reviews = state.store.reviews_of_item(item_id)
+    scores = state.summaries().review_scores
+    page = reviews[offset : offset + limit]
+    return {"data": [review_view(r, scores.get(r.id)) for r in page], "count": len(reviews), "limit": limit,
+            "offset": offset}
+
+
+@router.get("/{item_id}/quality", response_model=QualityPublic)
+def item_quality(state: StateDep, item_id: ItemId) -> Any:
+    """Seed 000: the item's quality from the reliability engine, with its posterior sd."""
+    _item(state, item_id)
+    rows = state.store.read_derived("item_quality", item_id)
+    if not rows:
+        raise HTTPException(status_code=404, detail=f"item {item_id!r} has no quality estimate yet: run POST /fit "
+                                                    "(or `truescore fit`)")
+    return {**rows[0], "source": "fit"}
+
+
+@router.get("/{item_id}/rating", response_model=RatingPublic)
+async def item_rating(state: StateDep, item_id: ItemId, observer: ObserverQuery = None, topic: TopicQuery = None,
+                paths: bool = Query(True, description="Include each contribution's full trust path.")) -> Any:
+    """Seed 003: the rating ``observer`` should see (QRP-0001 weights T x H x A x R x F), with the
+    confidence line, agreement, the anonymous baseline and the personalization delta, and every
+    contributing review with its factors and "via" intermediary."""
+    who = observer if observer is not None else state.settings.trust.baseline_observer_id
+    return rating_view(_found(state.rating(item_id, who, topic, paths), item_id))
+
+
+@router.get("/{item_id}/baseline", response_model=RatingPublic)
+def item_baseline(state: StateDep, item_id: ItemId, topic: TopicQuery = None) -> Any:
+    """QRP-0002: the anonymous baseline, the rating the operator root sees (the same for everyone)."""
+    return rating_view(_found(state.baseline(item_id, topic), item_id))
+
+
+@router.get("/{item_id}/schema-org", response_model=AggregateRatingPublic, response_class=JsonLdResponse)
+def item_schema_org(state: StateDep, item_id: ItemId, topic: TopicQuery = None) -> Any:
+    """Schema.org AggregateRating (JSON-LD) of the anonymous baseline, for search engines."""
+    item = _item(state, item_id)
+    doc = aggregate_rating_jsonld(_found(state.baseline(item_id, topic), item_id), item_name=item.title or item.id)
+    if doc is None:
+        raise HTTPException(status_code=404, detail=f"item {item_id!r} has no baseline rating to publish: no review "
+                                                    "is reachable from the operator root's trust graph")
+    return AggregateRatingPublic.model_validate(doc)
+
+
+@router.get("/{item_id}/love", response_model=LovePublic)
+def item_love(state: StateDep, item_id: ItemId) -> Any:
+    """The ranking engine's fused quality, love score (0-100) and tier, with the components behind it."""
+    _item(state, item_id)
+    rows = state.store.read_derived("product_rankings", item_id)
+    if not rows:
+        raise HTTPException(status_code=404, detail=f"item {item_id!r} has no ranking yet: run POST /fit "
+                                                    "(or `truescore rank`)")
+    return ranking_row(rows[0])

@@ -1,0 +1,390 @@
+"""Request and response schemas of the HTTP API, one family per resource.
+
+Write schemas (``*Create``) declare the types and bounds a client must respect, so the OpenAPI document
+says what a valid body looks like; the store's importer (:func:`truescore.store.ingest.import_frame`)
+then validates every row exactly as a file import would (scales, topics, references, sizes). Response
+schemas (``*Public``) mirror the engines' typed results with their field names (seed 000's
+``{"item_id", "quality"}``, seed 003's QRP-0001/0002 names).
+
+Times are UTC epoch seconds (float) in responses; requests accept epoch seconds or ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from truescore.domain import FlagReason, to_epoch
+
+__all__ = [
+    "TOPIC_REGEX",
+    "AggregateRatingPublic",
+    "ContributionPublic",
+    "ErrorPublic",
+    "FlagCreate",
+    "HealthPublic",
+    "ItemPublic",
+    "ItemsPublic",
+    "JobPublic",
+    "LovePublic",
+    "ObserverPublic",
+    "ObserversPublic",
+    "QualityPublic",
+    "RankingsPublic",
+    "RatingPublic",
+    "ReliabilityPublic",
+    "ReviewCreate",
+    "ReviewPublic",
+    "ReviewScoresPublic",
+    "ReviewsPublic",
+    "RowErrorPublic",
+    "TopicPublic",
+    "TopicsPublic",
+    "TrustCreate",
+    "VoteCreate",
+    "WriteResult",
+]
+
+#: dotted topic, as the importer accepts it (``reviews.public.technology.laptops``)
+TOPIC_REGEX = r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$"
+#: an id: 1..256 characters, no leading or trailing whitespace (the importer strips and bounds ids)
+ID_REGEX = r"^\S(.*\S)?$"
+_MAX_ID = 256
+#: epoch seconds up to the year 5138; milliseconds are refused rather than guessed
+_MAX_EPOCH = 1e11
+
+
+
+def _epoch(value: float | datetime) -> float:
+    """Epoch seconds of a timestamp given as a number or an ISO 8601 string (naive = UTC)."""
+    if isinstance(value, datetime):
+        return to_epoch(value)
+    if not math.isfinite(value) or abs(value) > _MAX_EPOCH:
+        raise ValueError(f"{value!r} is not an epoch time in seconds (|t| <= 1e11; milliseconds are not accepted)")
+    return float(value)
+
+
+#: a timestamp in a request: epoch seconds or ISO 8601, converted to epoch seconds
+Timestamp = Annotated[float | datetime, AfterValidator(_epoch)]
+
+
+def _valid_text(value: str) -> str:
+    """Refuse what no database can store: NUL characters and lone surrogates (invalid UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 text (lone surrogate)") from None
+    return value
+
+
+#: a string in a request body that a database can store
+Text = Annotated[str, AfterValidator(_valid_text)]
+#: an id in a request body
+Id = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_ID, pattern=ID_REGEX),
+               AfterValidator(_valid_text)]
+
+
+def _id(description: str) -> Any:
+    return Field(description=description)
+
+
+# ------------------------------------------------------------------------------------------ errors
+class RowErrorPublic(BaseModel):
+    """One problem with a request body: 1-based row (element of a batch; 1 for a single object)."""
+
+    row: int | None = Field(description="1-based element of the posted batch (1 for a single object).")
+    field: str = Field(description="Field name, e.g. 'rating'.")
+    reason: str = Field(description="What is wrong, e.g. '7 is outside the scale 1..5'.")
+
+
+class ErrorPublic(BaseModel):
+    """Every 4xx/5xx answer: a readable message, and for bad bodies the rows and fields at fault."""
+
+    detail: str
+    errors: list[RowErrorPublic] | None = None
+
+
+# ------------------------------------------------------------------------------------------ health
+class HealthPublic(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    database: str = Field(description="'sqlite' or 'postgresql'.")
+    counts: dict[str, int] = Field(description="Rows per event and derived table.")
+    engines: dict[str, bool] = Field(
+        description="Which engines this build has and which derived tables are filled "
+        "(trust, reliability, text, ranking)."
+    )
+    cache_version: int = Field(description="Bumped whenever the cached engine state changes.")
+    uptime_seconds: float
+
+
+# ------------------------------------------------------------------------------------------ items
+class ItemPublic(BaseModel):
+    """An item with the summaries the product list shows (None where no engine has run yet)."""
+
+    id: str
+    topic: str
+    title: str | None = None
+    created_at: float
+    n_reviews: int = Field(0, description="Current (not superseded) reviews.")
+    plain_mean: float | None = Field(None, description="Unweighted mean rating on the item's scale.")
+    scale_min: float = 1.0
+    scale_max: float = 5.0
+    quality: float | None = Field(None, description="Reliability engine: posterior mean quality (item's scale).")
+    quality_sd: float | None = None
+    fused_mean: float | None = Field(None, description="Ranking: fused quality of all engines (item's scale).")
+    fused_sd: float | None = None
+    lower_bound: float | None = None
+    love_score: float | None = Field(None, description="Ranking: love score 0-100.")
+    tier: str | None = None
+
+
+class ItemsPublic(BaseModel):
+    data: list[ItemPublic]
+    count: int = Field(description="Items matching the filter (all pages).")
+    limit: int
+    offset: int
+
+
+class TopicPublic(BaseModel):
+    topic: str
+    n_items: int
+
+
+class TopicsPublic(BaseModel):
+    data: list[TopicPublic]
+
+
+class ObserverPublic(BaseModel):
+    id: str
+    display_name: str | None = None
+    role: str
+    n_trusted: int = Field(description="Users this observer states trust in (current statements).")
+
+
+class ObserversPublic(BaseModel):
+    data: list[ObserverPublic]
+    baseline_observer: str = Field(description="QRP-0002 operator root used for the anonymous baseline.")
+
+
+class ReviewPublic(BaseModel):
+    id: str
+    item_id: str
+    user_id: str
+    rating: float
+    min_rating: float
+    max_rating: float
+    title: str | None = None
+    text: str | None = None
+    created_at: float
+    verified_purchase: bool | None = None
+    is_incentivized: bool | None = None
+    quality: float | None = Field(None, description="Text engine: review quality in [0, 1].")
+    fake_probability: float | None = Field(None, description="Text engine: probability the review is fake.")
+    sentiment: float | None = Field(None, description="Text engine: sentiment in [-1, 1].")
+
+
+class ReviewsPublic(BaseModel):
+    data: list[ReviewPublic]
+    count: int
+    limit: int
+    offset: int
+
+
+# ------------------------------------------------------------------------------------------ engines
+class QualityPublic(BaseModel):
+    """Seed 000: ``{"item_id", "quality"}`` plus the uncertainty and the evidence."""
+
+    item_id: str
+    quality: float = Field(description="Posterior mean quality on the item's own rating scale.")
+    quality_sd: float = Field(description="Posterior sd on the same scale.")
+    n_ratings: int
+    effective_weight: float = Field(description="Total precision the ratings contribute (normalised scale).")
+    source: Literal["online", "fit"] = Field(description="'online' = updated by writes since the last fit.")
+    model_version: str | None = None
+    fitted_at: float | None = None
+
+
+class ReliabilityPublic(BaseModel):
+    """Seed 000: ``{"user_id", "reliability"}`` plus the credible interval and the evidence."""
+
+    user_id: str
+    reliability: float = Field(description="E[alpha_u], posterior mean rating precision (normalised scale).")
+    reliability_lo: float = Field(description="Lower end of the credible interval.")
+    reliability_hi: float = Field(description="Upper end of the credible interval.")
+    bias: float = Field(description="Rater bias on the normalised scale (0 when the model has none).")
+    n_ratings: int
+    source: Literal["online", "fit"]
+    model_version: str | None = None
+    fitted_at: float | None = None
+
+
+class ContributionPublic(BaseModel):
+    """One review's part in an observer's rating (seed 003's ReviewContribution)."""
+
+    review_id: str
+    reviewer: str
+    rating: float = Field(description="On the item's display scale.")
+    original_rating: float
+    original_min: float
+    original_max: float
+    T: float = Field(description="Topical transitive trust of the observer in the reviewer.")
+    H: float = Field(description="Helpfulness of the reviewer, as judged through the observer's trust.")
+    A: float = Field(description="Activity of the reviewer in the topic.")
+    R: float = Field(description="Recency of the review.")
+    F: float = Field(description="Moderation factor (1 unless trusted moderators flagged it).")
+    weight: float = Field(description="T * H * A * R * F.")
+    age_days: float
+    top_intermediary_quid: str | None = Field(None, description="'via Bob': first hop of the best trust path.")
+    path: list[str] | None = None
+    trust_domain: str | None = None
+    trust_source: str = "path"
+
+
+class RatingPublic(BaseModel):
+    """The whole trust-engine result for one observer (QRP-0001 with the QRP-0002 extensions)."""
+
+    product: str
+    topic: str
+    observer: str
+    rating: float | None = Field(description="Trust-weighted rating on the item's scale; None = no trusted review.")
+    total_weight: float
+    contributing_reviews: int
+    total_reviews_considered: int
+    unweighted_mean: float | None
+    contributions: list[ContributionPublic]
+    confidence_range: float = Field(description="The '±' half-width on the display scale.")
+    confidence_pct: float
+    polarization: float
+    anonymous_baseline_rating: float | None
+    anonymous_baseline_total_weight: float
+    personalization_delta: float | None
+    display: str = Field(description="For example '4.5 ± 0.4 based on 3 trusted reviews'.")
+    agreement: str | None = Field(description="'trusted sources agree' or 'trusted sources split'.")
+    scale_min: float
+    scale_max: float
+    computed_at: float
+
+
+class AggregateRatingPublic(BaseModel):
+    """Schema.org ``AggregateRating`` (JSON-LD) of the anonymous baseline, for search engines."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    context: str = Field("https://schema.org", alias="@context")
+    type: str = Field("AggregateRating", alias="@type")
+    ratingValue: float  # Schema.org names
+    ratingCount: int
+    bestRating: float
+    worstRating: float
+    itemReviewed: dict[str, Any] | None = None
+
+
+class LovePublic(BaseModel):
+    """The ranking engine's row for one item: fused quality, love score and tier."""
+
+    item_id: str
+    topic: str
+    fused_mean: float | None
+    fused_sd: float | None
+    n_eff: float | None
+    lower_bound: float | None
+    love_score: float | None
+    tier: str | None
+    plain_mean: float | None
+    n_reviews: int
+    details: dict[str, Any] | list[Any] | None = None
+    model_version: str | None = None
+    fitted_at: float | None = None
+
+
+class RankingsPublic(BaseModel):
+    data: list[LovePublic]
+    count: int
+
+
+class ReviewScoresPublic(BaseModel):
+    """The text engine's scores of one review."""
+
+    review_id: str
+    quality: float
+    fake_probability: float
+    sentiment: float
+    model_version: str | None = None
+    fitted_at: float | None = None
+
+
+# ------------------------------------------------------------------------------------------ writes
+class _Create(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ReviewCreate(_Create):
+    """A review. Unknown users and items are created; ``topic``/``item_title`` set the item's."""
+
+    id: Id = _id("Review id (idempotent: posting it again is a no-op).")
+    item_id: Id = _id("Item id.")
+    user_id: Id = _id("Reviewer id.")
+    rating: float = Field(description="On the scale min_rating..max_rating.")
+    min_rating: float = Field(1.0, description="Bottom of the review's scale.")
+    max_rating: float = Field(5.0, description="Top of the review's scale.")
+    title: Text | None = Field(None, max_length=1024)
+    text: Text | None = Field(None, description="Review text (at most settings.max_text_bytes).")
+    created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
+    is_recommended: bool | None = None
+    is_incentivized: bool | None = Field(None, description="Disclosed incentive (free product, payment).")
+    verified_purchase: bool | None = None
+    photo_count: int = Field(0, ge=0, le=10_000)
+    supersedes: Id | None = Field(None, description="Id of an earlier review by the same user this one replaces.")
+    topic: str | None = Field(None, max_length=512, pattern=TOPIC_REGEX, description="Item topic, if new.")
+    item_title: Text | None = Field(None, max_length=1024, description="Item title, if new.")
+
+
+class VoteCreate(_Create):
+    """A helpful / unhelpful vote on a stored review; one per (review, voter), the first stands."""
+
+    review_id: Id = _id("Review voted on (must be stored).")
+    voter_id: Id = _id("Voter id.")
+    helpful: bool
+    created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
+
+
+class TrustCreate(_Create):
+    """A trust statement; the latest per (truster, trustee, domain) is the current one (level 0 withdraws)."""
+
+    truster_id: Id = _id("Who trusts.")
+    trustee_id: Id = _id("Who is trusted.")
+    domain: str = Field("reviews.public", max_length=512, pattern=TOPIC_REGEX, description="Topic domain.")
+    level: float = Field(ge=0.0, le=1.0)
+    created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
+    valid_until: Timestamp | None = Field(None, description="Expiry (epoch seconds or ISO 8601).")
+
+
+class FlagCreate(_Create):
+    """A moderation flag on a stored review; one per (review, flagger)."""
+
+    review_id: Id = _id("Review flagged (must be stored).")
+    flagger_id: Id = _id("Flagger id.")
+    reason: FlagReason
+    severity: float = Field(1.0, ge=0.0, le=10.0)
+    created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
+
+
+class WriteResult(BaseModel):
+    kind: Literal["reviews", "votes", "trust", "flags"]
+    received: int = Field(description="Events in the request.")
+    inserted: int = Field(description="Events that were new (the rest were already stored).")
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: str
+    status: str = Field(description="queued | running | done | failed")
+    message: str | None = None
+    created_at: float
+    finished_at: float | None = None

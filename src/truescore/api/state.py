@@ -1,0 +1,337 @@
+"""Per-process engine state of the API: the trust engine's Rater and the item summaries, kept warm.
+
+Reads are answered from this cached state; writes that come through the API are applied to it
+incrementally (the Rater's ``add_reviews`` / ``add_votes`` / ``add_trust_edges`` / ``add_flags``), so a
+write is visible to the very next read. Events written by other processes (a CLI import, another
+server) are noticed by a periodic check of the store's row counts (``api.refresh_seconds``), after
+which the Rater is rebuilt in the background and swapped in.
+
+Nothing here computes a rating: the numbers come from :class:`truescore.trust.Rater` and from the
+derived tables the engines write; this module only decides when to rebuild what.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from truescore.config import Settings
+from truescore.domain import Flag, FlagReason, Item, Review, TrustEdge, Vote, from_epoch
+from truescore.store import Store
+from truescore.trust import Rater, WeightedRatingResult
+
+__all__ = ["ApiState", "ItemSummary"]
+
+log = logging.getLogger("truescore.api")
+
+#: columns of the store's frames that the trust engine's index reads (ReviewIndex.from_frames)
+_RATER_COLUMNS = {
+    "reviews": ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at",
+                "verified_purchase", "supersedes", "topic"],
+    "votes": ["review_id", "voter_id", "helpful", "created_at"],
+    "flags": ["review_id", "flagger_id", "severity", "created_at"],
+    "items": ["id", "topic"],
+    "users": ["id", "role"],
+}
+_EVENT_TABLES = ("users", "items", "reviews", "votes", "trust", "flags")
+
+
+def _columns(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    cols = _RATER_COLUMNS[table]
+    if frame.empty and not len(frame.columns):
+        return pd.DataFrame(columns=cols)
+    return frame[[c for c in cols if c in frame.columns]]
+
+
+def build_rater(store: Store, settings: Settings) -> Rater:
+    """A trust-engine Rater over everything in ``store`` (current trust edges, reviews, votes, flags)."""
+    rater = Rater.from_frames(
+        store.trust_frame(),
+        _columns(store.review_frame(with_text=False), "reviews"),
+        _columns(store.vote_frame(), "votes"),
+        _columns(store.flag_frame(), "flags"),
+        _columns(store.item_frame(), "items"),
+        _columns(store.user_frame(), "users"),
+        settings=settings.trust,
+    )
+    rater.index.ensure()  # build the arrays now, before the Rater is shared between threads
+    return rater
+
+
+@dataclass(slots=True)
+class ItemSummary:
+    """What the product list shows for one item (None where no engine has written a row yet)."""
+
+    n_reviews: int = 0
+    plain_mean: float | None = None
+    scale_min: float = 1.0
+    scale_max: float = 5.0
+    quality: float | None = None
+    quality_sd: float | None = None
+    fused_mean: float | None = None
+    fused_sd: float | None = None
+    lower_bound: float | None = None
+    love_score: float | None = None
+    tier: str | None = None
+
+
+@dataclass(slots=True)
+class _Summaries:
+    items: dict[str, ItemSummary] = field(default_factory=dict)
+    observers: list[tuple[str, int]] = field(default_factory=list)
+    review_scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rankings: list[dict[str, Any]] = field(default_factory=list)
+    built_at: float = 0.0
+    version: int = -1
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    f = float(value)
+    return None if f != f else f
+
+
+class ApiState:
+    """The store, the settings and the cached engine state of one server process.
+
+    Parameters
+    ----------
+    store : Store
+    settings : Settings
+    """
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.started = time.time()
+        #: bumped whenever the cached state changes (a write applied, a rebuild, a job finished)
+        self.version = 0
+        self._rater: Rater | None = None
+        self._build_lock = threading.Lock()
+        #: serialises API writes so that the store and the cached state see them in the same order
+        self.write_lock = threading.Lock()
+        #: serialises every use of the Rater: its index rebuilds lazily after writes and is not thread-safe
+        self.read_lock = threading.RLock()
+        self._summaries = _Summaries()
+        self._summary_lock = threading.Lock()
+        self._signature: dict[str, int] | None = None
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ the trust engine
+    @property
+    def rater(self) -> Rater:
+        """The process's Rater, built from the store on first use."""
+        rater = self._rater
+        if rater is None:
+            # under the write lock, so that no API write can fall between reading the store and swapping in
+            with self.write_lock, self._build_lock:
+                if self._rater is None:
+                    started = time.perf_counter()
+                    self._signature = self._counts()
+                    self._rater = build_rater(self.store, self.settings)
+                    log.info("trust engine state built in %.2f s", time.perf_counter() - started)
+                rater = self._rater
+        return rater
+
+    @property
+    def rater_ready(self) -> bool:
+        return self._rater is not None
+
+    def knows_item(self, item_id: str) -> bool:
+        """Is ``item_id`` known to the trust engine (and so to the store)?"""
+        with self.read_lock:
+            if self.rater.index.item_code(item_id) >= 0:
+                return True
+        if self.store.get_item(item_id) is None:
+            return False
+        # stored by another process since the Rater was built: rebuild now, the read must see it
+        self.rebuild()
+        with self.read_lock:
+            return self.rater.index.item_code(item_id) >= 0
+
+    def rating(self, item_id: str, observer: str, topic: str | None, include_paths: bool = True
+               ) -> WeightedRatingResult | None:
+        """The trust engine's rating of ``item_id`` for ``observer``; None if the item is unknown."""
+        if not self.knows_item(item_id):
+            return None
+        with self.read_lock:
+            return self.rater.effective_rating(item_id, observer, topic=topic, include_paths=include_paths)
+
+    def baseline(self, item_id: str, topic: str | None) -> WeightedRatingResult | None:
+        """The anonymous baseline (operator root's view) of ``item_id``; None if the item is unknown."""
+        if not self.knows_item(item_id):
+            return None
+        with self.read_lock:
+            return self.rater.anonymous_baseline_rating(item_id, topic=topic)
+
+    def rebuild(self) -> None:
+        """Rebuild the Rater from the store and swap it in (reads keep using the old one meanwhile;
+        API writes wait, so none falls between reading the store and the swap)."""
+        with self.write_lock, self._build_lock:
+            self._rebuild_locked()
+
+    def _rebuild_locked(self) -> None:
+        started = time.perf_counter()
+        self._signature = self._counts()
+        self._rater = build_rater(self.store, self.settings)
+        self.version += 1
+        log.info("trust engine state rebuilt from the store in %.2f s (version %d)",
+                 time.perf_counter() - started, self.version)
+
+    # ------------------------------------------------------------------ writes
+    def apply(self, kind: str, rows: Sequence[dict[str, Any]], inserted: int) -> None:
+        """Apply events just written to the store (validated rows, epoch times) to the cached state.
+
+        The caller holds :attr:`write_lock` from before the store write until this returns.
+        """
+        rater = self._rater
+        if rater is not None:
+            with self.read_lock:
+                self._apply_to_rater(rater, kind, rows)
+        if self._signature is not None and kind in self._signature:
+            self._signature[kind] += inserted
+            if kind == "reviews":
+                self._signature = None  # placeholder users/items may have been created: recount next time
+        self.version += 1
+
+    @staticmethod
+    def _apply_to_rater(rater: Rater, kind: str, rows: Sequence[dict[str, Any]]) -> None:
+        if kind == "reviews":
+            reviews = [_review(r) for r in rows]
+            items = [Item(r["item_id"], r["topic"], r.get("item_title"), from_epoch(r["created_at"]))
+                     for r in rows if r.get("topic")]
+            rater.add_reviews(reviews, items)
+        elif kind == "votes":
+            rater.add_votes(Vote(r["review_id"], r["voter_id"], bool(r["helpful"]), from_epoch(r["created_at"]))
+                            for r in rows)
+        elif kind == "trust":
+            rater.add_trust_edges(_edge(r) for r in rows)
+        elif kind == "flags":
+            rater.add_flags(Flag(r["review_id"], r["flagger_id"], FlagReason(r["reason"]), float(r["severity"]),
+                                 from_epoch(r["created_at"])) for r in rows)
+        else:  # pragma: no cover - the routes only post these four kinds
+            raise ValueError(f"unknown event kind {kind!r}")
+
+    def derived_changed(self) -> None:
+        """A job rewrote derived tables: the summaries must be rebuilt."""
+        self.version += 1
+
+    # ------------------------------------------------------------------ summaries
+    def summaries(self) -> _Summaries:
+        """Item summaries, observers, review scores and rankings, rebuilt when the state changed
+        (at most every ``api.summary_ttl_seconds``)."""
+        current = self._summaries
+        ttl = self.settings.api.summary_ttl_seconds
+        if current.version == self.version or (current.version >= 0 and time.time() - current.built_at < ttl):
+            return current
+        with self._summary_lock:
+            if self._summaries.version == self.version:
+                return self._summaries
+            version = self.version
+            self._summaries = self._build_summaries(version)
+            return self._summaries
+
+    def _build_summaries(self, version: int) -> _Summaries:
+        store = self.store
+        out = _Summaries(built_at=time.time(), version=version)
+        snap = store.snapshot()
+        if snap.n_ratings:
+            n = np.bincount(snap.item_idx, minlength=snap.n_items)
+            mean = np.bincount(snap.item_idx, weights=snap.rating, minlength=snap.n_items) / np.maximum(n, 1)
+            for k, iid in enumerate(snap.item_ids.tolist()):
+                lo, hi = float(snap.item_min[k]), float(snap.item_max[k])
+                out.items[str(iid)] = ItemSummary(int(n[k]), lo + float(mean[k]) * (hi - lo), lo, hi)
+        for row in store.read_derived("item_quality"):
+            s = out.items.setdefault(row["item_id"], ItemSummary())
+            s.quality, s.quality_sd = _num(row["quality"]), _num(row["quality_sd"])
+        rankings = []
+        for row in store.read_derived("product_rankings"):
+            s = out.items.setdefault(row["item_id"], ItemSummary())
+            s.fused_mean, s.fused_sd = _num(row["fused_mean"]), _num(row["fused_sd"])
+            s.lower_bound, s.love_score, s.tier = _num(row["lower_bound"]), _num(row["love_score"]), row["tier"]
+            rankings.append(ranking_row(row))
+        out.rankings = rankings
+        out.review_scores = {row["review_id"]: row for row in store.read_derived("review_scores")}
+        trust = store.trust_frame()
+        if len(trust):
+            counts = trust.groupby("truster_id").size().sort_values(ascending=False, kind="stable")
+            out.observers = [(str(k), int(v)) for k, v in counts.items()]
+        return out
+
+    # ------------------------------------------------------------------ changes by other processes
+    def _counts(self) -> dict[str, int]:
+        counts = self.store.counts()
+        return {k: counts[k] for k in _EVENT_TABLES if k in counts}
+
+    def check_store(self) -> bool:
+        """Rebuild if the store holds events this process has not seen; returns whether it did."""
+        if self._rater is None:
+            return False
+        with self.write_lock, self._build_lock:
+            now = self._counts()
+            if self._signature is None:  # API writes may have created placeholder rows: take the count
+                self._signature = now
+                return False
+            if self._signature == now:
+                return False
+            self._rebuild_locked()
+            return True
+
+    def start_refresher(self) -> None:
+        """Check the store every ``api.refresh_seconds`` in a daemon thread (0 = never)."""
+        interval = self.settings.api.refresh_seconds
+        if interval <= 0 or self._refresher is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.check_store()
+                except Exception:  # keep serving from the old state; the next round tries again
+                    log.exception("checking the store for new events failed")
+
+        self._refresher = threading.Thread(target=loop, name="truescore-refresh", daemon=True)
+        self._refresher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def ranking_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A product_rankings row with its ``details`` JSON parsed."""
+    out = dict(row)
+    details = out.get("details")
+    if isinstance(details, str):
+        try:
+            out["details"] = json.loads(details)
+        except ValueError:
+            out["details"] = None
+    for key in ("fused_mean", "fused_sd", "n_eff", "lower_bound", "love_score", "plain_mean"):
+        out[key] = _num(out.get(key))
+    return out
+
+
+def _review(r: dict[str, Any]) -> Review:
+    return Review(
+        id=r["id"], item_id=r["item_id"], user_id=r["user_id"], rating=float(r["rating"]),
+        created_at=from_epoch(r["created_at"]), min_rating=float(r["min_rating"]), max_rating=float(r["max_rating"]),
+        title=r.get("title"), text=None, is_recommended=r.get("is_recommended"),
+        is_incentivized=r.get("is_incentivized"), verified_purchase=r.get("verified_purchase"),
+        photo_count=int(r.get("photo_count") or 0), supersedes=r.get("supersedes"),
+    )
+
+
+def _edge(r: dict[str, Any]) -> TrustEdge:
+    valid = r.get("valid_until")
+    return TrustEdge(r["truster_id"], r["trustee_id"], r["domain"], float(r["level"]), from_epoch(r["created_at"]),
+                     None if valid is None else from_epoch(valid))
