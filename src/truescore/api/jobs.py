@@ -103,6 +103,8 @@ class JobRunner:
         try:
             store.update_job(job_id, "running")
             message = JOB_KINDS[kind][0](self.state)
+            if kind == "fit":
+                self.state.refit_online()
             store.update_job(job_id, "done", message)
             log.info("job %s (%s) done: %s", job_id, kind, message)
         except Exception as exc:  # a failed job is reported through its status, never raised into the server

@@ -15,7 +15,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from truescore.domain import FlagReason, to_epoch
 
@@ -205,7 +205,10 @@ class QualityPublic(BaseModel):
     quality_sd: float = Field(description="Posterior sd on the same scale.")
     n_ratings: int
     effective_weight: float = Field(description="Total precision the ratings contribute (normalised scale).")
-    source: Literal["online", "fit"] = Field(description="'online' = updated by writes since the last fit.")
+    source: Literal["online", "fit"] = Field(
+        description="'online': the server's streaming estimate (batch fit at startup or after the last fit job, "
+        "updated by every review written since); 'fit': the stored item_quality table."
+    )
     model_version: str | None = None
     fitted_at: float | None = None
 
@@ -370,9 +373,15 @@ class FlagCreate(_Create):
 
     review_id: Id = _id("Review flagged (must be stored).")
     flagger_id: Id = _id("Flagger id.")
-    reason: FlagReason
+    reason: FlagReason = Field(description="SPAM, FAKE, INAPPROPRIATE, OFF_TOPIC or OTHER (any case, as in imports).")
     severity: float = Field(1.0, ge=0.0, le=10.0)
     created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
+
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
 
 class WriteResult(BaseModel):

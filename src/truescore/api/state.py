@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from truescore.api.online import OnlineEstimates, online_supported
 from truescore.config import Settings
 from truescore.domain import Flag, FlagReason, Item, Review, TrustEdge, Vote, from_epoch
 from truescore.store import Store
@@ -116,6 +117,7 @@ class ApiState:
         #: bumped whenever the cached state changes (a write applied, a rebuild, a job finished)
         self.version = 0
         self._rater: Rater | None = None
+        self._online: OnlineEstimates | None = None
         self._build_lock = threading.Lock()
         #: serialises API writes so that the store and the cached state see them in the same order
         self.write_lock = threading.Lock()
@@ -139,7 +141,8 @@ class ApiState:
                     started = time.perf_counter()
                     self._signature = self._counts()
                     self._rater = build_rater(self.store, self.settings)
-                    log.info("trust engine state built in %.2f s", time.perf_counter() - started)
+                    self._online = self._build_online()
+                    log.info("engine state built in %.2f s", time.perf_counter() - started)
                 rater = self._rater
         return rater
 
@@ -174,6 +177,39 @@ class ApiState:
         with self.read_lock:
             return self.rater.anonymous_baseline_rating(item_id, topic=topic)
 
+    def _build_online(self) -> OnlineEstimates | None:
+        if not online_supported(self.settings.reliability):
+            return None
+        return OnlineEstimates(self.store.snapshot(), self.settings.reliability)
+
+    def refit_online(self) -> None:
+        """Restart the online reliability model from the store (after a batch fit rewrote the tables)."""
+        _ = self.rater
+        with self.write_lock:
+            online = self._build_online()
+            with self.read_lock:
+                self._online = online
+            self.version += 1
+
+    def quality(self, item_id: str) -> dict[str, Any] | None:
+        """The online reliability model's estimate of an item (None: no online model, or no ratings)."""
+        _ = self.rater
+        with self.read_lock:
+            online = self._online
+            return None if online is None else online.item(item_id)
+
+    def reliability(self, user_id: str) -> dict[str, Any] | None:
+        """The online reliability model's estimate of a rater (None: no online model, or no ratings)."""
+        _ = self.rater
+        with self.read_lock:
+            online = self._online
+            return None if online is None else online.user(user_id)
+
+    @property
+    def online_fitted_at(self) -> float | None:
+        online = self._online
+        return None if online is None else online.fitted_at
+
     def rebuild(self) -> None:
         """Rebuild the Rater from the store and swap it in (reads keep using the old one meanwhile;
         API writes wait, so none falls between reading the store and the swap)."""
@@ -184,20 +220,26 @@ class ApiState:
         started = time.perf_counter()
         self._signature = self._counts()
         self._rater = build_rater(self.store, self.settings)
+        self._online = self._build_online()
         self.version += 1
-        log.info("trust engine state rebuilt from the store in %.2f s (version %d)",
+        log.info("engine state rebuilt from the store in %.2f s (version %d)",
                  time.perf_counter() - started, self.version)
 
     # ------------------------------------------------------------------ writes
-    def apply(self, kind: str, rows: Sequence[dict[str, Any]], inserted: int) -> None:
+    def apply(self, kind: str, rows: Sequence[dict[str, Any]], inserted: int,
+              new_rows: Sequence[dict[str, Any]] = ()) -> None:
         """Apply events just written to the store (validated rows, epoch times) to the cached state.
 
-        The caller holds :attr:`write_lock` from before the store write until this returns.
+        ``new_rows`` are the reviews that were not stored before (only those count as new ratings for
+        the online reliability model). The caller holds :attr:`write_lock` from before the store write
+        until this returns.
         """
         rater = self._rater
         if rater is not None:
             with self.read_lock:
                 self._apply_to_rater(rater, kind, rows)
+                if kind == "reviews" and self._online is not None and new_rows:
+                    self._online.add(new_rows)
         if self._signature is not None and kind in self._signature:
             self._signature[kind] += inserted
             if kind == "reviews":

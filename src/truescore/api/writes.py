@@ -44,6 +44,14 @@ def write_events(state: ApiState, kind: str, body: BaseModel | Sequence[BaseMode
         rows.append(row)
     frame = pd.DataFrame(rows)
     with state.write_lock:
+        new_rows: list[dict[str, Any]] = []
+        if kind == "reviews":  # which reviews are new ratings (a stored id is skipped by the store)
+            stored = state.store.existing_ids("reviews", [r["id"] for r in rows])
+            seen: set[str] = set()
+            for r in rows:
+                if r["id"] not in stored and r["id"] not in seen and r.get("supersedes") is None:
+                    new_rows.append(r)
+                seen.add(r["id"])
         try:
             report = import_frame(state.store, frame, kind, source=f"POST /{kind}")
         except ImportValidationError as exc:
@@ -53,5 +61,5 @@ def write_events(state: ApiState, kind: str, body: BaseModel | Sequence[BaseMode
             more = f" (and {len(exc.errors) - 5} more)" if len(exc.errors) > 5 else ""
             raise BadRows(errors, f"{bad} of {len(rows)} {kind} are invalid, nothing was written: {shown}{more}") \
                 from None
-        state.apply(kind, rows, report.rows_inserted)
+        state.apply(kind, rows, report.rows_inserted, new_rows)
     return WriteResult(kind=kind, received=len(rows), inserted=report.rows_inserted)  # type: ignore[arg-type]

@@ -77,12 +77,17 @@ def item_reviews(state: StateDep, item_id: ItemId, limit: Limit = 100, offset: O
 
 @router.get("/{item_id}/quality", response_model=QualityPublic)
 def item_quality(state: StateDep, item_id: ItemId) -> Any:
-    """Seed 000: the item's quality from the reliability engine, with its posterior sd."""
+    """Seed 000: the item's quality from the reliability engine, with its posterior sd: the server's
+    online estimate (updated by every review written through the API) where it has one, else the
+    stored fit."""
     _item(state, item_id)
+    live = state.quality(item_id)
+    if live is not None:
+        return {**live, "source": "online", "model_version": "vb-online", "fitted_at": state.online_fitted_at}
     rows = state.store.read_derived("item_quality", item_id)
     if not rows:
-        raise HTTPException(status_code=404, detail=f"item {item_id!r} has no quality estimate yet: run POST /fit "
-                                                    "(or `truescore fit`)")
+        raise HTTPException(status_code=404, detail=f"item {item_id!r} has no quality estimate yet (no ratings, or "
+                                                    "no fit: run POST /fit or `truescore fit`)")
     return {**rows[0], "source": "fit"}
 
 

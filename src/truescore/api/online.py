@@ -1,0 +1,107 @@
+"""Live reliability estimates for the API: the reliability engine's online updater over the store.
+
+At startup (and after every refit or rebuild) the server fits
+:class:`truescore.reliability.online.OnlineReliability` to the store's snapshot; each review written
+through the API is then fed to :meth:`~truescore.reliability.online.OnlineReliability.update`, so
+``GET /items/{id}/quality`` and ``GET /users/{id}/reliability`` move with the writes instead of waiting
+for the next batch fit. This module only maps ids to the updater's inner indices and caches its
+:meth:`~truescore.reliability.online.OnlineReliability.result` between writes.
+
+Limits (the updater's): the model without rater bias (``reliability.use_bias = False``) and the VB
+backend only; a review that supersedes another is added without removing the older rating until the
+next refit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from truescore.config import ReliabilitySettings
+from truescore.domain import RatingSnapshot, normalise
+from truescore.reliability import ReliabilityResult
+from truescore.reliability.online import OnlineReliability
+
+__all__ = ["OnlineEstimates", "online_supported"]
+
+
+def online_supported(settings: ReliabilitySettings) -> bool:
+    """The online updater covers the VB model without rater bias."""
+    return settings.backend == "vb" and not settings.use_bias
+
+
+class OnlineEstimates:
+    """The online reliability model of one server process, addressed by external ids.
+
+    Parameters
+    ----------
+    snapshot : RatingSnapshot
+        The store's ratings to start from (batch VB fit).
+    settings : ReliabilitySettings
+    """
+
+    def __init__(self, snapshot: RatingSnapshot, settings: ReliabilitySettings) -> None:
+        self.model = OnlineReliability(settings).fit(snapshot)
+        self.fitted_at = time.time()
+        self._user_ids: list[str] = [str(u) for u in snapshot.user_ids.tolist()]
+        self._item_ids: list[str] = [str(i) for i in snapshot.item_ids.tolist()]
+        self._users = {u: k for k, u in enumerate(self._user_ids)}
+        self._items = {i: k for k, i in enumerate(self._item_ids)}
+        self._item_min = snapshot.item_min.tolist()
+        self._item_max = snapshot.item_max.tolist()
+        self._result: ReliabilityResult | None = None
+        self._result_at = -1
+
+    def add(self, reviews: Sequence[dict[str, Any]]) -> int:
+        """Feed new reviews (rows with item_id, user_id, rating, min_rating, max_rating); returns how many."""
+        for r in reviews:
+            u = self._users.get(r["user_id"])
+            if u is None:
+                u = self._users[r["user_id"]] = len(self._user_ids)
+                self._user_ids.append(r["user_id"])
+            i = self._items.get(r["item_id"])
+            if i is None:
+                i = self._items[r["item_id"]] = len(self._item_ids)
+                self._item_ids.append(r["item_id"])
+                self._item_min.append(float(r["min_rating"]))
+                self._item_max.append(float(r["max_rating"]))
+            self.model.update(u, i, normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"])))
+        return len(reviews)
+
+    def result(self) -> ReliabilityResult:
+        """The current estimates (recomputed only after new ratings)."""
+        n = self.model.n_ratings_
+        if self._result is None or self._result_at != n:
+            n_users, n_items = self.model.n_users_, self.model.n_items_
+            view = RatingSnapshot(
+                user_ids=np.array(self._user_ids[:n_users], dtype=object),
+                item_ids=np.array(self._item_ids[:n_items], dtype=object),
+                review_ids=np.empty(0, dtype=object), user_idx=np.empty(0, dtype=np.int64),
+                item_idx=np.empty(0, dtype=np.int64), rating=np.empty(0), created_at=np.empty(0),
+                item_min=np.array(self._item_min[:n_items]), item_max=np.array(self._item_max[:n_items]),
+                item_topic=np.empty(0, dtype=object),
+            )
+            self._result, self._result_at = self.model.result(view), n
+        return self._result
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        """Seed 000's item record (quality on the item's scale), or None for an item without ratings."""
+        k = self._items.get(item_id)
+        if k is None:
+            return None
+        res = self.result()
+        return {"item_id": item_id, "quality": float(res.item_quality[k]), "quality_sd": float(res.item_quality_sd[k]),
+                "n_ratings": int(res.item_n_ratings[k]), "effective_weight": float(res.item_effective_weight[k])}
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        """Seed 000's rater record, or None for a user without ratings."""
+        k = self._users.get(user_id)
+        if k is None:
+            return None
+        res = self.result()
+        return {"user_id": user_id, "reliability": float(res.reliability[k]),
+                "reliability_lo": float(res.reliability_lo[k]), "reliability_hi": float(res.reliability_hi[k]),
+                "bias": float(res.bias[k]), "n_ratings": int(res.user_n_ratings[k])}
