@@ -287,7 +287,7 @@ def test_score_job_runs_or_says_the_engine_is_missing(client: TestClient, key: s
     if job_available("score") is None:
         assert r.status_code == 202
     else:
-        assert r.status_code == 503 and "text engine" in r.json()["detail"]
+        assert r.status_code == 409 and "text engine" in r.json()["detail"]
 
 
 # ------------------------------------------------------------------------------------------ auth

@@ -39,12 +39,23 @@ class BadRows(Exception):
         self.detail = detail
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries (model :class:`ErrorPublic`) for ``codes``."""
-    text = {401: "No API key.", 403: "API key unknown or revoked.", 404: "Not found.", 409: "Conflict.",
-            413: "Body or batch too large.", 422: "Invalid parameters or body (rows and fields named).",
-            503: "Engine or database not available."}
-    return {code: {"model": ErrorPublic, "description": text.get(code, "Error.")} for code in codes}
+_TEXT = {400: "Body is not valid JSON text.", 401: "No API key.", 403: "API key unknown or revoked.",
+         404: "Not found.", 409: "Conflict (for example: the engine a job needs is not in this build).",
+         413: "Body or batch too large.", 422: "Invalid parameters or body (rows and fields named).",
+         503: "The database cannot be used."}
+
+
+def error_responses(*codes: int, json_content: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries (body :class:`ErrorPublic`) for ``codes``.
+
+    ``json_content=True`` states the media type explicitly, for routes whose success answers are not
+    ``application/json`` (errors always are).
+    """
+    if json_content:
+        ref = {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}
+        return {code: {"description": _TEXT.get(code, "Error."), "content": {"application/json": ref}}
+                for code in codes}
+    return {code: {"model": ErrorPublic, "description": _TEXT.get(code, "Error.")} for code in codes}
 
 
 #: every read endpoint can answer these
@@ -103,8 +114,10 @@ def _summary(rows: Sequence[RowErrorPublic]) -> str:
 
 def _error(code: int, detail: str, errors: Sequence[RowErrorPublic] | None = None,
            headers: dict[str, str] | None = None) -> JSONResponse:
-    body = ErrorPublic(detail=detail, errors=list(errors) if errors is not None else None)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=code, headers=headers)
+    body = ErrorPublic(detail=detail, errors=list(errors) if errors is not None else None).model_dump()
+    if body["errors"] is None:
+        del body["errors"]
+    return JSONResponse(body, status_code=code, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -3,7 +3,7 @@
 A job is a row of the store's ``jobs`` table (``queued`` -> ``running`` -> ``done`` | ``failed``, with a
 message), so its status survives the request and can be read with ``GET /jobs/{id}`` from any process.
 Each kind calls one library function; a kind whose engine is not part of this build is refused with
-503 before a job is created.
+409 (Conflict) before a job is created.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class JobRunner:
 
     def __init__(self, state: ApiState) -> None:
         self.state = state
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="truescore-job")
+        self._pool: ThreadPoolExecutor | None = None
         self._active: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -93,7 +93,9 @@ class JobRunner:
                     return row, False
             job_id = self.state.store.create_job(kind)
             self._active[kind] = job_id
-        self._pool.submit(self._run, job_id, kind)
+            if self._pool is None:  # first job, or the first since a shutdown (the app can be restarted)
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="truescore-job")
+            self._pool.submit(self._run, job_id, kind)
         row = self.state.store.get_job(job_id)
         assert row is not None
         return row, True
@@ -117,4 +119,13 @@ class JobRunner:
                     del self._active[kind]
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop taking jobs; jobs still queued are marked failed (a running one finishes in the background)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            active, self._active = dict(self._active), {}
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for job_id in active.values():
+            row = self.state.store.get_job(job_id)
+            if row is not None and row["status"] == "queued":
+                self.state.store.update_job(job_id, "failed", "the server shut down before the job started")

@@ -334,9 +334,12 @@ class ApiState:
         interval = self.settings.api.refresh_seconds
         if interval <= 0 or self._refresher is not None:
             return
+        self._stop = threading.Event()
+
+        stop = self._stop
 
         def loop() -> None:
-            while not self._stop.wait(interval):
+            while not stop.wait(interval):
                 try:
                     self.check_store()
                 except Exception:  # keep serving from the old state; the next round tries again
@@ -346,7 +349,9 @@ class ApiState:
         self._refresher.start()
 
     def close(self) -> None:
+        """Stop the refresher (the state stays usable; a later start_refresher starts a new one)."""
         self._stop.set()
+        self._refresher = None
 
 
 def ranking_row(row: dict[str, Any]) -> dict[str, Any]:

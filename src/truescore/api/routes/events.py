@@ -11,7 +11,7 @@ from truescore.api.errors import error_responses
 from truescore.api.schemas import FlagCreate, TrustCreate, VoteCreate, WriteResult
 from truescore.api.writes import write_events
 
-router = APIRouter(tags=["events"], responses=error_responses(401, 403, 413, 422, 503))
+router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 413, 422, 503))
 
 
 @router.post("/votes", response_model=WriteResult, status_code=status.HTTP_201_CREATED)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from truescore.api.deps import StateDep, read_access
-from truescore.api.errors import ERROR_RESPONSES
+from truescore.api.errors import ERROR_RESPONSES, error_responses
 from truescore.api.params import ItemId, Limit, ObserverQuery, Offset, SearchQuery, TopicQuery
 from truescore.api.schemas import (
     AggregateRatingPublic,
@@ -107,7 +107,8 @@ def item_baseline(state: StateDep, item_id: ItemId, topic: TopicQuery = None) ->
     return rating_view(_found(state.baseline(item_id, topic), item_id))
 
 
-@router.get("/{item_id}/schema-org", response_model=AggregateRatingPublic, response_class=JsonLdResponse)
+@router.get("/{item_id}/schema-org", response_model=AggregateRatingPublic, response_class=JsonLdResponse,
+            responses=error_responses(401, 403, 404, 422, 503, json_content=True))
 def item_schema_org(state: StateDep, item_id: ItemId, topic: TopicQuery = None) -> Any:
     """Schema.org AggregateRating (JSON-LD) of the anonymous baseline, for search engines."""
     item = _item(state, item_id)

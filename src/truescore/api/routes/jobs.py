@@ -20,7 +20,7 @@ def _start(request: Request, response: Response, kind: str) -> Any:
     try:
         job, created = runner.submit(kind)
     except EngineUnavailable as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from None
+        raise HTTPException(status_code=409, detail=str(exc)) from None
     response.status_code = status.HTTP_202_ACCEPTED
     response.headers["Location"] = f"/jobs/{job['id']}"
     if not created:
@@ -29,7 +29,7 @@ def _start(request: Request, response: Response, kind: str) -> Any:
 
 
 @router.post("/fit", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,
-             responses=error_responses(401, 403, 503))
+             responses=error_responses(401, 403, 409, 503))
 def start_fit(request: Request, response: Response, key: WriteKey) -> Any:
     """Fit the reliability engine on the whole store and rank the products (writes item_quality,
     user_reliability, product_rankings). Returns the job; poll GET /jobs/{id}."""
@@ -37,7 +37,7 @@ def start_fit(request: Request, response: Response, key: WriteKey) -> Any:
 
 
 @router.post("/score", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,
-             responses=error_responses(401, 403, 503))
+             responses=error_responses(401, 403, 409, 503))
 def start_score(request: Request, response: Response, key: WriteKey) -> Any:
     """Score every review with the text engine (writes review_scores). Returns the job."""
     return _start(request, response, "score")

@@ -29,7 +29,7 @@ def review_scores(state: StateDep, review_id: ReviewId) -> Any:
 
 
 @router.post("", response_model=WriteResult, status_code=status.HTTP_201_CREATED,
-             responses=error_responses(401, 403, 413, 422, 503))
+             responses=error_responses(400, 401, 403, 413, 422, 503))
 def post_reviews(state: StateDep, key: WriteKey, body: ReviewCreate | list[ReviewCreate]) -> Any:
     """Store one review or a batch (all or nothing), validated like a file import; a review id already
     stored is skipped. Needs an API key. The reviews count in the next read."""
