@@ -294,6 +294,12 @@ class ApiSettings(_Section):
         1, ge=1, le=64, description="Server processes; each keeps its own cached engine state (1 = one shared cache)."
     )
     access_log: bool = Field(True, description="Log every request (uvicorn's access log).")
+    http: str = Field(
+        "auto",
+        pattern="^(auto|h11|httptools)$",
+        description="uvicorn's HTTP parser: 'httptools' (C, fast; needs the httptools package), 'h11' (pure "
+        "Python) or 'auto' (httptools when installed).",
+    )
     require_key_for_reads: bool = Field(False, description="If true, reads need an API key too.")
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (CORS); empty = none."

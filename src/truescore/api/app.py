@@ -147,7 +147,7 @@ def serve(url: str | None = None, host: str | None = None, port: int | None = No
         if url is not None:
             os.environ["TRUESCORE_DATABASE_URL"] = url
         uvicorn.run("truescore.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=settings.api.access_log)
+                    log_level=log_level, access_log=settings.api.access_log, http=settings.api.http)
     else:
         uvicorn.run(create_app(url, settings), host=host, port=port, log_level=log_level,
-                    access_log=settings.api.access_log)
+                    access_log=settings.api.access_log, http=settings.api.http)
