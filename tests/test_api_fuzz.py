@@ -54,7 +54,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
     _, secret = store.create_api_key("fuzz")
     app = create_app(store, load_settings(api={"refresh_seconds": 0, "max_batch": 50}))
     yield schemathesis.openapi.from_asgi("/openapi.json", app), secret
-    app.state.jobs.shutdown()
+    app.state.jobs.shutdown(wait=True)
     store.close()
 
 

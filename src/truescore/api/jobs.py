@@ -118,13 +118,14 @@ class JobRunner:
                 if self._active.get(kind) == job_id:
                     del self._active[kind]
 
-    def shutdown(self) -> None:
-        """Stop taking jobs; jobs still queued are marked failed (a running one finishes in the background)."""
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop taking jobs; jobs still queued are marked failed. A running job finishes in the background,
+        or before this returns with ``wait=True``."""
         with self._lock:
             pool, self._pool = self._pool, None
             active, self._active = dict(self._active), {}
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
         for job_id in active.values():
             row = self.state.store.get_job(job_id)
             if row is not None and row["status"] == "queued":
