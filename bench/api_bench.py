@@ -366,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     target = f">= {GET_TARGET_RPS:.0f} req/s and p99 <= {GET_TARGET_P99_MS:.0f} ms"
     verdict = f"{'met' if get_ok else 'NOT met'} ({main_get.rps:,.0f} req/s, p99 {main_get.p99:.1f} ms)"
     body = f"""
-Server: `python -m truescore.cli serve` (uvicorn, 1 worker process, access log off) on {built or url}.
+Server: `python -m truescore.cli serve` (uvicorn, 1 worker process, event loop
+{"uvloop" if importlib.util.find_spec("uvloop") else "asyncio"}, access log off) on {built or url}.
 Load generator on loopback on the same machine ({main_get.tool} for the GET, the asyncio generator of
 `bench/api_bench.py` for the POSTs), {args.connections} keep-alive connections, closed loop. The GET cycles
 through {len(paths):,} (item, observer) pairs (every item for the baseline observer and the
