@@ -405,6 +405,59 @@ def keys_revoke_cmd(
     console.print(f"key {key_id} revoked")
 
 
+# --- text commands ---
+TextTask = Annotated[str, typer.Option("--task", help="quality | fake | sentiment.")]
+TextCol = Annotated[str, typer.Option("--text-col", help="Column holding the review text.")]
+LabelCol = Annotated[str, typer.Option("--label-col", help="Column holding the label.")]
+
+
+@app.command("train-text")
+def train_text_cmd(
+    task: TextTask,
+    data: Annotated[list[str], typer.Option("--data", help="Training file or ref:NAME (repeatable).")],
+    text_col: TextCol = "text",
+    label_col: Annotated[str | None, typer.Option("--label-col", help="Label column (quality: optional; "
+                                                  "default is_incentivized, then helpfulness).")] = "label",
+    out: Annotated[Path | None, typer.Option("--out", help="Artifact folder (default: the shipped models).")] = None,
+) -> None:
+    """Train a text model (seed 004) and write its artifact and manifest entry."""
+    from truescore.text.training import train_from_files
+
+    record = train_from_files(task, data, text_col=text_col, label_col=label_col, out_dir=out,
+                              command="truescore train-text " + " ".join(sys.argv[2:]))
+    console.print(_table(f"trained {task}", ["field", "value"], [[k, str(v)] for k, v in record.items()]))
+
+
+@app.command("text-eval")
+def text_eval_cmd(
+    task: TextTask,
+    train: Annotated[list[str], typer.Option("--train", help="Training file or ref:NAME (repeatable).")],
+    test: Annotated[list[str], typer.Option("--test", help="Test file or ref:NAME (repeatable).")],
+    text_col: TextCol = "text",
+    label_col: LabelCol = "label",
+) -> None:
+    """Train a text model on --train and print its metrics on --test as JSON."""
+    from truescore.text.training import evaluate_files
+
+    typer.echo(_json(evaluate_files(task, train, test, text_col=text_col, label_col=label_col)))
+
+
+@app.command("score")
+def score_cmd(
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Reviews per batch.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="Only reviews of this topic.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Score every review (quality, fake probability, sentiment) and write review_scores."""
+    from truescore.text import score_store
+
+    started = time.perf_counter()
+    with progress_bar("scoring reviews") as progress:
+        n = score_store(_open_store(db), batch_size=batch_size, topic=topic, progress=progress)
+    seconds = time.perf_counter() - started
+    console.print(f"scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s)")
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 _ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileNotFoundError, PermissionError)
 

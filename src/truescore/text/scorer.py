@@ -1,0 +1,231 @@
+"""Score reviews with all three models: quality, fake probability, sentiment (each 0-1).
+
+One pass per batch: the encoder runs ONCE per review (:meth:`Encoder.encode_layers`), VADER once, the
+feature frame once; the three heads share them. Models load lazily, once per process
+(:func:`get_scorer`), from ``truescore/text/models`` (or ``settings.text.models_dir``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from truescore.text._common import MODELS_DIR, check_texts, file_digest, load_artifact
+from truescore.text.features import compute_features, vader_scores
+
+__all__ = ["ARTIFACTS", "ReviewScorer", "get_scorer", "score_store"]
+
+ARTIFACTS = {"sentiment": "sentiment.joblib", "fake": "fake.joblib", "quality": "quality.joblib"}
+SCORE_COLUMNS = ["review_id", "quality", "fake_probability", "sentiment"]
+
+
+class ReviewScorer:
+    """Lazy holder of the encoder and the three trained heads.
+
+    Parameters
+    ----------
+    models_dir : path, optional
+        Folder with ``sentiment.joblib``, ``fake.joblib``, ``quality.joblib``; default
+        ``settings.text.models_dir`` or the shipped ``truescore/text/models``.
+    max_text_chars : int, optional
+        Longer texts are truncated (default ``settings.text.max_text_chars``).
+    """
+
+    def __init__(self, models_dir: str | Path | None = None, *, max_text_chars: int | None = None) -> None:
+        from truescore.config import get_settings
+
+        cfg = get_settings().text
+        self.models_dir = Path(models_dir) if models_dir else Path(cfg.models_dir or MODELS_DIR)
+        self.max_text_chars = max_text_chars or cfg.max_text_chars
+        self._models: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    # -- loading ----------------------------------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        with self._lock:
+            if self._models is None:
+                models = {task: load_artifact(self.models_dir / name) for task, name in ARTIFACTS.items()}
+                from truescore.text.embed import get_encoder
+
+                models["encoder"] = get_encoder()
+                self._models = models
+            return self._models
+
+    @property
+    def loaded(self) -> bool:
+        return self._models is not None
+
+    @property
+    def model_version(self) -> str:
+        """``text-<sentiment>.<fake>.<quality>``: the first hex digits of each artifact's SHA-256."""
+        parts = []
+        for name in ARTIFACTS.values():
+            path = self.models_dir / name
+            parts.append(file_digest(path)[:8] if path.is_file() else "missing")
+        return "text-" + ".".join(parts)
+
+    # -- scoring ----------------------------------------------------------------------------------------
+    def score_frame(
+        self,
+        reviews: pd.DataFrame,
+        votes: pd.DataFrame | None = None,
+        *,
+        features: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Scores for every row of a review frame (``store.review_frame()`` columns; ``text`` required).
+
+        Parameters
+        ----------
+        reviews : DataFrame
+        votes : DataFrame, optional
+            ``review_id, voter_id, helpful`` (engagement features).
+        features : DataFrame, optional
+            Precomputed :func:`compute_features` rows (e.g. over a whole store, so that history and
+            timing see every review, not just this batch).
+
+        Returns
+        -------
+        DataFrame
+            ``review_id, quality, fake_probability, sentiment``, one row per review, same order.
+
+        Raises
+        ------
+        ValueError
+            If ``reviews`` is empty, has no ``text`` column, or a text is not a string.
+        """
+        if not isinstance(reviews, pd.DataFrame):
+            raise ValueError("reviews must be a pandas DataFrame")
+        if "text" not in reviews.columns:
+            raise ValueError("reviews frame has no 'text' column")
+        if len(reviews) == 0:
+            raise ValueError("reviews frame is empty: nothing to score")
+        texts = [t[: self.max_text_chars] for t in check_texts(reviews["text"].tolist(), name="text")]
+        frame = reviews.copy()
+        frame["text"] = texts
+        m = self._load()
+        layers = m["encoder"].encode_layers(texts)
+        vader = vader_scores(texts)
+        if features is None:
+            features = compute_features(frame, votes, vader=vader, global_duplicates=False)
+        elif len(features) != len(frame):
+            raise ValueError("features must have one row per review")
+        sentiment = m["sentiment"].predict(texts, layers=layers, vader=vader)
+        fake = m["fake"].predict_proba(frame, layers=layers, features=features)
+        quality = m["quality"].predict(features, layers)
+        ids = frame["id"].astype(str).tolist() if "id" in frame.columns else [str(i) for i in range(len(frame))]
+        return pd.DataFrame({
+            "review_id": ids,
+            "quality": np.clip(quality, 0, 1),
+            "fake_probability": np.clip(fake, 0, 1),
+            "sentiment": np.clip(sentiment, 0, 1),
+        })
+
+    def score_texts(self, texts: Sequence[str]) -> pd.DataFrame:
+        """Scores for bare texts (no metadata: quality and fake use the text features only).
+
+        ``review_id`` is the position as a string.
+
+        Raises
+        ------
+        ValueError
+            If ``texts`` is empty, a single string, or holds a non-string.
+        """
+        t = check_texts(texts)
+        return self.score_frame(pd.DataFrame({"id": [str(i) for i in range(len(t))], "text": t}))
+
+
+_SCORER: ReviewScorer | None = None
+_SCORER_LOCK = threading.Lock()
+
+
+def get_scorer() -> ReviewScorer:
+    """The process-wide scorer (models loaded on first use, once)."""
+    global _SCORER
+    with _SCORER_LOCK:
+        if _SCORER is None:
+            _SCORER = ReviewScorer()
+        return _SCORER
+
+
+def score_store(
+    store: Any,
+    *,
+    batch_size: int | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+    settings: Any = None,
+    topic: str | None = None,
+    scorer: ReviewScorer | None = None,
+) -> int:
+    """Score every review of ``store`` and write ``review_scores`` with the model version.
+
+    Features are computed once over the whole store (so reviewer history, timing bursts and duplicates see
+    every review); the encoder and heads then run in batches of ``batch_size`` (default
+    ``settings.text.batch_size``), each batch written as it is done.
+
+    Parameters
+    ----------
+    progress : bool or callable, default=False
+        True shows a rich progress bar; a callable receives ``(done, total)`` after each batch.
+
+    Returns
+    -------
+    int
+        Number of reviews scored.
+    """
+    from truescore.config import get_settings
+
+    cfg = (settings or get_settings()).text
+    size = int(batch_size or cfg.batch_size)
+    if size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {size}")
+    reviews = store.review_frame(topic) if topic is not None else store.review_frame()
+    if len(reviews) == 0:
+        return 0
+    reviews = reviews.reset_index(drop=True)
+    reviews["text"] = ["" if not isinstance(t, str) else t for t in reviews["text"].tolist()]
+    try:
+        votes = store.vote_frame()
+    except AttributeError:  # pragma: no cover - older stores
+        votes = None
+    sc = scorer or get_scorer()
+    version = sc.model_version
+    feats = compute_features(reviews, votes if votes is not None and len(votes) else None, global_duplicates=False)
+
+    def run(tick: Callable[[int], None]) -> int:
+        done = 0
+        for start in range(0, len(reviews), size):
+            part = reviews.iloc[start : start + size]
+            scored = sc.score_frame(part, features=feats.iloc[start : start + size])
+            store.write_derived("review_scores", scored.to_dict("records"), version)
+            done += len(part)
+            tick(len(part))
+        return done
+
+    if progress is True:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("scoring reviews"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+            task = bar.add_task("score", total=len(reviews))
+            return run(lambda n: bar.advance(task, n))
+    if callable(progress):
+        total = len(reviews)
+        state = {"done": 0}
+
+        def tick(n: int) -> None:
+            state["done"] += n
+            progress(state["done"], total)
+
+        return run(tick)
+    return run(lambda n: None)
+
+
+def manifest(models_dir: str | Path | None = None) -> dict[str, Any]:
+    """The models' manifest.json (training data, command, metrics), or {} if absent."""
+    path = Path(models_dir or MODELS_DIR) / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

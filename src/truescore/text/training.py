@@ -1,0 +1,253 @@
+"""Train and evaluate the text models from files: the library behind ``truescore train-text`` / ``text-eval``.
+
+Data files: CSV / TSV (``.csv``, ``.tsv``), JSON lines (``.jsonl``, ``.json``, optionally ``.gz``) or a UCI
+sentiment ``.txt`` (``sentence<TAB>label``, split at the last tab). ``--text-col`` / ``--label-col`` name the
+columns (defaults ``text`` / ``label``). The reference data sets can be named instead of a path:
+``ref:uci-sentiment`` (Amazon + Yelp), ``ref:uci-amazon``, ``ref:uci-yelp``, ``ref:vader-snippets``,
+``ref:salminen``, ``ref:amazon-mi``, ``ref:deceptive`` (CC BY-NC-SA: evaluation only; training a model
+on it for shipping is refused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from truescore.text import datasets as D
+from truescore.text._common import MODELS_DIR, check_texts, file_digest, save_artifact
+from truescore.text.scorer import ARTIFACTS
+
+__all__ = ["TASKS", "evaluate_files", "read_labelled", "train_from_files"]
+
+TASKS = ("quality", "fake", "sentiment")
+_NONCOMMERCIAL = {"ref:deceptive"}
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("TRUESCORE_TEXT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "truescore", "text"
+    )
+    return Path(base)
+
+
+def _reference(name: str) -> pd.DataFrame:
+    if name == "ref:uci-sentiment":
+        return pd.concat([D.load_uci("amazon"), D.load_uci("yelp")], ignore_index=True)
+    loaders = {
+        "ref:uci-amazon": lambda: D.load_uci("amazon"),
+        "ref:uci-yelp": lambda: D.load_uci("yelp"),
+        "ref:vader-snippets": lambda: D.load_vader_snippets().rename(columns={"mean": "label"}),
+        "ref:salminen": D.load_salminen,
+        "ref:deceptive": D.load_deceptive,
+        "ref:amazon-mi": D.load_amazon_mi,
+    }
+    if name not in loaders:
+        raise ValueError(f"unknown reference data set {name!r}; known: ref:uci-sentiment, {', '.join(loaders)}")
+    return loaders[name]()
+
+
+def read_labelled(path: str | Path, text_col: str = "text", label_col: str | None = "label") -> pd.DataFrame:
+    """Read a data file (or ``ref:NAME``) into a frame with ``text`` (and ``label`` if ``label_col``).
+
+    Other columns are kept (review metadata for the feature categories).
+
+    Raises
+    ------
+    ValueError
+        If the file's format is unknown or a named column is missing.
+    FileNotFoundError
+        If the file does not exist.
+    """
+    name = str(path)
+    if name.startswith("ref:"):
+        df = _reference(name)
+    else:
+        p = Path(name)
+        if not p.is_file():
+            raise FileNotFoundError(f"data file {p} not found")
+        suffixes = [s.lower() for s in p.suffixes]
+        compression = "gzip" if suffixes and suffixes[-1] == ".gz" else None
+        kind = suffixes[-2] if compression and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
+        if kind == ".csv":
+            df = pd.read_csv(p, compression=compression)
+        elif kind == ".tsv":
+            df = pd.read_csv(p, sep="\t", compression=compression)
+        elif kind in (".jsonl", ".json"):
+            df = pd.read_json(p, lines=True, compression=compression)
+        elif kind == ".txt":
+            rows = []
+            for line in p.read_text(encoding="utf-8-sig").splitlines():
+                if "\t" in line:
+                    text, _, label = line.rpartition("\t")
+                    rows.append((text.strip(), label.strip()))
+            df = pd.DataFrame(rows, columns=[text_col, label_col or "label"])
+            df[label_col or "label"] = pd.to_numeric(df[label_col or "label"], errors="raise")
+        else:
+            raise ValueError(f"unknown data format {p.name!r}: use .csv, .tsv, .jsonl/.json(.gz) or a UCI .txt")
+    if text_col not in df.columns:
+        raise ValueError(f"text column {text_col!r} not in {name} (columns: {', '.join(map(str, df.columns))})")
+    if label_col is not None and label_col not in df.columns and not (name == "ref:amazon-mi"):
+        raise ValueError(f"label column {label_col!r} not in {name} (columns: {', '.join(map(str, df.columns))})")
+    df = df.rename(columns={text_col: "text"})
+    if label_col is not None and label_col in df.columns and label_col != "label":
+        df = df.rename(columns={label_col: "label"})
+    df["text"] = check_texts(df["text"].tolist(), name="text")
+    return df.reset_index(drop=True)
+
+
+def _read_many(paths: Sequence[str | Path], text_col: str, label_col: str | None) -> pd.DataFrame:
+    if not paths:
+        raise ValueError("no training data given")
+    return pd.concat([read_labelled(p, text_col, label_col) for p in paths], ignore_index=True)
+
+
+def _layers(texts: list[str]) -> np.ndarray:
+    from truescore.text.embed import cached_encode
+
+    return cached_encode(texts, _cache_dir())
+
+
+def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool) -> Any:
+    from truescore.text.features import compute_features, vader_scores
+
+    texts = df["text"].tolist()
+    if task == "sentiment":
+        from truescore.text.sentiment import SentimentModel, intensity_targets
+
+        y = intensity_targets(df["label"].to_numpy())
+        return SentimentModel().fit(texts, y, layers=_layers(texts), vader=vader_scores(texts))
+    if task == "fake":
+        from truescore.text.fake import FakeDetector
+
+        feats = compute_features(df.drop(columns=["label"]), global_duplicates=False)
+        return FakeDetector().fit(df, df["label"].to_numpy(), layers=_layers(texts), features=feats)
+    if task == "quality":
+        from truescore.text.quality import QualityModel, proxy_label
+
+        labelled, y, kind = proxy_label(df, "label" if label_col_given and "label" in df.columns else None)
+        feats = compute_features(df, global_duplicates=False)
+        sub = np.flatnonzero(labelled)
+        lay = _layers([texts[i] for i in sub])
+        return QualityModel().fit(feats.iloc[sub], lay, y[sub], label_kind=kind)
+    raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+
+
+def train_from_files(
+    task: str,
+    data: Sequence[str | Path],
+    *,
+    text_col: str = "text",
+    label_col: str | None = "label",
+    out_dir: str | Path | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train the ``task`` model on ``data`` and write its artifact to ``out_dir`` (default: the shipped
+    models folder); records the data, command and digest in ``manifest.json``. Returns that record.
+
+    Raises
+    ------
+    ValueError
+        For an unknown task, bad data, or non-commercial data (deceptive-opinion-spam).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    for d in data:
+        if str(d) in _NONCOMMERCIAL or "deceptive-opinion-spam" in str(d):
+            raise ValueError(f"{d} is CC BY-NC-SA (evaluation only): refusing to train a shippable model on it")
+    df = _read_many(data, text_col, label_col if task != "quality" or label_col else None)
+    model = _fit(task, df, label_col_given=label_col is not None and task == "quality" and "label" in df.columns)
+    out = Path(out_dir) if out_dir else MODELS_DIR
+    path = save_artifact(model, out / ARTIFACTS[task])
+    record = {
+        "task": task,
+        "artifact": path.name,
+        "sha256_12": file_digest(path),
+        "bytes": path.stat().st_size,
+        "data": [str(d) for d in data],
+        "rows": len(df),
+        "text_col": text_col,
+        "label_col": label_col,
+        "command": command or "",
+    }
+    man_path = out / "manifest.json"
+    manifest = json.loads(man_path.read_text()) if man_path.is_file() else {}
+    manifest[task] = record
+    man_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def evaluate_files(
+    task: str,
+    train: Sequence[str | Path],
+    test: Sequence[str | Path],
+    *,
+    text_col: str = "text",
+    label_col: str = "label",
+) -> dict[str, Any]:
+    """Train ``task`` on ``train`` and report metrics on ``test`` (JSON-ready dict).
+
+    Binary labels: accuracy, ROC AUC, Brier score and expected calibration error (10 bins); continuous
+    sentiment labels: Pearson r and accuracy of the sign.
+    """
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from truescore.text.features import compute_features, vader_scores
+
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    tr = _read_many(train, text_col, label_col)
+    te = _read_many(test, text_col, label_col)
+    model = _fit(task, tr, label_col_given=True)
+    texts = te["text"].tolist()
+    layers = _layers(texts)
+    if task == "sentiment":
+        from truescore.text.sentiment import intensity_targets
+
+        pred = model.predict(texts, layers=layers, vader=vader_scores(texts))
+        raw = te["label"].to_numpy(dtype=float)
+        target = intensity_targets(raw)
+        out: dict[str, Any] = {"task": task, "n_train": len(tr), "n_test": len(te)}
+        if set(np.unique(raw).tolist()) <= {0.0, 1.0}:
+            y = raw.astype(int)
+            out.update(accuracy=float(((pred >= 0.5) == y).mean()), auc=float(roc_auc_score(y, pred)))
+        else:
+            out.update(pearson_r=float(np.corrcoef(pred, raw)[0, 1]),
+                       sign_accuracy=float(((pred >= 0.5) == (target >= 0)).mean()))
+        return out
+    feats = compute_features(te.drop(columns=["label"], errors="ignore"), global_duplicates=False)
+    if task == "fake":
+        from truescore.text.fake import _binary_labels
+
+        y = _binary_labels(te["label"].to_numpy(), len(te))
+        p = model.predict_proba(te, layers=layers, features=feats)
+    else:
+        from truescore.text.quality import proxy_label
+
+        labelled, yy, _ = proxy_label(te, "label" if "label" in te.columns else None)
+        idx = np.flatnonzero(labelled)
+        p = model.predict(feats.iloc[idx], layers[idx])
+        y = yy[idx]
+    return {
+        "task": task, "n_train": len(tr), "n_test": len(y),
+        "accuracy": float(((p >= 0.5) == y).mean()),
+        "auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None,
+        "brier": float(brier_score_loss(y, p)),
+        "ece": _ece(p, y),
+    }
+
+
+def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.sum() * abs(p[m].mean() - y[m].mean())
+    return float(total / len(p))
