@@ -97,7 +97,7 @@ def test_helpfulness_and_proxy_labels() -> None:
     inc = df.assign(is_incentivized=[True, None, False, False])
     lab2, y2, kind = proxy_label(inc)
     assert kind == "is_incentivized" and lab2.tolist() == [True, False, True, True] and y2[0] == 1
-    lab3, y3, kind3 = proxy_label(inc.assign(flag=["yes", "no", "no", "yes"]), "flag")
+    _, y3, kind3 = proxy_label(inc.assign(flag=["yes", "no", "no", "yes"]), "flag")
     assert kind3 == "column" and y3.tolist() == [1, 0, 0, 1]
     with pytest.raises(ValueError, match="not in the data"):
         proxy_label(df, "nope")
@@ -111,7 +111,7 @@ def test_quality_model_unit_interval_and_no_vote_leak() -> None:
         "text": ["word " * int(w) for w in words], "rating": rng.integers(1, 6, size=n).astype(float),
         "helpful_yes": rng.integers(0, 5, size=n), "helpful_total": 5, "user_id": [f"u{i % 9}" for i in range(n)],
     })
-    labelled, y = helpfulness_label(df)
+    _, y = helpfulness_label(df)
     feats = compute_features(df, global_duplicates=False)
     m = QualityModel(gbm_estimators=30).fit(feats, _layers(n), y, label_kind="helpfulness")
     assert "helpful_votes" not in m.feature_names_ and "word_count" in m.feature_names_

@@ -209,6 +209,9 @@ class TextSettings(_Section):
         description="Encoder weight precision; 'auto' = bfloat16 where the CPU has native bf16, else float32.",
     )
     encode_batch_size: int = Field(32, ge=1, le=4096, description="Texts per encoder forward pass.")
+    encoder_workers: int = Field(
+        0, ge=0, le=64, description="Encoder batches run concurrently, one thread each; 0 = one per core."
+    )
     models_dir: Path | None = Field(
         None, description="Folder of trained text artifacts; None = the ones shipped in truescore/text/models."
     )

@@ -104,7 +104,18 @@ def read_labelled(path: str | Path, text_col: str = "text", label_col: str | Non
 def _read_many(paths: Sequence[str | Path], text_col: str, label_col: str | None) -> pd.DataFrame:
     if not paths:
         raise ValueError("no training data given")
-    return pd.concat([read_labelled(p, text_col, label_col) for p in paths], ignore_index=True)
+    frames = [read_labelled(p, text_col, label_col).assign(_source=k) for k, p in enumerate(paths)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _sentiment_targets(df: pd.DataFrame) -> np.ndarray:
+    """Intensities in [-1, 1], each source file mapped on its own scale (0/1 labels, [-4, 4] means, stars)."""
+    from truescore.text.sentiment import intensity_targets
+
+    y = np.zeros(len(df))
+    for _, idx in df.groupby("_source").indices.items():
+        y[idx] = intensity_targets(df["label"].to_numpy()[idx])
+    return y
 
 
 def _layers(texts: list[str]) -> np.ndarray:
@@ -118,14 +129,14 @@ def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool) -> Any:
 
     texts = df["text"].tolist()
     if task == "sentiment":
-        from truescore.text.sentiment import SentimentModel, intensity_targets
+        from truescore.text.sentiment import SentimentModel
 
-        y = intensity_targets(df["label"].to_numpy())
+        y = _sentiment_targets(df)
         return SentimentModel().fit(texts, y, layers=_layers(texts), vader=vader_scores(texts))
     if task == "fake":
         from truescore.text.fake import FakeDetector
 
-        feats = compute_features(df.drop(columns=["label"]), global_duplicates=False)
+        feats = compute_features(df.drop(columns=["label", "_source"]), global_duplicates=False)
         return FakeDetector().fit(df, df["label"].to_numpy(), layers=_layers(texts), features=feats)
     if task == "quality":
         from truescore.text.quality import QualityModel, proxy_label
@@ -207,11 +218,9 @@ def evaluate_files(
     texts = te["text"].tolist()
     layers = _layers(texts)
     if task == "sentiment":
-        from truescore.text.sentiment import intensity_targets
-
         pred = model.predict(texts, layers=layers, vader=vader_scores(texts))
         raw = te["label"].to_numpy(dtype=float)
-        target = intensity_targets(raw)
+        target = _sentiment_targets(te)
         out: dict[str, Any] = {"task": task, "n_train": len(tr), "n_test": len(te)}
         if set(np.unique(raw).tolist()) <= {0.0, 1.0}:
             y = raw.astype(int)
@@ -220,7 +229,7 @@ def evaluate_files(
             out.update(pearson_r=float(np.corrcoef(pred, raw)[0, 1]),
                        sign_accuracy=float(((pred >= 0.5) == (target >= 0)).mean()))
         return out
-    feats = compute_features(te.drop(columns=["label"], errors="ignore"), global_duplicates=False)
+    feats = compute_features(te.drop(columns=["label", "_source"], errors="ignore"), global_duplicates=False)
     if task == "fake":
         from truescore.text.fake import _binary_labels
 
