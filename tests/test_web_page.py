@@ -30,6 +30,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 REQUIRE_BROWSER = os.environ.get("TRUESCORE_REQUIRE_BROWSER") == "1"
 
 pytestmark = pytest.mark.browser
+#: the product page of the test shows an item of this topic (the one whose review texts are scored)
+TOPIC = "reviews.public.home"
 
 
 def _need_chromium() -> None:
@@ -59,6 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = tmp_path_factory.mktemp("web") / "web.db"
     report = run_demo(path, SynthConfig(n_users=400, n_items=40, n_ratings=4000, seed=3), score_text=False)
     store = report.store
+    _score_texts(store)
     settings = load_settings(api={"refresh_seconds": 0, "access_log": False})
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=port, log_level="warning"))
@@ -75,6 +78,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         srv.should_exit = True
         thread.join(timeout=10)
         store.close()
+
+
+def _score_texts(store: Any) -> None:
+    """Score the reviews of the topic the product page shows, when this build has the text engine (the
+    whole store would take several times longer)."""
+    from truescore.api.jobs import job_available
+
+    if job_available("score") is not None:
+        return
+    from truescore.text import score_store
+
+    try:
+        score_store(store, topic=TOPIC)
+    except FileNotFoundError:  # the engine's trained artifacts are not in this checkout: no scores to show
+        return
 
 
 @pytest.fixture
@@ -98,7 +116,7 @@ def _pick(server: str) -> tuple[str, str, dict[str, Any]]:
     """A ranked item and a non-baseline observer who sees at least three trusted reviews of it."""
     with httpx.Client(base_url=server) as c:
         observers = [o["id"] for o in c.get("/observers", params={"limit": 30}).json()["data"]][1:]
-        for item in c.get("/rankings", params={"limit": 40}).json()["data"]:
+        for item in c.get("/rankings", params={"limit": 40, "topic": TOPIC}).json()["data"]:
             for obs in observers:
                 r = c.get(f"/items/{item['item_id']}/rating", params={"observer": obs}).json()
                 if r["contributing_reviews"] >= 3 and r["personalization_delta"] is not None:
@@ -142,6 +160,11 @@ def test_observer_rating_matches_the_api_and_screenshot(server: str, page: Any) 
     if vias:
         assert f"via {vias[0]}" in page.text_content("#contributions tbody")
     assert page.locator("#chart svg rect.bar.weighted").count() == 5
+    reviews = {r["id"]: r for r in httpx.get(f"{server}/items/{item_id}/reviews", params={"limit": 500}).json()["data"]}
+    first = reviews[api["contributions"][0]["review_id"]]
+    cells = page.locator("#contributions tbody tr").first.locator("td").all_text_contents()
+    shown_fake = "-" if first["fake_probability"] is None else f"{first['fake_probability']:.2f}"
+    assert cells[5] == shown_fake  # columns: rating, weight, via, factors, quality, fake probability, ...
     page.locator("#item-view").scroll_into_view_if_needed()
     page.screenshot(path=str(REPO / "docs" / "screenshot.png"), full_page=True)
     assert (REPO / "docs" / "screenshot.png").stat().st_size > 10_000
