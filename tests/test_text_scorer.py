@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -133,3 +134,27 @@ def test_no_download_is_ever_attempted(tmp_path: object) -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().endswith("ok")
+
+
+def test_text_eval_on_any_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`text-eval` trains on one CSV and reports metrics on another, with custom column names."""
+    from truescore.text.training import evaluate_files, read_labelled
+
+    monkeypatch.setenv("TRUESCORE_TEXT_CACHE", str(tmp_path / "cache"))
+    good = ["Love it, works great", "Excellent and sturdy", "Great sound, happy", "Superb value, recommend"]
+    bad = ["Broke in a day, awful", "Terrible, returned it", "Worst buy, junk", "Cheap and useless, avoid"]
+    rows = [(f"{t} {i}", 1) for i in range(6) for t in good] + [(f"{t} {i}", 0) for i in range(6) for t in bad]
+    frame = pd.DataFrame(rows, columns=["body", "stars_ok"])
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    frame.iloc[::2].to_csv(train, index=False)
+    frame.iloc[1::2].to_csv(test, index=False)
+    out = evaluate_files("sentiment", [train], [test], text_col="body", label_col="stars_ok")
+    assert out["n_test"] == 24 and 0.0 <= out["accuracy"] <= 1.0 and out["accuracy"] > 0.8
+    fake = evaluate_files("fake", [train], [test], text_col="body", label_col="stars_ok")
+    assert set(fake) >= {"accuracy", "auc", "brier", "ece"} and 0.0 <= fake["ece"] <= 1.0
+    with pytest.raises(ValueError, match="label column 'nope'"):
+        read_labelled(train, "body", "nope")
+    with pytest.raises(ValueError, match="evaluation only"):
+        from truescore.text.training import train_from_files
+
+        train_from_files("fake", ["ref:deceptive"], out_dir=tmp_path)
