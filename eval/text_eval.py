@@ -52,28 +52,19 @@ def _save(section: str, payload: dict[str, Any]) -> None:
     (RESULTS / f"text_eval_{section}.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def _reliability_rows(task: str, p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    rows = []
-    for b in range(bins):
-        m = idx == b
-        rows.append({
-            "task": task, "bin_lo": round(edges[b], 2), "bin_hi": round(edges[b + 1], 2), "n": int(m.sum()),
-            "mean_predicted": round(float(p[m].mean()), 4) if m.any() else None,
-            "observed_rate": round(float(y[m].mean()), 4) if m.any() else None,
-        })
-    return rows
-
-
 def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    rows = _reliability_rows("", p, y, bins)
-    return float(sum(r["n"] * abs(r["mean_predicted"] - r["observed_rate"]) for r in rows if r["n"]) / len(p))
+    from truescore.text.calibration import expected_calibration_error
+
+    return expected_calibration_error(p, y, bins)
 
 
 def _write_calibration(task: str, p: np.ndarray, y: np.ndarray) -> None:
+    """Append (replace) the reliability-diagram rows of ``task`` in docs/results/text_calibration.csv."""
+    from truescore.text.calibration import reliability_table
+
     path = RESULTS / "text_calibration.csv"
-    new = pd.DataFrame(_reliability_rows(task, p, y))
+    new = reliability_table(p, y).round(4)
+    new.insert(0, "task", task)
     if path.is_file():
         old = pd.read_csv(path)
         new = pd.concat([old[old["task"] != task], new], ignore_index=True)
@@ -89,18 +80,14 @@ def eval_sentiment(cache: Path, quick: bool) -> dict[str, Any]:
     from truescore.text.sentiment import SentimentModel, intensity_targets
 
     sets: dict[str, dict[str, Any]] = {}
-    for name, df, y in (
-        ("amazon", D.load_uci("amazon"), None),
-        ("yelp", D.load_uci("yelp"), None),
-        ("vader", D.load_vader_snippets(), None),
-    ):
+    frames = (("amazon", D.load_uci("amazon")), ("yelp", D.load_uci("yelp")), ("vader", D.load_vader_snippets()))
+    for name, df in frames:
         texts = df["text"].tolist()
         lab = df["label"].to_numpy() if "label" in df else df["mean"].to_numpy()
         sets[name] = {
             "texts": texts, "raw": lab, "y": intensity_targets(lab), "layers": _layers(texts, cache),
             "vader": vader_scores(texts),
         }
-        del y
     n_folds = 3 if quick else 10
     out: dict[str, Any] = {"protocol": f"{n_folds}-fold CV, seed 0"}
     for target in ("amazon", "yelp", "vader"):

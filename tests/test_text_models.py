@@ -130,3 +130,35 @@ def test_product_quality_aggregates() -> None:
     assert out.loc["b", "share_high"] == 1.0 and out.loc["b", "n_reviews"] == 1
     with pytest.raises(ValueError, match="item_id"):
         product_quality(pd.DataFrame({"quality": [0.1]}))
+
+
+def test_calibration_table_and_ece() -> None:
+    from truescore.text.calibration import expected_calibration_error, reliability_table
+
+    rng = np.random.default_rng(5)
+    p = rng.uniform(size=20_000)
+    y = (rng.uniform(size=p.size) < p).astype(int)  # calibrated by construction
+    t = reliability_table(p, y, bins=10)
+    assert len(t) == 10 and t["n"].sum() == p.size
+    assert np.allclose(t["mean_predicted"], t["observed_rate"], atol=0.03)
+    assert expected_calibration_error(p, y) < 0.02
+    assert expected_calibration_error(np.clip(p * 0.3 + 0.7, 0, 1), y) > 0.2  # over-confident scores
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        reliability_table([1.5], [1])
+
+
+def test_fake_probabilities_are_calibrated_out_of_fold() -> None:
+    """With 20% label noise the stacked out-of-fold probabilities match observed rates (sane calibration)."""
+    from truescore.text.calibration import expected_calibration_error
+
+    rng = np.random.default_rng(6)
+    n = 300
+    truth = rng.integers(0, 2, size=n)
+    y = np.where(rng.uniform(size=n) < 0.2, 1 - truth, truth)
+    words = np.array(["sound", "tone", "neck", "case", "price", "strap", "string", "knob"])
+    texts = [" ".join(rng.choice(words, size=8)) + (" amazing product" if t else " works okay") for t in truth]
+    df = pd.DataFrame({"text": texts})
+    m = FakeDetector(gbm_estimators=30).fit(df, y, layers=_layers(n, signal=truth * 2.0 - 1, seed=7),
+                                            features=compute_features(df, global_duplicates=False))
+    assert expected_calibration_error(m.oof_probability_, y) < 0.08
+    assert abs(m.oof_probability_.mean() - y.mean()) < 0.03

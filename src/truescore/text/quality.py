@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truescore.text._common import sigmoid
+from truescore.text._common import check_texts, sigmoid
 from truescore.text.features import compute_features
 
 __all__ = ["QUALITY_FEATURES", "VOTE_FEATURES", "QualityModel", "helpfulness_label", "product_quality", "proxy_label"]
@@ -224,7 +224,7 @@ class QualityModel:
         if layers is None:
             from truescore.text.embed import get_encoder
 
-            layers = get_encoder().encode_layers(feats.index.map(lambda i: reviews.loc[i, "text"]).tolist())
+            layers = get_encoder().encode_layers(check_texts(reviews["text"].tolist(), name="text"))
         return self.predict(feats, layers)
 
 

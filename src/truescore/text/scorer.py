@@ -19,7 +19,7 @@ import pandas as pd
 from truescore.text._common import MODELS_DIR, check_texts, file_digest, load_artifact
 from truescore.text.features import compute_features, vader_scores
 
-__all__ = ["ARTIFACTS", "ReviewScorer", "get_scorer", "score_store"]
+__all__ = ["ARTIFACTS", "SCORE_COLUMNS", "ReviewScorer", "get_scorer", "manifest", "score_store"]
 
 ARTIFACTS = {"sentiment": "sentiment.joblib", "fake": "fake.joblib", "quality": "quality.joblib"}
 SCORE_COLUMNS = ["review_id", "quality", "fake_probability", "sentiment"]

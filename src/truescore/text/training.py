@@ -208,6 +208,7 @@ def evaluate_files(
     """
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
+    from truescore.text.calibration import expected_calibration_error
     from truescore.text.features import compute_features, vader_scores
 
     if task not in TASKS:
@@ -247,16 +248,5 @@ def evaluate_files(
         "accuracy": float(((p >= 0.5) == y).mean()),
         "auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None,
         "brier": float(brier_score_loss(y, p)),
-        "ece": _ece(p, y),
+        "ece": expected_calibration_error(p, y),
     }
-
-
-def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            total += m.sum() * abs(p[m].mean() - y[m].mean())
-    return float(total / len(p))
