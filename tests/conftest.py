@@ -26,7 +26,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     """Every test starts from the defaults: no user TOML, no TRUESCORE_* variables but the data dir."""
     for key in list(os.environ):
         if key.startswith("TRUESCORE_") and key not in ("TRUESCORE_TEST_DATABASE_URL", "TRUESCORE_DATA_DIR",
-                                                         "TRUESCORE_REQUIRE_POSTGRES"):
+                                                         "TRUESCORE_REQUIRE_POSTGRES", "TRUESCORE_REQUIRE_BROWSER"):
             monkeypatch.delenv(key)
     monkeypatch.setattr(config_module, "_cached", None)
     yield

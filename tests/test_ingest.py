@@ -124,6 +124,16 @@ def test_other_kinds_are_validated(store: Store) -> None:
     assert report.rows_inserted == 1 and store.vote_frame()["helpful"].tolist() == [True]
 
 
+def test_nul_characters_and_lone_surrogates_are_refused(store: Store) -> None:
+    frame = pd.DataFrame({"id": ["a", "b\x00", "c"], "item_id": ["x", "x", "x"], "user_id": ["u1", "u2", "u3"],
+                          "rating": [3, 3, 3],
+                          "text": pd.Series(["fine", "ok", "bad \ud800 text"], dtype=object)})
+    with pytest.raises(ImportValidationError) as info:
+        import_frame(store, frame, "reviews")
+    assert [(e.row, e.field) for e in info.value.errors] == [(2, "id"), (3, "text")]
+    assert store.counts()["reviews"] == 0
+
+
 def test_json_lines_parquet_and_column_mapping(store: Store, tmp_path: Path) -> None:
     jl = tmp_path / "r.jsonl"
     jl.write_text("\n".join(json.dumps({"rid": f"j{k}", "asin": "a", "who": f"u{k}", "stars": 1 + k % 5,

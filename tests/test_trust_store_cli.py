@@ -72,3 +72,26 @@ def test_cli_rate_unknown_item_is_one_readable_error(xps_url: str):
     result = CliRunner().invoke(app, ["rate", "nope", "--observer", "alice", "--db", xps_url])
     assert result.exit_code != 0
     assert "item_id 'nope'" in str(result.exception or result.output)
+
+
+def test_a_rater_built_from_a_store_takes_new_events(tmp_path) -> None:
+    """Store frames carry extra columns; events added afterwards need only the index's own columns."""
+    from datetime import UTC, datetime
+
+    from truescore.domain import Flag, FlagReason, Item, Review, TrustEdge, User, UserRole, Vote
+    from truescore.store import Store
+    from truescore.trust import Rater
+
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    store = Store.open(f"sqlite:///{tmp_path / 'r.db'}")
+    store.add_items([Item("x", "reviews.public.books")])
+    store.add_reviews([Review("r1", "x", "bob", 4.0, now, is_recommended=True)])
+    store.add_trust([TrustEdge("alice", "bob", "reviews.public.books", 1.0, now)])
+    rater = Rater.from_store(store)
+    rater.add_reviews([Review("r2", "x", "carol", 2.0, now)])
+    rater.add_trust_edge(TrustEdge("alice", "carol", "reviews.public.books", 1.0, now))
+    rater.add_votes([Vote("r1", "carol", True, now)])
+    rater.add_flags([Flag("r2", "mod", FlagReason.SPAM, 1.0, now)])
+    rater.add_users([User("mod", now, role=UserRole.MODERATOR)])
+    result = rater.effective_rating("x", "alice", at=now)
+    assert result.contributing_reviews == 2 and result.rating is not None

@@ -195,6 +195,14 @@ class _Validator:
             return self.df[name]
         return pd.Series([None] * self.n, dtype=object)
 
+    def _check_chars(self, name: str, vals: np.ndarray) -> None:
+        """Refuse NUL bytes and unpaired surrogates, which no database stores as text."""
+        bad_nul = np.array([v is not None and "\x00" in v for v in vals], dtype=bool)
+        self._fail(bad_nul, name, "contains a NUL character")
+        bad_utf = np.array([v is not None and not bad_nul[k] and not _encodable(v) for k, v in enumerate(vals)],
+                           dtype=bool)
+        self._fail(bad_utf, name, "is not valid Unicode (unpaired surrogate)")
+
     def ident(self, name: str, required: bool = True) -> None:
         s = self.col(name)
         present = _present(s)
@@ -204,6 +212,7 @@ class _Validator:
                         dtype=object)
         too_long = np.array([v is not None and len(v) > self.max_id for v in vals], dtype=bool)
         self._fail(too_long, name, f"longer than {self.max_id} characters")
+        self._check_chars(name, vals)
         self.out[name] = vals
 
     def text(self, name: str, max_chars: int | None = None) -> None:
@@ -217,6 +226,7 @@ class _Validator:
             bad = np.array([v is not None and len(v.encode("utf-8", "surrogatepass")) > self.max_text
                             for v in vals], dtype=bool)
             self._fail(bad, name, f"larger than {self.max_text} bytes")
+        self._check_chars(name, vals)
         self.out[name] = vals
 
     def number(self, name: str, default: float | None, required: bool = False,
@@ -306,6 +316,14 @@ class _Validator:
                         for v in vals], dtype=bool)
         self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a dotted topic like reviews.public.laptops")
         self.out[name] = vals
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _validate(kind: str, v: _Validator) -> None:

@@ -34,6 +34,14 @@ _I32 = np.int32
 IntArray = npt.NDArray[np.int64]
 
 _REVIEW_COLUMNS = ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at"]
+#: columns each buffered frame must carry (the index's own column sets, not whatever a store frame added)
+_REQUIRED = {
+    "reviews": _REVIEW_COLUMNS,
+    "votes": ["review_id", "voter_id", "helpful"],
+    "flags": ["review_id", "flagger_id"],
+    "items": ["id"],
+    "users": ["id"],
+}
 
 
 def _csr(keys: npt.NDArray[Any], n_keys: int, order_by: npt.NDArray[Any] | None = None) -> tuple[IntArray, IntArray]:
@@ -113,11 +121,7 @@ class ReviewIndex:
         """Buffer a frame of new events of ``table`` (reviews, votes, flags, items or users)."""
         if table not in self._frames:
             raise ValueError(f"table must be one of {sorted(self._frames)}, got {table!r}")
-        missing = [c for c in self._frames[table].columns if c not in frame.columns]
-        optional = {"verified_purchase", "supersedes", "topic", "role", "created_at", "severity"}
-        if table == "reviews":
-            optional.discard("created_at")
-        required_missing = [c for c in missing if c not in optional]
+        required_missing = [c for c in _REQUIRED[table] if c not in frame.columns]
         if required_missing:
             raise ValueError(f"{table} frame lacks column(s) {required_missing}")
         if len(frame):
