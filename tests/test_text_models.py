@@ -49,6 +49,11 @@ def test_sentiment_model_learns_and_stays_in_unit_interval() -> None:
     p = m.predict(texts, layers=lay)
     assert ((p >= 0) & (p <= 1)).all()
     assert ((p > 0.5) == np.asarray(y, bool)).mean() == 1.0
+    assert len(m.blend_) == 3 and m.blend_[1] > 0  # stacked blend: the encoder head carries signal here
+    fixed = SentimentModel(blend="fixed").fit(texts, intensity_targets(y), layers=lay)
+    assert fixed.blend_ == (0.0, 0.5, 0.5)
+    with pytest.raises(ValueError, match="blend"):
+        SentimentModel(blend="median").fit(texts, intensity_targets(y), layers=lay)
     with pytest.raises(ValueError, match="string"):
         m.predict(["fine", 3], layers=lay[:2])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="empty"):

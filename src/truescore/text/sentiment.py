@@ -8,9 +8,12 @@ VADER's -4..4 scale divided by 4):
 
 .. math::  \\hat s_d = w_d^\\top [\\phi(t); v(t)] + b_d, \\qquad \\hat s_w = w_w^\\top \\psi(t) + b_w,
 
-each minimising :math:`\\sum_i (s_i - \\hat s_i)^2 + \\alpha \\lVert w \\rVert^2`, and are averaged,
-:math:`\\hat s = (1 - \\lambda) \\hat s_d + \\lambda \\hat s_w` (:math:`\\lambda` = ``text_weight``, 0.5).
-The score is :math:`\\mathrm{clip}((1 + \\hat s) / 2, 0, 1)`, so 0.5 is neutral by construction.
+each minimising :math:`\\sum_i (s_i - \\hat s_i)^2 + \\alpha \\lVert w \\rVert^2`, and are combined linearly,
+:math:`\\hat s = c_0 + c_d \\hat s_d + c_w \\hat s_w`. With ``blend="stack"`` (default) the coefficients are a
+least-squares fit of the targets on *out-of-fold* head predictions (``folds``-fold CV inside :meth:`fit`, so
+the blend never sees a head's own training rows); with ``blend="fixed"`` they are
+:math:`(0, 1 - \\lambda, \\lambda)`, :math:`\\lambda` = ``text_weight`` = 0.5.
+The score is :math:`\\mathrm{clip}((1 + \\hat s) / 2, 0, 1)`: 0.5 is neutral (an intensity of 0).
 
 Training data (the shipped model): the UCI Sentiment Labelled Sentences, Amazon and Yelp (CC BY 4.0),
 whose 0/1 labels become intensities :math:`\\mp` ``binary_intensity`` (0.5, i.e. a human mean of +-2), and
@@ -76,7 +79,7 @@ class _Inputs:
 
 
 class SentimentModel:
-    """Encoder + VADER ridge head averaged with an n-gram ridge head; 0-1 sentiment.
+    """Encoder + VADER ridge head blended with an n-gram ridge head; 0-1 sentiment.
 
     Parameters
     ----------
@@ -84,15 +87,21 @@ class SentimentModel:
         Ridge penalty of the encoder+VADER head.
     text_alpha : float, default=1.0
         Ridge penalty of the n-gram head.
+    blend : {"stack", "fixed"}, default="stack"
+        Out-of-fold least-squares blend of the two heads, or the fixed average with ``text_weight``.
     text_weight : float, default=0.5
-        :math:`\\lambda`, the n-gram head's share of the average (fixed a priori, not tuned on test data).
+        :math:`\\lambda`, the n-gram head's share with ``blend="fixed"``.
+    folds : int, default=5
+        Folds of the internal CV that fits the stacked blend.
     binary_intensity : float, default=0.5
-        Intensity given to 0/1-labelled training texts.
+        Intensity given to 0/1-labelled training texts (used by :func:`intensity_targets` callers).
 
     Attributes
     ----------
     dense_ : Ridge
     text_ : Pipeline (n-gram TF-IDF, Ridge)
+    blend_ : tuple of float
+        :math:`(c_0, c_d, c_w)`.
     n_train_ : int
     """
 
@@ -101,12 +110,16 @@ class SentimentModel:
         *,
         dense_alpha: float = 3.0,
         text_alpha: float = 1.0,
+        blend: str = "stack",
         text_weight: float = 0.5,
+        folds: int = 5,
         binary_intensity: float = 0.5,
     ) -> None:
         self.dense_alpha = dense_alpha
         self.text_alpha = text_alpha
+        self.blend = blend
         self.text_weight = text_weight
+        self.folds = folds
         self.binary_intensity = binary_intensity
 
     # -- inputs -----------------------------------------------------------------------------------------
@@ -137,21 +150,41 @@ class SentimentModel:
         vader: npt.NDArray[np.float64] | None = None,
     ) -> SentimentModel:
         """Fit both heads on texts and target intensities in [-1, 1] (see :func:`intensity_targets`)."""
-        from sklearn.linear_model import Ridge
-        from sklearn.pipeline import make_pipeline
+        from sklearn.linear_model import LinearRegression
+        from sklearn.model_selection import KFold
 
         if not 0.0 <= self.text_weight <= 1.0:
             raise ValueError(f"text_weight must be in [0, 1], got {self.text_weight}")
+        if self.blend not in ("stack", "fixed"):
+            raise ValueError(f"blend must be 'stack' or 'fixed', got {self.blend!r}")
         y = np.asarray(intensity, dtype=float)
         x = self._inputs(texts, layers, vader)
         if len(y) != len(x.texts):
             raise ValueError("intensity must have one value per text")
         if len(y) < 10:
             raise ValueError(f"need at least 10 training texts, got {len(y)}")
-        self.dense_ = Ridge(alpha=self.dense_alpha).fit(x.dense, y)
-        self.text_ = make_pipeline(ngram_vectorizer(), Ridge(alpha=self.text_alpha)).fit(x.texts, y)
+        self.blend_ = (0.0, 1.0 - self.text_weight, self.text_weight)
+        if self.blend == "stack":
+            if self.folds < 2:
+                raise ValueError(f"folds must be >= 2, got {self.folds}")
+            oof = np.zeros((len(y), 2))
+            for tr, te in KFold(self.folds, shuffle=True, random_state=0).split(x.dense):
+                d, w = self._fit_heads([x.texts[i] for i in tr], x.dense[tr], y[tr])
+                oof[te, 0] = d.predict(x.dense[te])
+                oof[te, 1] = w.predict([x.texts[i] for i in te])
+            lr = LinearRegression().fit(oof, y)
+            self.blend_ = (float(lr.intercept_), float(lr.coef_[0]), float(lr.coef_[1]))
+        self.dense_, self.text_ = self._fit_heads(x.texts, x.dense, y)
         self.n_train_ = len(y)
         return self
+
+    def _fit_heads(self, texts: list[str], dense: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> Any:
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+
+        d = Ridge(alpha=self.dense_alpha).fit(dense, y)
+        w = make_pipeline(ngram_vectorizer(), Ridge(alpha=self.text_alpha)).fit(texts, y)
+        return d, w
 
     def intensity(
         self,
@@ -164,9 +197,8 @@ class SentimentModel:
         if not hasattr(self, "dense_"):
             raise RuntimeError("SentimentModel is not fitted")
         x = self._inputs(texts, layers, vader)
-        d = self.dense_.predict(x.dense)
-        w = self.text_.predict(x.texts)
-        return (1.0 - self.text_weight) * d + self.text_weight * w
+        c0, cd, cw = self.blend_
+        return c0 + cd * self.dense_.predict(x.dense) + cw * self.text_.predict(x.texts)
 
     def predict(
         self,
