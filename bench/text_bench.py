@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     stages["sentiment head"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     m["fake"].predict_proba(df, layers=layers, features=feats)
-    stages["fake heads (n-gram, GBM, encoder, stack)"] = time.perf_counter() - t0
+    stages["fake (3 n-gram models, GBM, encoder head, stack)"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     m["quality"].predict(feats, layers)
     stages["quality head"] = time.perf_counter() - t0

@@ -81,7 +81,7 @@ def test_fake_detector_probabilities_and_determinism() -> None:
     assert np.array_equal(pa, b.predict_proba(df, layers=lay, features=feats))
     assert ((pa > 0.5) == y).mean() > 0.9
     parts = a.predict_parts(df, layers=lay, features=feats)
-    assert list(parts.columns) == ["ngram", "gbm", "transformer", "mean", "fake_probability"]
+    assert list(parts.columns) == ["ngram", "gbm", "transformer", "char_svm", "word_svm", "mean", "fake_probability"]
     mean_model = FakeDetector(combine="mean", gbm_estimators=30).fit(df, y, layers=lay, features=feats)
     pm = mean_model.predict_proba(df, layers=lay, features=feats)
     assert ((pm >= 0) & (pm <= 1)).all()

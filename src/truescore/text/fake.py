@@ -2,22 +2,24 @@
 
 Model. For a review with text :math:`t` and feature row :math:`f` (:mod:`truescore.text.features`: the text
 and style categories always; rating, history, timing, engagement, duplication and disclosure where the
-training data has them), three base models each output a probability of the positive class (fake):
+training data has them), five base models score the positive class (fake):
 
-1. :math:`p_w`: logistic regression on the TF-IDF of word 1-2-grams and character 2-5-grams
+1. :math:`p_w`: logistic regression on the TF-IDF of word 1-2-grams and character 2-5-grams within words
    (:math:`C` = ``ngram_C``), the classic deceptive-opinion-spam model;
 2. :math:`p_g`: gradient-boosted trees (LightGBM) on the feature row (NaN routed natively);
 3. :math:`p_e`: logistic regression on the encoder's 7 normalised layer means
-   (:meth:`Encoder.encode_layers`), the "transformer" model (frozen MiniLM with a trained head).
+   (:meth:`Encoder.encode_layers`), the "transformer" model (frozen MiniLM with a trained head);
+4. :math:`m_c`: the margin of a linear SVM on character 3-6-grams across word boundaries;
+5. :math:`m_v`: the margin of a linear SVM on word 1-3-grams.
 
-Two ways to combine them (``combine``), both fitted on out-of-fold base probabilities of the training data
+Two ways to combine them (``combine``), both fitted on out-of-fold base outputs of the training data
 (``calibration_folds``-fold CV inside :meth:`FakeDetector.fit`, so the combiner never sees a base model's
 own training rows):
 
-- ``"stack"`` (default): a logistic regression on the base logits (stacking),
+- ``"stack"`` (default): logistic regression on the base logits and margins (stacking),
 
   .. math::  p = \\sigma\\bigl(\\beta_0 + \\beta_w\\, \\mathrm{logit}\\, p_w + \\beta_g\\, \\mathrm{logit}\\, p_g
-             + \\beta_e\\, \\mathrm{logit}\\, p_e\\bigr);
+             + \\beta_e\\, \\mathrm{logit}\\, p_e + \\beta_c m_c + \\beta_v m_v\\bigr);
 
 - ``"mean"``: the seed's 50/50 ensemble of "traditional ML" and "BERT",
   :math:`\\bar p = (1 - w) \\tfrac{1}{2} (p_w + p_g) + w\\, p_e` with :math:`w` = ``transformer_weight`` (0.5),
@@ -42,9 +44,11 @@ import pandas as pd
 from truescore.text._common import check_texts, ngram_vectorizer, sigmoid
 from truescore.text.features import FEATURES, TEXT_FEATURES, compute_features
 
-__all__ = ["FakeDetector"]
+__all__ = ["BASES", "FakeDetector"]
 
 _EPS = 1e-6
+#: base model outputs, in the order of the stacking features
+BASES = ("ngram", "gbm", "transformer", "char_svm", "word_svm")
 
 
 def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -67,6 +71,8 @@ class FakeDetector:
         Inverse L2 penalty of the encoder-head logistic regression.
     gbm_estimators : int, default=300
         Boosting rounds of the feature model.
+    svm_features : int, default=50000
+        Vocabulary cap of each of the two n-gram SVMs (keeps the artifact small).
     calibration_folds : int, default=5
         Folds of the internal cross-validation producing the out-of-fold base probabilities (>= 2).
     random_state : int, default=0
@@ -76,9 +82,9 @@ class FakeDetector:
     ----------
     feature_names_ : list of str
         Feature columns the GBM uses (those with any non-missing value in the training data).
-    ngram_, gbm_, embed_ : fitted base models
+    ngram_, char_, word_, gbm_, embed_ : fitted base models
     combiner_ : tuple of float
-        ``stack``: :math:`(\\beta_0, \\beta_w, \\beta_g, \\beta_e)`; ``mean``: Platt :math:`(a, b)`.
+        ``stack``: intercept and one weight per base (:data:`BASES`); ``mean``: Platt :math:`(b, a)`.
     """
 
     def __init__(
@@ -89,9 +95,11 @@ class FakeDetector:
         ngram_C: float = 30.0,
         embed_C: float = 10.0,
         gbm_estimators: int = 300,
+        svm_features: int = 50_000,
         calibration_folds: int = 5,
         random_state: int = 0,
     ) -> None:
+        self.svm_features = svm_features
         self.combine = combine
         self.transformer_weight = transformer_weight
         self.ngram_C = ngram_C
@@ -128,34 +136,47 @@ class FakeDetector:
         self, texts: list[str], layers: npt.NDArray[np.float64], feats: npt.NDArray[np.float64], y: npt.NDArray[Any]
     ) -> tuple[Any, Any, Any]:
         import lightgbm as lgb
+        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
+        from sklearn.svm import LinearSVC
 
         ngram = make_pipeline(ngram_vectorizer(), LogisticRegression(C=self.ngram_C, max_iter=3000)).fit(texts, y)
+        char = make_pipeline(
+            TfidfVectorizer(analyzer="char", ngram_range=(3, 6), sublinear_tf=True, min_df=2,
+                            max_features=self.svm_features, dtype=np.float32),
+            LinearSVC(C=1.0, random_state=self.random_state),
+        ).fit(texts, y)
+        word = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True, max_features=self.svm_features, dtype=np.float32),
+            LinearSVC(C=1.0, random_state=self.random_state),
+        ).fit(texts, y)
         gbm = lgb.LGBMClassifier(
             n_estimators=self.gbm_estimators, learning_rate=0.05, num_leaves=15, min_child_samples=10,
             subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=self.random_state,
             deterministic=True, n_jobs=1, verbose=-1,
         ).fit(feats, y)
         embed = LogisticRegression(C=self.embed_C, max_iter=3000).fit(layers, y)
-        return ngram, gbm, embed
+        return ngram, char, word, gbm, embed
 
     @staticmethod
-    def _base_probs(
-        bases: tuple[Any, Any, Any], texts: list[str], layers: npt.NDArray[np.float64],
+    def _base_scores(
+        bases: tuple[Any, ...], texts: list[str], layers: npt.NDArray[np.float64],
         feats: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float64]:
-        ngram, gbm, embed = bases
+        """Columns :data:`BASES`: the three probabilities, then the two SVM margins."""
+        ngram, char, word, gbm, embed = bases
         return np.column_stack([
-            ngram.predict_proba(texts)[:, 1], gbm.predict_proba(feats)[:, 1], embed.predict_proba(layers)[:, 1]
+            ngram.predict_proba(texts)[:, 1], gbm.predict_proba(feats)[:, 1], embed.predict_proba(layers)[:, 1],
+            char.decision_function(texts), word.decision_function(texts),
         ])
 
-    def _combine(self, probs: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """(combined score before the final sigmoid, weighted mean) for base probabilities ``probs``."""
+    def _combine(self, scores: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(combiner inputs, the seed's weighted mean) for base scores (see :meth:`_base_scores`)."""
         w = self.transformer_weight
-        mean = (1 - w) * 0.5 * (probs[:, 0] + probs[:, 1]) + w * probs[:, 2]
+        mean = (1 - w) * 0.5 * (scores[:, 0] + scores[:, 1]) + w * scores[:, 2]
         if self.combine == "stack":
-            return _logit(probs), mean
+            return np.column_stack([_logit(scores[:, :3]), scores[:, 3:]]), mean
         return _logit(mean)[:, None], mean
 
     def fit(
@@ -192,16 +213,16 @@ class FakeDetector:
             c for c in present if c not in TEXT_FEATURES
         ]
         feats = frame[self.feature_names_].to_numpy(dtype=float)
-        oof = np.zeros((len(y), 3))
+        oof = np.zeros((len(y), len(BASES)))
         folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
         for tr, te in folds.split(feats, y):
             bases = self._fit_bases([texts[i] for i in tr], lay[tr], feats[tr], y[tr])
-            oof[te] = self._base_probs(bases, [texts[i] for i in te], lay[te], feats[te])
+            oof[te] = self._base_scores(bases, [texts[i] for i in te], lay[te], feats[te])
         z, _ = self._combine(oof)
         lr = LogisticRegression(C=1.0 if self.combine == "stack" else 1e4, max_iter=1000).fit(z, y)
         self.combiner_ = (float(lr.intercept_[0]), *(float(c) for c in lr.coef_[0]))
         self.oof_probability_ = sigmoid(z @ np.asarray(self.combiner_[1:]) + self.combiner_[0])
-        self.ngram_, self.gbm_, self.embed_ = self._fit_bases(texts, lay, feats, y)
+        self.ngram_, self.char_, self.word_, self.gbm_, self.embed_ = self._fit_bases(texts, lay, feats, y)
         self.n_train_ = len(y)
         return self
 
@@ -213,17 +234,17 @@ class FakeDetector:
         layers: npt.NDArray[np.floating[Any]] | None = None,
         features: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
-        """Per-review base probabilities (``ngram, gbm, transformer``), the seed's weighted ``mean`` and the
-        final ``fake_probability``."""
+        """Per-review base outputs (:data:`BASES`: ``ngram, gbm, transformer`` probabilities, ``char_svm,
+        word_svm`` margins), the seed's weighted ``mean`` and the final ``fake_probability``."""
         if not hasattr(self, "ngram_"):
             raise RuntimeError("FakeDetector is not fitted")
         texts, lay, frame = self.prepare(reviews, layers=layers, features=features)
         cols = [frame[c].to_numpy(dtype=float) if c in frame.columns else np.full(len(frame), np.nan)
                 for c in self.feature_names_]
         feats = np.column_stack(cols) if cols else np.zeros((len(frame), 0))
-        probs = self._base_probs((self.ngram_, self.gbm_, self.embed_), texts, lay, feats)
-        z, mean = self._combine(probs)
-        out = pd.DataFrame(probs, columns=["ngram", "gbm", "transformer"])
+        scores = self._base_scores((self.ngram_, self.char_, self.word_, self.gbm_, self.embed_), texts, lay, feats)
+        z, mean = self._combine(scores)
+        out = pd.DataFrame(scores, columns=list(BASES))
         out["mean"] = mean
         out["fake_probability"] = sigmoid(z @ np.asarray(self.combiner_[1:]) + self.combiner_[0])
         return out
