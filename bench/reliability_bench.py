@@ -11,7 +11,9 @@ own; the parent generates the arrays once per size (:mod:`bench.reliability_data
 as ``.npy`` files. Reported per run: wall time of ``fit`` from the arrays in memory (building the
 item-major layout included), sweeps, peak RSS of the child (input arrays included) and the peak RSS
 after loading the inputs, item RMSE against the planted quality (normalised scale), and the distance of
-the result from a tightly converged fit (``tol = 1e-10``). The seed's recipe (500 epochs, batch 16,
+the result from a tightly converged fit (``tol = 1e-10``). Peak memory is the kernel's high-water mark
+(``VmHWM``) reset after loading the inputs (``/proc/self/clear_refs``), so it is the peak while fitting,
+inputs included. The seed's recipe (500 epochs, batch 16,
 Adam 1e-2, ``torch.set_num_threads(1)``) runs in full at 100 k ratings; at larger sizes its time is
 projected from a timed partial epoch. The online latency table comes from
 :mod:`bench.reliability_online`. Results go to ``docs/results/reliability_bench.md``.
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.reliability_common import REPO, machine_header, peak_rss_mb
+from bench.reliability_common import REPO, machine_header, peak_rss_mb, reset_peak_rss, rss_mb
 from bench.reliability_data import marketplace
 
 __all__ = ["main"]
@@ -68,7 +70,9 @@ def _child(args: argparse.Namespace) -> None:
     n_users, n_items = int(data["n_users"]), int(data["n_items"])
     snap = _snapshot(user, item, stars, n_users, n_items)
     truth = (quality - 1.0) / 4.0
-    rss_inputs = peak_rss_mb()
+    del data
+    rss_inputs = rss_mb()
+    reset_peak_rss()
     out: dict[str, Any] = {"engine": args.engine, "n_ratings": int(user.shape[0])}
     if args.engine.startswith("vb"):
         from truescore.reliability.vb import VBOptions, fit_vb
@@ -212,7 +216,8 @@ def _markdown(rows: list[dict[str, Any]], plain: dict[int, float], torch_epochs:
         "",
         "`vb` is the default configuration (cavity weighting, no bias, tol 1e-5). Time = wall time of "
         "`fit` from the arrays in memory (median of 3 runs below 10 M ratings, one run at 10 M). Peak RSS = "
-        "the child's peak resident memory, input arrays included; 'inputs' = the peak after loading them. "
+        "the child's peak resident memory while fitting (kernel high-water mark reset after loading the "
+        "inputs), input arrays included; 'inputs' = resident memory before the fit. "
         "RMSE = item quality vs the planted truth (normalised scale). 'Off the fixed point' = largest "
         "|m_i - m_i*| against a fit run to tol 1e-10.",
         "",

@@ -9,7 +9,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["git_commit", "machine_header", "peak_rss_mb"]
+__all__ = ["git_commit", "machine_header", "peak_rss_mb", "reset_peak_rss", "rss_mb"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,5 +44,35 @@ def machine_header(command: str) -> str:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident set size, MB: since the last :func:`reset_peak_rss` (Linux ``VmHWM``), else since start."""
+    value = _status_mb("VmHWM")
+    return value if value is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def rss_mb() -> float:
+    """Current resident set size, MB (Linux), else the peak so far."""
+    value = _status_mb("VmRSS")
+    return value if value is not None else peak_rss_mb()
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0: ``clear_refs`` value 5).
+
+    Afterwards :func:`peak_rss_mb` reads ``VmHWM``, the peak since the reset. Returns False where
+    unsupported (then the peak is the whole process's).
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
