@@ -12,7 +12,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["REPO", "RESULTS", "git_commit", "machine_header", "machine_line", "peak_rss_mb", "run_all", "write_result"]
+__all__ = [
+    "REPO",
+    "RESULTS",
+    "git_commit",
+    "machine_header",
+    "machine_line",
+    "peak_rss_mb",
+    "reset_peak_rss",
+    "rss_mb",
+    "run_all",
+    "write_result",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
@@ -54,9 +65,43 @@ def machine_header(command: str) -> str:
 
 
 def peak_rss_mb(children: bool = False) -> float:
-    """Peak resident set size of this process (or of its finished children), MB."""
+    """Peak resident set size in MB: of this process since the last :func:`reset_peak_rss` (Linux
+    ``VmHWM``), or of its finished children (``children=True``)."""
+    if not children:
+        value = _status_mb("VmHWM")
+        if value is not None:
+            return value
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def rss_mb() -> float:
+    """Current resident set size, MB (Linux), else the peak so far."""
+    value = _status_mb("VmRSS")
+    return value if value is not None else peak_rss_mb()
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0: ``clear_refs`` value 5).
+
+    Afterwards :func:`peak_rss_mb` reads the peak since the reset. Returns False where unsupported
+    (then the peak is the whole process's).
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def write_result(name: str, title: str, command: str, body: str) -> Path:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.reliability_common import REPO, machine_header, peak_rss_mb, reset_peak_rss, rss_mb
+from bench.common import REPO, machine_header, peak_rss_mb, reset_peak_rss, rss_mb
 from bench.reliability_data import marketplace
 
 __all__ = ["main"]

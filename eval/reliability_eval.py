@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from bench.reliability_common import REPO, machine_header
+from bench.common import REPO, machine_header
 from truescore.domain import RatingSnapshot
 from truescore.reliability import ReliabilityResult, fit
 from truescore.store.datasets import data_dir

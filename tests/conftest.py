@@ -33,6 +33,19 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     config_module._cached = None
 
 
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the ``truescore`` command line in-process: (exit code, stdout, stderr)."""
+    from truescore.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def data_dir() -> Path:
     return Path(os.environ.get("TRUESCORE_DATA_DIR", REPO.parent / "shared" / "data"))
 

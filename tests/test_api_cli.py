@@ -8,34 +8,25 @@ from typing import Any
 import pytest
 
 import truescore.api
-from truescore.cli import main
 from truescore.store import Store
 
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from conftest import run_cli
 
 
 def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path / 'k.db'}"
-    code, out, err = run(["keys", "create", "--name", "shop", "--db", db], capsys)
+    code, out, err = run_cli(["keys", "create", "--name", "shop", "--db", db], capsys)
     assert code == 0, err
     secret = out.strip().splitlines()[-1]
     store = Store.open(db)
     key_id = store.verify_api_key(secret)
     assert key_id is not None and key_id in out
-    code, out, _ = run(["keys", "list", "--db", db], capsys)
+    code, out, _ = run_cli(["keys", "list", "--db", db], capsys)
     assert code == 0 and key_id in out and "shop" in out and "live" in out and secret not in out
-    code, out, _ = run(["keys", "revoke", key_id, "--db", db], capsys)
+    code, out, _ = run_cli(["keys", "revoke", key_id, "--db", db], capsys)
     assert code == 0 and "revoked" in out
     assert store.verify_api_key(secret) is None
-    code, _, err = run(["keys", "revoke", "no-such-key", "--db", db], capsys)
+    code, _, err = run_cli(["keys", "revoke", "no-such-key", "--db", db], capsys)
     assert code == 1 and "no API key with id 'no-such-key'" in err
 
 
@@ -43,7 +34,7 @@ def test_serve_passes_its_options_to_the_library(monkeypatch: pytest.MonkeyPatch
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(truescore.api, "serve", lambda *a, **k: calls.append((a, k)))
-    code, out, err = run(["serve", "--db", "sqlite:///x.db", "--host", "0.0.0.0", "--port", "9001"], capsys)
+    code, out, err = run_cli(["serve", "--db", "sqlite:///x.db", "--host", "0.0.0.0", "--port", "9001"], capsys)
     assert code == 0, err
     assert calls == [(("sqlite:///x.db", "0.0.0.0", 9001), {"workers": None})]
     assert "http://0.0.0.0:9001" in out
@@ -54,7 +45,7 @@ def test_demo_ends_by_serving_the_demo_store(tmp_path: Path, monkeypatch: pytest
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(truescore.api, "serve", lambda *a, **k: calls.append(a))
     db = tmp_path / "demo.db"
-    code, out, err = run(["demo", "--no-text", "--out", str(db), "--users", "200", "--items", "30", "--ratings",
+    code, out, err = run_cli(["demo", "--no-text", "--out", str(db), "--users", "200", "--items", "30", "--ratings",
                           "1500"], capsys)
     assert code == 0, err
     assert calls == [(f"sqlite:///{db}", None, None)]

@@ -8,23 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from truescore.cli import main
 from truescore.store import Store
 
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from conftest import run_cli
 
 
 def test_demo_runs_to_the_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "demo.db"
-    code, out, err = run(["demo", "--no-serve", "--no-text", "--out", str(db), "--users", "400", "--items", "60",
+    code, out, err = run_cli(["demo", "--no-serve", "--no-text", "--out", str(db), "--users", "400", "--items", "60",
                           "--ratings", "4000"], capsys)
     assert code == 0, err
     assert "top 10 items by fused score" in out and "bot rings caught" in out and "done in" in out
@@ -35,20 +26,20 @@ def test_demo_runs_to_the_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_synth_then_export_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "s.db"
-    code, out, err = run(["synth", "--out", str(db), "--users", "300", "--items", "40", "--ratings", "2000",
+    code, out, err = run_cli(["synth", "--out", str(db), "--users", "300", "--items", "40", "--ratings", "2000",
                           "--seed", "7"], capsys)
     assert code == 0, err and "generated 2,000 ratings" in out
     url = f"sqlite:///{db}"
     for ext in ("csv", "jsonl", "parquet"):
         target = tmp_path / f"reviews.{ext}"
-        code, out, err = run(["export", "reviews", "--out", str(target), "--db", url], capsys)
+        code, out, err = run_cli(["export", "reviews", "--out", str(target), "--db", url], capsys)
         assert code == 0, err
         frame = {"csv": pd.read_csv, "jsonl": lambda p: pd.read_json(p, lines=True),
                  "parquet": pd.read_parquet}[ext](target)
         assert len(frame) == 2000 and {"id", "rating", "text"} <= set(frame.columns)
     # an export re-imports into a fresh store unchanged
     fresh = f"sqlite:///{tmp_path / 'again.db'}"
-    code, out, err = run(["import", str(tmp_path / "reviews.parquet"), "--kind", "reviews", "--db", fresh], capsys)
+    code, out, err = run_cli(["import", str(tmp_path / "reviews.parquet"), "--kind", "reviews", "--db", fresh], capsys)
     assert code == 0, err
     a = Store.open(url).review_frame().set_index("id")[["rating", "user_id", "text"]].sort_index()
     b = Store.open(fresh).review_frame().set_index("id")[["rating", "user_id", "text"]].sort_index()
@@ -56,9 +47,9 @@ def test_synth_then_export_every_format(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_info_and_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["info", "--db", f"sqlite:///{tmp_path / 'i.db'}"], capsys)
+    code, out, _ = run_cli(["info", "--db", f"sqlite:///{tmp_path / 'i.db'}"], capsys)
     assert code == 0 and "reviews" in out
-    code, out, _ = run(["config"], capsys)
+    code, out, _ = run_cli(["config"], capsys)
     assert code == 0 and "recency_half_life" in out
 
 
@@ -73,7 +64,7 @@ def test_info_and_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_errors_are_one_line_and_nonzero(args: list[str], message: str, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(args, capsys)
+    code, _, err = run_cli(args, capsys)
     assert code != 0
     assert message in err and len(err.strip().splitlines()) == 1
 
@@ -81,7 +72,7 @@ def test_errors_are_one_line_and_nonzero(args: list[str], message: str, tmp_path
 def test_bad_configuration_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRUESCORE_TRUST__ACTIVITY_SATURATION", "5")
-    code, _, err = run(["info", "--db", f"sqlite:///{tmp_path / 'c.db'}"], capsys)
+    code, _, err = run_cli(["info", "--db", f"sqlite:///{tmp_path / 'c.db'}"], capsys)
     assert code == 1 and "trust.activity_saturation" in err and "allowed range 10..1000" in err
 
 

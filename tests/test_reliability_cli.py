@@ -6,19 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from truescore.cli import main
 from truescore.store import Store
 from truescore.synth import SynthConfig, generate
 
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from conftest import run_cli
 
 
 @pytest.fixture
@@ -31,7 +22,7 @@ def synth_db(tmp_path: Path) -> str:
 
 
 def test_fit_writes_the_derived_tables_and_prints(synth_db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["fit", "--db", synth_db, "--top", "3"], capsys)
+    code, out, err = run_cli(["fit", "--db", synth_db, "--top", "3"], capsys)
     assert code == 0, err
     assert "vb-1:" in out and "top items" in out and "least reliable raters" in out
     with Store.open(synth_db) as store:
@@ -44,12 +35,12 @@ def test_fit_writes_the_derived_tables_and_prints(synth_db: str, capsys: pytest.
 
 
 def test_fit_by_topic_and_bad_backend(synth_db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["fit", "--db", synth_db, "--topic", "reviews.public.technology", "--top", "0"], capsys)
+    code, out, err = run_cli(["fit", "--db", synth_db, "--topic", "reviews.public.technology", "--top", "0"], capsys)
     assert code == 0, err
     assert "vb-1:" in out and "top items" not in out
     with Store.open(synth_db) as store:
         topics = {row["id"]: row for row in store.read_table("items").to_dict("records")}
         rows = store.read_derived("item_quality")
         assert rows and all(topics[r["item_id"]]["topic"].startswith("reviews.public.technology") for r in rows)
-    code, _, err = run(["fit", "--db", synth_db, "--backend", "sgd"], capsys)
+    code, _, err = run_cli(["fit", "--db", synth_db, "--backend", "sgd"], capsys)
     assert code == 1 and "backend" in err

@@ -5,16 +5,11 @@ The real-data checks skip when ../shared/data (TRUESCORE_DATA_DIR) is absent.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from conftest import REPO, data_dir, require_data
-
-if str(REPO) not in sys.path:  # eval/ is a package at the repository root, not installed
-    sys.path.insert(0, str(REPO))
-
 from eval.reliability_eval import bitcoin_otc, bot_attack, crowd_emotion, synthetic_marketplace
+
+from conftest import data_dir, require_data
 
 
 def test_synthetic_marketplace_vb_beats_the_mean_and_tracks_planted_reliability() -> None:
