@@ -19,7 +19,7 @@ default of the model class):
 Each section stores its figures in ``docs/results/text_eval_<section>.json``; the markdown table
 ``docs/results/text_eval.md`` is assembled from every section present, beside the published and reference
 figures. Reliability-diagram data (out-of-fold predicted probability bins against observed frequency) go to
-``docs/results/text_calibration.csv``.
+``docs/results/text_calibration.csv``. ``--quick`` writes ``*_quick`` files instead, leaving these alone.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ import pandas as pd
 from bench.common import RESULTS, machine_line, write_result
 
 CACHE = Path(os.environ.get("TRUESCORE_TEXT_CACHE", "/tmp/truescore-text-cache"))
+#: "" for the full run; "_quick" keeps a --quick smoke run from overwriting the real results
+_SUFFIX = {"value": ""}
 
 
 def _layers(texts: list[str], cache: Path) -> np.ndarray:
@@ -49,7 +51,7 @@ def _layers(texts: list[str], cache: Path) -> np.ndarray:
 def _save(section: str, payload: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload["machine"] = machine_line()
-    (RESULTS / f"text_eval_{section}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"text_eval_{section}{_SUFFIX['value']}.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 
 def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
@@ -62,7 +64,7 @@ def _write_calibration(task: str, p: np.ndarray, y: np.ndarray) -> None:
     """Append (replace) the reliability-diagram rows of ``task`` in docs/results/text_calibration.csv."""
     from truescore.text.calibration import reliability_table
 
-    path = RESULTS / "text_calibration.csv"
+    path = RESULTS / f"text_calibration{_SUFFIX['value']}.csv"
     new = reliability_table(p, y).round(4)
     new.insert(0, "task", task)
     if path.is_file():
@@ -258,7 +260,7 @@ SECTIONS = {"sentiment": eval_sentiment, "fake": eval_fake, "quality": eval_qual
 
 # -- report -------------------------------------------------------------------------------------------------
 def _load(section: str) -> dict[str, Any] | None:
-    path = RESULTS / f"text_eval_{section}.json"
+    path = RESULTS / f"text_eval_{section}{_SUFFIX['value']}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -349,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to (re)compute")
     ap.add_argument("--cache", type=Path, default=CACHE, help="embedding cache folder")
     args = ap.parse_args(argv)
+    _SUFFIX["value"] = "_quick" if args.quick else ""
     from truescore.text.datasets import DataUnavailable
 
     for section in [x.strip() for x in args.only.split(",") if x.strip()]:
@@ -364,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         payload["quick"] = args.quick
         _save(section, payload)
     cmd = "python -m eval.text_eval" + (" --quick" if args.quick else "")
-    write_result("text_eval", "Review intelligence: accuracy on the reference data", cmd, render())
+    write_result(f"text_eval{_SUFFIX['value']}", "Review intelligence: accuracy on the reference data", cmd, render())
     return 0
 
 
