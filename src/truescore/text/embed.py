@@ -144,6 +144,9 @@ class Encoder:
                 want = "bfloat16" if _bf16_native(torch) else "float32"
             torch_dtype = torch.bfloat16 if want == "bfloat16" else torch.float32
             path = str(encoder_model_dir())
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar in the middle of a CLI's output
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
             model.eval()
