@@ -41,6 +41,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench import common
 from bench.common import write_result
 
 __all__ = ["LoadResult", "main", "run_load"]
@@ -178,22 +179,7 @@ def _free_port() -> int:
 def start_server(url: str, port: int, http: str, log: Path) -> subprocess.Popen[bytes]:
     """``truescore serve`` in its own process; returns once /health answers."""
     env = {**os.environ, "TRUESCORE_API__ACCESS_LOG": "false", "TRUESCORE_API__HTTP": http}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "truescore.cli", "serve", "--db", url, "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 300
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server did not start")
-        time.sleep(0.2)
+    return common.start_server(url, port, log, env)
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

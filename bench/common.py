@@ -22,6 +22,7 @@ __all__ = [
     "reset_peak_rss",
     "rss_mb",
     "run_all",
+    "start_server",
     "write_result",
 ]
 
@@ -126,3 +127,27 @@ def run_all(package: str, suffix: str, args: list[str]) -> int:
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
     return 1 if failed else 0
+
+
+def start_server(url: str, port: int, log: Path, env: dict[str, str], timeout: float = 300.0
+                 ) -> subprocess.Popen[bytes]:
+    """``truescore serve --db url --port port`` in its own process (output to ``log``); returns once
+    ``/health`` answers 200, raises RuntimeError if the server exits or does not answer in time."""
+    import httpx
+
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "truescore.cli", "serve", "--db", url, "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the server did not start: {log.read_text()}")
+        time.sleep(0.1)

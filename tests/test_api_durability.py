@@ -11,13 +11,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
+from bench.common import start_server
 from truescore.store import Store
 
 WRITERS = 6
@@ -34,22 +33,7 @@ def _free_port() -> int:
 def _start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUESCORE_")}
     env.update({"TRUESCORE_API__ACCESS_LOG": "false", "TRUESCORE_API__REFRESH_SECONDS": "0"})
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "truescore.cli", "serve", "--db", url, "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"the server did not start: {log.read_text()}")
-        time.sleep(0.1)
+    return start_server(url, port, log, env, timeout=120)
 
 
 def test_sigkill_during_a_write_burst_loses_no_acknowledged_write(store_url: str, tmp_path: Path) -> None:

@@ -190,6 +190,22 @@ class ReliabilitySettings(_Section):
     )
     random_state: int = Field(0, ge=0, description="Seed for stochastic backends.")
 
+    def with_overrides(self, **overrides: Any) -> ReliabilitySettings:
+        """A copy with ``overrides`` applied and validated.
+
+        Raises
+        ------
+        ValueError
+            Naming each refused parameter, its value and the reason.
+        """
+        data = self.model_dump()
+        data.update(overrides)
+        try:
+            return ReliabilitySettings(**data)
+        except ValidationError as exc:
+            parts = [f"{'.'.join(map(str, e['loc']))} = {e.get('input')!r}: {e['msg']}" for e in exc.errors()]
+            raise ValueError("invalid reliability setting: " + "; ".join(parts)) from None
+
 
 class TextSettings(_Section):
     """Review intelligence (seed 004): quality, fake probability, sentiment."""

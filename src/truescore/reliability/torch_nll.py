@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import ValidationError
 
 from truescore.config import ReliabilitySettings
 from truescore.domain import RatingSnapshot
@@ -62,14 +61,7 @@ class TorchOptions:
 
     @classmethod
     def from_settings(cls, settings: ReliabilitySettings | None = None, **overrides: Any) -> TorchOptions:
-        base = settings if settings is not None else ReliabilitySettings()
-        data = base.model_dump()
-        data.update(overrides)
-        try:
-            checked = ReliabilitySettings(**data)
-        except ValidationError as exc:
-            msgs = "; ".join(f"{'.'.join(map(str, e['loc']))} = {e.get('input')!r}: {e['msg']}" for e in exc.errors())
-            raise ValueError("invalid reliability setting: " + msgs) from None
+        checked = (settings if settings is not None else ReliabilitySettings()).with_overrides(**overrides)
         return cls(**{name: getattr(checked, name) for name in cls.__dataclass_fields__})
 
 

@@ -70,7 +70,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import ValidationError
 from scipy.special import digamma, polygamma
 
 from truescore.config import ReliabilitySettings
@@ -110,22 +109,8 @@ class VBOptions:
     @classmethod
     def from_settings(cls, settings: ReliabilitySettings | None = None, **overrides: Any) -> VBOptions:
         """Options from the configuration section, with keyword overrides (validated there)."""
-        base = settings if settings is not None else ReliabilitySettings()
-        data = base.model_dump()
-        data.update(overrides)
-        try:
-            checked = ReliabilitySettings(**data)
-        except ValidationError as exc:
-            raise ValueError(_describe_validation(exc)) from None
+        checked = (settings if settings is not None else ReliabilitySettings()).with_overrides(**overrides)
         return cls(**{name: getattr(checked, name) for name in cls.__dataclass_fields__})
-
-
-def _describe_validation(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{name} = {err.get('input')!r}: {err['msg']}")
-    return "invalid reliability setting: " + "; ".join(parts)
 
 
 @dataclass(slots=True)
