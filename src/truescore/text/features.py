@@ -36,6 +36,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from truescore.text._common import check_texts
+
 __all__ = [
     "CATEGORIES",
     "FEATURES",
@@ -310,16 +312,7 @@ _TEXT_ONLY = [n for n in TEXT_FEATURES if n not in ("title_word_count", "vader_c
 def _as_texts(df: pd.DataFrame) -> list[str]:
     if "text" not in df.columns:
         raise ValueError("reviews frame has no 'text' column")
-    col = df["text"]
-    out = []
-    for i, t in enumerate(col.tolist()):
-        if t is None or (isinstance(t, float) and math.isnan(t)):
-            out.append("")
-        elif isinstance(t, str):
-            out.append(t)
-        else:
-            raise ValueError(f"text at row {i} is not a string (got {type(t).__name__})")
-    return out
+    return check_texts(df["text"].tolist(), name="text", allow_empty=True)
 
 
 def text_features(
