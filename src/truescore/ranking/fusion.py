@@ -25,7 +25,8 @@ where
   ``burst_z * sqrt(e)`` (and ``c >= burst_min_ratings``), each counts ``beta = e / c``, so the burst
   weighs what an ordinary window would;
 - ``w_j = (nu + 1) / (nu + alpha_ref rho_u (y_j - m_i)^2)`` is the Student-t weight of iteratively
-  reweighted least squares (``robust_nu`` degrees of freedom), started from the weighted median, so
+  reweighted least squares (``robust_nu`` degrees of freedom), started from the median weighted by every
+  factor except ``rho`` (consistent raters must not pick the starting basin), so
   that a rating far from the item's consensus, relative to its rater's own precision, counts less.
 
 The posterior is ``q_i | y ~ N(m_i, s_i^2)`` with ``1/s_i^2 = tau0 + sum_j lambda_j`` and
@@ -277,7 +278,8 @@ def fuse(inputs: FusionInputs, settings: RankingSettings | None = None) -> Fused
     base = rho * kappa * authenticity * tau * beta
     y = inp.rating - np.nan_to_num(inp.bias, nan=0.0)[user]
 
-    m = weighted_median(y, base, item, n_items)
+    # start from a median that reliability does not weigh, so raters who are merely consistent cannot pick the basin
+    m = weighted_median(y, base / rho, item, n_items)
     m = np.where(np.isfinite(m), m, inp.prior_mean)
     robust = np.ones_like(y)
     for _ in range(settings.robust_iterations):
