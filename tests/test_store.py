@@ -197,3 +197,29 @@ def test_jobs_record_status(store: Store) -> None:
     row = store.get_job(job)
     assert row["status"] == "done" and row["finished_at"] is not None and row["message"] == "fitted 3 items"
     assert store.get_job("nope") is None
+
+
+def _review_indexes(store: Store) -> set[str]:
+    from sqlalchemy import inspect
+
+    return {ix["name"] for ix in inspect(store.engine).get_indexes("reviews")}
+
+
+def test_bulk_load_rebuilds_indexes_and_an_interrupted_one_is_repaired_at_open(store_url: str) -> None:
+    store = Store.open(store_url)
+    expected = _review_indexes(store)
+    assert {"ix_reviews_item", "ix_reviews_user_time"} <= expected
+    with store.bulk_load("reviews"):
+        assert _review_indexes(store) == set()  # empty table: secondary indexes dropped for the load
+        store.add_reviews([Review(f"r{k}", "a", f"u{k}", 3.0) for k in range(10)])
+    assert _review_indexes(store) == expected
+    with store.bulk_load("reviews"):  # not empty any more: nothing is dropped
+        assert _review_indexes(store) == expected
+    fresh = Store.open(store_url.replace("store.db", "other.db")) if "sqlite" in store_url else None
+    if fresh is not None:
+        with pytest.raises(RuntimeError, match="killed"), fresh.bulk_load("reviews"):
+            raise RuntimeError("killed")
+        assert _review_indexes(fresh) == expected  # rebuilt even when the load fails
+        with fresh.engine.begin() as conn:  # simulate a process killed inside the load
+            conn.exec_driver_sql("DROP INDEX ix_reviews_item")
+        assert _review_indexes(Store.open(store_url.replace("store.db", "other.db"))) == expected

@@ -182,6 +182,27 @@ class SynthWorld:
                                                      self.items["created_at"], strict=True))]
         written["users"] = _write_chunks(store, "users", users, chunk, progress)
         written["items"] = _write_chunks(store, "items", items, chunk, progress)
+        with store.bulk_load("reviews"):
+            written["reviews"] = self._write_reviews(store, chunk, progress)
+        v = self.votes
+        votes = [{"review_id": f"r{rv}", "voter_id": f"u{vo}", "helpful": bool(h), "created_at": float(t)}
+                 for rv, vo, h, t in zip(v["review"], v["voter"], v["helpful"], v["created_at"], strict=True)]
+        written["votes"] = _write_chunks(store, "votes", votes, chunk, progress)
+        t = self.trust
+        edges = [{"truster_id": a, "trustee_id": b, "domain": str(d), "level": float(lv), "created_at": float(c),
+                  "valid_until": None}
+                 for a, b, d, lv, c in zip(t["truster"], t["trustee"], t["domain"], t["level"], t["created_at"],
+                                           strict=True)]
+        written["trust"] = _write_chunks(store, "trust", edges, chunk, progress)
+        f = self.flags
+        flags = [{"review_id": f"r{rv}", "flagger_id": str(fl), "reason": "FAKE", "severity": float(sv),
+                  "created_at": float(c)}
+                 for rv, fl, sv, c in zip(f["review"], f["flagger"], f["severity"], f["created_at"], strict=True)]
+        written["flags"] = _write_chunks(store, "flags", flags, chunk, progress)
+        return written
+
+    def _write_reviews(self, store: Any, chunk: int, progress: Callable[[str, int, int], None] | None) -> int:
+        """Insert the ratings as reviews in transactions of ``chunk`` rows; returns how many were new."""
         r = self.ratings
         n = self.n_ratings
         total = 0
@@ -207,23 +228,7 @@ class SynthWorld:
                 total += store.insert_columns("reviews", cols, conn=conn)
             if progress:
                 progress("reviews", stop, n)
-        written["reviews"] = total
-        v = self.votes
-        votes = [{"review_id": f"r{rv}", "voter_id": f"u{vo}", "helpful": bool(h), "created_at": float(t)}
-                 for rv, vo, h, t in zip(v["review"], v["voter"], v["helpful"], v["created_at"], strict=True)]
-        written["votes"] = _write_chunks(store, "votes", votes, chunk, progress)
-        t = self.trust
-        edges = [{"truster_id": a, "trustee_id": b, "domain": str(d), "level": float(lv), "created_at": float(c),
-                  "valid_until": None}
-                 for a, b, d, lv, c in zip(t["truster"], t["trustee"], t["domain"], t["level"], t["created_at"],
-                                           strict=True)]
-        written["trust"] = _write_chunks(store, "trust", edges, chunk, progress)
-        f = self.flags
-        flags = [{"review_id": f"r{rv}", "flagger_id": str(fl), "reason": "FAKE", "severity": float(sv),
-                  "created_at": float(c)}
-                 for rv, fl, sv, c in zip(f["review"], f["flagger"], f["severity"], f["created_at"], strict=True)]
-        written["flags"] = _write_chunks(store, "flags", flags, chunk, progress)
-        return written
+        return total
 
     def frames(self, with_text: bool = True) -> dict[str, pd.DataFrame]:
         """The events as DataFrames with the store's column names (``reviews`` as ``Store.review_frame``
