@@ -35,6 +35,7 @@ from pydantic_settings import (
 __all__ = [
     "ApiSettings",
     "ConfigError",
+    "PersonalSettings",
     "RankingSettings",
     "ReliabilitySettings",
     "Settings",
@@ -304,6 +305,43 @@ class RankingSettings(_Section):
     tier_low: float = Field(15.0, ge=0, le=100, description="Love score at or above which tier is Low; below: Skip.")
 
 
+class PersonalSettings(_Section):
+    """The observer's personal estimate ``for_you`` (issue 13, ``truescore.trust.personal``).
+
+    The shrinkage strengths are not here on purpose: they are empirical-Bayes estimates from the data
+    (method of moments), so nothing is tuned per data set. These settings only bound the work and the
+    extremes.
+    """
+
+    enabled: bool = Field(True, description="Compute for_you beside the seed's rating.")
+    use_trust: bool = Field(
+        True, description="Let the trusted reviewers' ratings move for_you (off: public estimate + calibration)."
+    )
+    pair_sample: int = Field(
+        20_000,
+        ge=100,
+        le=10_000_000,
+        description="Direct trust edges sampled (seeded) to estimate how trusted reviewers' deviations carry over.",
+    )
+    robust_nu: float = Field(
+        4.0,
+        gt=2.0,
+        le=1000.0,
+        description="Student-t degrees of freedom of the rating noise (as the fusion's robust_nu; large = Gaussian).",
+    )
+    robust_iterations: int = Field(5, ge=0, le=100, description="Reweighting passes of the robust offsets.")
+    max_cached_fits: int = Field(
+        4, ge=1, le=1000, description="Fits as of earlier clocks ('at') kept in memory (LRU), besides the current one."
+    )
+    agreement_cap: float = Field(
+        3.0, ge=1.0, le=100.0, description="Largest relative agreement of one trusted reviewer (1 = the average pair)."
+    )
+    max_shrinkage: float = Field(
+        1e6, ge=1.0, le=1e12, description="Shrinkage strength used when a variance component is estimated as <= 0."
+    )
+    random_state: int = Field(0, ge=0, description="Seed of the trust-edge sample.")
+
+
 class ApiSettings(_Section):
     """The HTTP service (``truescore serve``, docs/api.md)."""
 
@@ -363,6 +401,7 @@ class Settings(BaseSettings):
     text: TextSettings = Field(default_factory=TextSettings)
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    personal: PersonalSettings = Field(default_factory=PersonalSettings)
 
     @classmethod
     def settings_customise_sources(

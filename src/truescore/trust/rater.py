@@ -44,11 +44,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truescore.config import TrustSettings, get_settings
+from truescore.config import PersonalSettings, TrustSettings, get_settings
 from truescore.domain import Flag, Item, Review, TrustEdge, User, Vote, to_epoch
 from truescore.trust import factors
 from truescore.trust.graph import BestPaths, NodeIndex, TrustGraph, member
 from truescore.trust.index import ReviewIndex, gather
+from truescore.trust.personal import PersonalModel
 from truescore.trust.results import ReviewContribution, TrustAnswer, WeightedRatingResult
 from truescore.trust.topics import is_within, topic_chain, validate_topic
 
@@ -143,12 +144,20 @@ class Rater:
     4.0
     """
 
-    def __init__(self, graph: TrustGraph, index: ReviewIndex, settings: TrustSettings | None = None) -> None:
+    def __init__(
+        self,
+        graph: TrustGraph,
+        index: ReviewIndex,
+        settings: TrustSettings | None = None,
+        personal: PersonalSettings | None = None,
+    ) -> None:
         if index.nodes is not graph.nodes:
             raise ValueError("index must share the graph's NodeIndex (index.nodes is graph.nodes)")
         self.graph = graph
         self.index = index
         self.settings = settings if settings is not None else get_settings().trust
+        self.personal_settings = personal if personal is not None else get_settings().personal
+        self.personal = PersonalModel(index, graph, self.personal_settings)
         self.stats = CacheStats()
         self._cache: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
         self._reviewer_cache: OrderedDict[tuple[str, int, str], _ReviewerCache] = OrderedDict()
@@ -173,6 +182,7 @@ class Rater:
         *,
         settings: TrustSettings | None = None,
         nodes: NodeIndex | None = None,
+        personal: PersonalSettings | None = None,
     ) -> Rater:
         """Build from frames with the store's column names.
 
@@ -192,7 +202,7 @@ class Rater:
             nodes=nodes,
         )
         index = ReviewIndex.from_frames(graph.nodes, reviews, votes, flags, items, users)
-        return cls(graph, index, settings)
+        return cls(graph, index, settings, personal)
 
     @classmethod
     def from_events(
@@ -205,6 +215,7 @@ class Rater:
         trust: Iterable[TrustEdge] = (),
         flags: Iterable[Flag] = (),
         settings: TrustSettings | None = None,
+        personal: PersonalSettings | None = None,
     ) -> Rater:
         """Build from domain objects (tests, small embeddings)."""
         edges = list(trust)
@@ -233,7 +244,7 @@ class Rater:
         index.add_users(users)
         index.add_votes(votes)
         index.add_flags(flags)
-        return cls(graph, index, settings)
+        return cls(graph, index, settings, personal)
 
     @classmethod
     def from_store(cls, store: Store, settings: TrustSettings | None = None) -> Rater:
@@ -442,8 +453,10 @@ class Rater:
         at: datetime | float | None = None,
         include_paths: bool = True,
         with_baseline: bool = True,
+        with_personal: bool = True,
     ) -> WeightedRatingResult:
-        """The rating ``observer`` should see for ``item_id`` (QRP-0001), with the QRP-0002 fields.
+        """The rating ``observer`` should see for ``item_id`` (QRP-0001), with the QRP-0002 fields
+        and the observer's personal estimate ``for_you`` (:mod:`truescore.trust.personal`).
 
         Parameters
         ----------
@@ -458,6 +471,8 @@ class Rater:
             Fill each contribution's full ``path`` (``top_intermediary_quid`` is always filled).
         with_baseline : bool, default True
             Also compute the anonymous baseline (the configured baseline observer's view).
+        with_personal : bool, default True
+            Also compute ``for_you`` (when ``PersonalSettings.enabled``).
 
         Raises
         ------
@@ -472,6 +487,8 @@ class Rater:
                 base_id = self.settings.baseline_observer_id
                 base = own if observer == base_id else self._baseline_weights(item, topic_name, clock)
                 self._fill_baseline(result, item, base)
+            if with_personal and self.personal_settings.enabled:
+                self._fill_personal(result, item, observer, clock, own)
             return result
 
     def anonymous_baseline_rating(
@@ -813,6 +830,18 @@ class Rater:
                 for j in boot.tolist():
                     out[j] = [*head, nodes.id_of(int(users[j]))]
         return out
+
+    def _fill_personal(self, result: WeightedRatingResult, item: int, observer: str, clock: float,
+                       own: _Weights) -> None:
+        c = np.flatnonzero(own.contrib)
+        est = self.personal.estimate(
+            item, self.graph.nodes.get(observer), clock, own.users[c], self.index.r_norm[own.rows[c]], own.w[c]
+        )
+        result.for_you, result.for_you_sd, result.for_you_explanation = est.for_you, est.for_you_sd, est.explanation
+        result.for_you_public, result.for_you_public_sd = est.public, est.public_sd
+        result.for_you_calibration, result.for_you_calibration_ratings = est.calibration, est.calibration_ratings
+        result.for_you_trust_mean, result.for_you_trust_shift = est.trust_mean, est.trust_shift
+        result.for_you_trust_reviews, result.for_you_trust_agreement = est.trust_reviews, est.trust_agreement
 
     def _fill_baseline(self, result: WeightedRatingResult, item: int, base: _Weights) -> None:
         idx = self.index

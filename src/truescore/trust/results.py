@@ -108,6 +108,24 @@ class WeightedRatingResult:
         The item's display scale.
     computed_at : float
         Clock of the computation (UTC epoch seconds).
+    for_you, for_you_sd : float or None
+        The observer's personal estimate and its posterior sd (issue 13, :mod:`truescore.trust.personal`):
+        always defined when computed (None only if personal estimates are disabled).
+    for_you_explanation : str or None
+        The pieces in words.
+    for_you_public, for_you_public_sd : float or None
+        Its prior (a): the crowd's estimate without the observer's own rating.
+    for_you_calibration : float or None
+        (c): how the observer usually rates against the crowd (display-scale difference, shrunk).
+    for_you_calibration_ratings : int
+    for_you_trust_mean : float or None
+        (b): how far the trusted reviewers rate the item from the crowd (their calibration removed).
+    for_you_trust_shift : float or None
+        The part of it that for_you takes.
+    for_you_trust_reviews : float
+        Effective number of trusted reviews after agreement.
+    for_you_trust_agreement : float or None
+        Their weighted mean agreement with the observer (1 = an average trusted pair).
     """
 
     product: str
@@ -130,6 +148,17 @@ class WeightedRatingResult:
     scale_min: float = 1.0
     scale_max: float = 5.0
     computed_at: float = 0.0
+    for_you: float | None = None
+    for_you_sd: float | None = None
+    for_you_explanation: str | None = None
+    for_you_public: float | None = None
+    for_you_public_sd: float | None = None
+    for_you_calibration: float | None = None
+    for_you_calibration_ratings: int = 0
+    for_you_trust_mean: float | None = None
+    for_you_trust_shift: float | None = None
+    for_you_trust_reviews: float = 0.0
+    for_you_trust_agreement: float | None = None
 
     @property
     def item_id(self) -> str:
