@@ -272,6 +272,19 @@ class RatingPublic(BaseModel):
     scale_min: float
     scale_max: float
     computed_at: float
+    # issue 13: the observer's personal estimate (truescore.trust.personal)
+    for_you: float | None = Field(None, description="The observer's personal estimate on the item's scale: the "
+                                  "crowd's estimate, their calibration and their trusted reviewers combined.")
+    for_you_sd: float | None = Field(None, description="Posterior sd of for_you.")
+    for_you_explanation: str | None = Field(None, description="The pieces of for_you in words.")
+    for_you_public: float | None = Field(None, description="Its prior: the crowd's estimate without the observer.")
+    for_you_public_sd: float | None = None
+    for_you_calibration: float | None = Field(None, description="How the observer usually rates against the crowd.")
+    for_you_calibration_ratings: int = 0
+    for_you_trust_mean: float | None = Field(None, description="How far trusted reviewers rate it from the crowd.")
+    for_you_trust_shift: float | None = Field(None, description="The part of that for_you takes.")
+    for_you_trust_reviews: float = Field(0.0, description="Effective number of trusted reviews after agreement.")
+    for_you_trust_agreement: float | None = Field(None, description="Their agreement with the observer (1 = average).")
 
 
 class AggregateRatingPublic(BaseModel):

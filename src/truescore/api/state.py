@@ -62,8 +62,11 @@ def build_rater(store: Store, settings: Settings) -> Rater:
         _columns(store.item_frame(), "items"),
         _columns(store.user_frame(), "users"),
         settings=settings.trust,
+        personal=settings.personal,
     )
     rater.index.ensure()  # build the arrays now, before the Rater is shared between threads
+    if settings.personal.enabled:
+        rater.personal.fit_for(float("inf"))  # and the personal model's fit of every rating
     return rater
 
 
@@ -162,13 +165,14 @@ class ApiState:
         with self.read_lock:
             return self.rater.index.item_code(item_id) >= 0
 
-    def rating(self, item_id: str, observer: str, topic: str | None, include_paths: bool = True
-               ) -> WeightedRatingResult | None:
-        """The trust engine's rating of ``item_id`` for ``observer``; None if the item is unknown."""
+    def rating(self, item_id: str, observer: str, topic: str | None, include_paths: bool = True,
+               at: float | None = None) -> WeightedRatingResult | None:
+        """The trust engine's rating of ``item_id`` for ``observer`` as of ``at`` (default now), with
+        ``for_you``; None if the item is unknown."""
         if not self.knows_item(item_id):
             return None
         with self.read_lock:
-            return self.rater.effective_rating(item_id, observer, topic=topic, include_paths=include_paths)
+            return self.rater.effective_rating(item_id, observer, topic=topic, include_paths=include_paths, at=at)
 
     def baseline(self, item_id: str, topic: str | None) -> WeightedRatingResult | None:
         """The anonymous baseline (operator root's view) of ``item_id``; None if the item is unknown."""

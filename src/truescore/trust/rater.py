@@ -47,6 +47,7 @@ import pandas as pd
 from truescore.config import PersonalSettings, TrustSettings, get_settings
 from truescore.domain import Flag, Item, Review, TrustEdge, User, Vote, to_epoch
 from truescore.trust import factors
+from truescore.trust.clock import clock_of
 from truescore.trust.graph import BestPaths, NodeIndex, TrustGraph, member
 from truescore.trust.index import ReviewIndex, gather
 from truescore.trust.personal import PersonalModel
@@ -856,12 +857,5 @@ class Rater:
                 result.personalization_delta = result.rating - result.anonymous_baseline_rating
 
 
-def _clock(at: datetime | float | None) -> float:
-    if at is None:
-        return time.time()
-    if isinstance(at, datetime):
-        return to_epoch(at)
-    value = float(at)
-    if not math.isfinite(value):
-        raise ValueError(f"at must be a finite epoch time, got {at!r}")
-    return value
+def _clock(at: datetime | float | str | None) -> float:
+    return clock_of(at)

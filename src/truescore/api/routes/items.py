@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
@@ -23,6 +23,7 @@ from truescore.api.state import ApiState, ranking_row
 from truescore.api.views import item_view, rating_view, review_view
 from truescore.domain import Item
 from truescore.trust import WeightedRatingResult, aggregate_rating_jsonld
+from truescore.trust.clock import parse_at
 
 router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(read_access)], responses=ERROR_RESPONSES)
 
@@ -91,14 +92,32 @@ def item_quality(state: StateDep, item_id: ItemId) -> Any:
     return {**rows[0], "source": "fit"}
 
 
+AtQuery = Annotated[
+    str | None,
+    Query(max_length=64, description="The rating as of this time: epoch seconds or ISO 8601 (e.g. "
+          "2011-03-13T07:06:40Z); recency is measured from it and later events are ignored. Default: now."),
+]
+
+
+def _at(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_at(value)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=f"query parameter 'at': {exc}") from None
+
+
 @router.get("/{item_id}/rating", response_model=RatingPublic)
 async def item_rating(state: StateDep, item_id: ItemId, observer: ObserverQuery = None, topic: TopicQuery = None,
-                paths: bool = Query(True, description="Include each contribution's full trust path.")) -> Any:
+                paths: bool = Query(True, description="Include each contribution's full trust path."),
+                at: AtQuery = None) -> Any:
     """Seed 003: the rating ``observer`` should see (QRP-0001 weights T x H x A x R x F), with the
     confidence line, agreement, the anonymous baseline and the personalization delta, and every
-    contributing review with its factors and "via" intermediary."""
+    contributing review with its factors and "via" intermediary; and the observer's personal estimate
+    ``for_you`` with its sd and the pieces behind it (issue 13)."""
     who = observer if observer is not None else state.settings.trust.baseline_observer_id
-    return rating_view(_found(state.rating(item_id, who, topic, paths), item_id))
+    return rating_view(_found(state.rating(item_id, who, topic, paths, at=_at(at)), item_id))
 
 
 @router.get("/{item_id}/baseline", response_model=RatingPublic)
