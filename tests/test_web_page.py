@@ -149,8 +149,13 @@ def test_observer_rating_matches_the_api_and_screenshot(server: str, page: Any) 
     page.wait_for_function("o => document.querySelector('#rating-value').dataset.observer === o", arg=observer)
     api = httpx.get(f"{server}/items/{item_id}/rating", params={"observer": observer}).json()
     assert api["rating"] == pytest.approx(expected["rating"])
-    assert page.text_content("#rating-value") == f"{api['rating']:.2f}"
-    shown = float(page.get_attribute("#rating-value", "data-rating"))
+    # headline: the personal estimate for_you; the seed's trust-weighted rating beside it
+    assert page.text_content("#rating-value") == f"{api['for_you']:.2f}"
+    assert float(page.get_attribute("#rating-value", "data-rating")) == pytest.approx(api["for_you"], rel=1e-3)
+    assert f"{api['for_you_sd']:.2f}" in page.text_content("#rating-sd")
+    assert page.text_content("#for-you-explanation").startswith("for you ")
+    assert page.text_content("#seed-rating-value") == f"{api['rating']:.2f}"
+    shown = float(page.get_attribute("#seed-rating-value", "data-rating"))
     assert shown == pytest.approx(api["rating"], rel=1e-6)  # not exact: R moves with the clock between requests
     assert page.text_content("#rating-display") == api["display"]
     assert page.locator("#contributions tbody tr").count() == api["contributing_reviews"]
@@ -180,6 +185,8 @@ def test_empty_and_error_states(server: str, page: Any) -> None:
     item_id = httpx.get(server + "/items", params={"limit": 1}).json()["data"][0]["id"]
     page.goto(f"{server}/#/item/{item_id}?observer=a-stranger")
     page.wait_for_function("document.querySelector('#rating-value').dataset.observer === 'a-stranger'")
-    assert page.text_content("#rating-value") == "\u2013"
+    assert page.text_content("#seed-rating-value") == "\u2013"  # no trust path: no seed rating ...
+    stranger = httpx.get(f"{server}/items/{item_id}/rating", params={"observer": "a-stranger"}).json()
+    assert page.text_content("#rating-value") == f"{stranger['for_you']:.2f}"  # ... but for_you is always defined
     assert "None of the reviewers a-stranger trusts" in page.text_content("#rating-display")
     assert page.is_visible("#contrib-empty")

@@ -312,13 +312,21 @@ def rate_cmd(
     observer: Annotated[str, typer.Option("--observer", help="User whose trust graph weighs the reviews.")],
     topic: Annotated[str | None, typer.Option("--topic", help="Topic (default: the item's own).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON (seed 003 names).")] = False,
+    at: Annotated[str | None, typer.Option("--at", help="As of this time: epoch seconds or ISO 8601 (default now); "
+                                           "recency is measured from it, later events are ignored.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Trust-weighted rating of ITEM as OBSERVER sees it (seed 003), with the trust path of each review."""
+    """OBSERVER's personal estimate of ITEM (for_you, issue 13) and the trust-weighted rating (seed 003),
+    with the trust path of each review."""
     from truescore.trust import Rater
+    from truescore.trust.clock import parse_at
     from truescore.trust.report import RATING_COLUMNS, rating_rows, rating_summary
 
-    result = Rater.from_store(_open_store(db)).effective_rating(item, observer, topic=topic)
+    try:
+        clock = None if at is None else parse_at(at)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--at") from None
+    result = Rater.from_store(_open_store(db)).effective_rating(item, observer, topic=topic, at=clock)
     if json_out:
         typer.echo(_json(result.to_dict()))
         return

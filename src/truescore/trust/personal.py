@@ -300,7 +300,8 @@ def explain(est: PersonalEstimate, contributors: int) -> str:
     if est.calibration_ratings == 0:
         parts.append("you have no other ratings to calibrate against")
     else:
-        parts.append(f"you usually rate {side(est.calibration)} the crowd ({est.calibration_ratings} ratings)")
+        plural = "s" if est.calibration_ratings != 1 else ""
+        parts.append(f"you usually rate {side(est.calibration)} the crowd ({est.calibration_ratings} rating{plural})")
     return f"for you {est.for_you:.2f} ± {est.for_you_sd:.2f}: " + "; ".join(parts)
 
 

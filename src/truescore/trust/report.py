@@ -21,9 +21,14 @@ def _num(value: float | None, places: int = 2) -> str:
 def rating_summary(result: WeightedRatingResult) -> list[str]:
     """Lines summarising the result: the rating and its confidence, the baseline and the comparison."""
     scale = f"{result.scale_min:g}..{result.scale_max:g}"
-    lines = [
-        f"{result.product} for {result.observer} ({result.topic}, scale {scale}): {result.display}",
-    ]
+    lines = []
+    if result.for_you is not None:
+        lines.append(f"{result.product} for {result.observer} ({result.topic}, scale {scale}): "
+                     f"for you {result.for_you:.2f} ± {result.for_you_sd or 0.0:.2f}")
+        lines.append(f"  {result.for_you_explanation}")
+        lines.append(f"  seed 003 trust-weighted rating: {result.display}")
+    else:
+        lines.append(f"{result.product} for {result.observer} ({result.topic}, scale {scale}): {result.display}")
     if result.agreement:
         lines.append(f"  {result.agreement} (polarization {result.polarization:.2f})")
     lines.append(

@@ -78,7 +78,11 @@ function parseHash() {
 }
 
 function itemHref(id, observer) {
-  const q = observer ? `?observer=${encodeURIComponent(observer)}` : "";
+  const query = new URLSearchParams();
+  if (observer) query.set("observer", observer);
+  const at = ($("#at") && $("#at").value.trim()) || "";
+  if (at) query.set("at", at);
+  const q = query.toString() ? `?${query}` : "";
   return `#/item/${encodeURIComponent(id)}${q}`;
 }
 
@@ -189,6 +193,8 @@ async function showItem(id, params) {
   $("#list-view").hidden = true;
   $("#item-view").hidden = false;
   const observer = params.get("observer") || null;
+  const at = params.get("at") || "";
+  $("#at").value = at;
   $("#rating-box").setAttribute("aria-busy", "true");
   try {
     await loadObservers();
@@ -199,7 +205,7 @@ async function showItem(id, params) {
     const enc = encodeURIComponent(id);
     const [item, rating, reviews] = await Promise.all([
       api(`/items/${enc}`),
-      api(`/items/${enc}/rating?observer=${encodeURIComponent(who)}&paths=false`),
+      api(`/items/${enc}/rating?observer=${encodeURIComponent(who)}&paths=false${at ? `&at=${encodeURIComponent(at)}` : ""}`),
       allReviews(id),
     ]);
     const love = await api(`/items/${enc}/love`).catch(() => null);
@@ -232,11 +238,18 @@ function renderItem(item, love) {
 }
 
 function renderRating(r) {
+  // headline: the observer's personal estimate for_you (issue 13); the seed's trust-weighted rating beside it
   const value = $("#rating-value");
-  value.dataset.rating = r.rating === null ? "" : String(r.rating);
+  const mine = r.for_you === null || r.for_you === undefined ? null : r.for_you;
+  value.dataset.rating = mine === null ? "" : String(mine);
   value.dataset.observer = r.observer;
-  value.textContent = r.rating === null ? "\u2013" : fmt(r.rating);
-  $("#rating-scale").textContent = r.rating === null ? "" : ` / ${fmt(r.scale_max, 0)}`;
+  value.textContent = mine === null ? "\u2013" : fmt(mine);
+  $("#rating-sd").textContent = mine === null ? "" : ` \u00b1 ${fmt(r.for_you_sd)}`;
+  $("#rating-scale").textContent = mine === null ? "" : ` / ${fmt(r.scale_max, 0)}`;
+  $("#for-you-explanation").textContent = r.for_you_explanation || "";
+  const seed = $("#seed-rating-value");
+  seed.dataset.rating = r.rating === null ? "" : String(r.rating);
+  seed.textContent = r.rating === null ? "\u2013" : fmt(r.rating);
   $("#rating-display").textContent = r.rating === null
     ? `None of the reviewers ${r.observer} trusts (directly or through others) reviewed this product.`
     : r.display;
@@ -380,7 +393,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#observer-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const other = $("#observer-other").value.trim();
+    const other = $("#observer-other").value.trim() || $("#observer").value;
     if (!other) return;
     const { path } = parseHash();
     location.hash = itemHref(decodeURIComponent(path.replace(/^\/item\//, "")), other);
