@@ -371,6 +371,11 @@ class PersonalModel:
         return fit
 
     @property
+    def _t(self) -> float:
+        """Squared t scale per unit variance; 1 when there is no reweighting (Gaussian noise)."""
+        return t_scale(self.settings.robust_nu) if self.settings.robust_iterations > 0 else 1.0
+
+    @property
     def hyper_(self) -> Hyper:
         """Hyperparameters of the fit over every rating."""
         return self.fit_for(math.inf).hyper
@@ -395,7 +400,7 @@ class PersonalModel:
         within_i, lam_i = moment_shrinkage(np.bincount(item, weights=d, minlength=n_items),
                                            np.bincount(item, weights=d * d, minlength=n_items), icnt,
                                            s.max_shrinkage)
-        t = t_scale(s.robust_nu)
+        t = self._t
         b, bw = self._robust(d, item, n_items, lam_i * t, within_i * t)
         dev = d - b[item]
         ucnt = np.bincount(user, minlength=n_users).astype(np.float64)
@@ -473,7 +478,7 @@ class PersonalModel:
         return self._public(fit, item, observer)
 
     def _public(self, fit: Fit, item: int, observer: int) -> tuple[float, float, int]:
-        idx, h, t = self.index, fit.hyper, t_scale(self.settings.robust_nu)
+        idx, h, t = self.index, fit.hyper, self._t
         rows = self._rows_of(idx.item_indptr, idx.item_rows, item, fit)
         own = idx.r_user[rows] == observer
         if observer >= 0 and own.any():  # refit this one item without the observer's rating
@@ -491,7 +496,7 @@ class PersonalModel:
         """(c) of the observer without their rating of ``item``: ``(offset, ratings)``."""
         if observer < 0:
             return 0.0, 0
-        idx, h, t = self.index, fit.hyper, t_scale(self.settings.robust_nu)
+        idx, h, t = self.index, fit.hyper, self._t
         rows = self._rows_of(idx.user_indptr, idx.user_rows, observer, fit)
         other = idx.r_item[rows] != item
         if other.all():
@@ -534,7 +539,7 @@ class PersonalModel:
             agree = self._agreement(fit, observer, users, item) if use else np.ones(e.size)
             shift, s_var, e_bar, n_eff = trust_shift(
                 e, weights, agree, h.trust_strength if use else math.inf, h.trust_cov,
-                scale2=max(h.residual_var - h.trust_cov, 0.0) * t_scale(self.settings.robust_nu),
+                scale2=max(h.residual_var - h.trust_cov, 0.0) * self._t,
                 nu=self.settings.robust_nu, iterations=self.settings.robust_iterations,
             )
             if not math.isfinite(e_bar):
