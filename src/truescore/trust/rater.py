@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,12 +45,15 @@ import pandas as pd
 from truescore.config import PersonalSettings, TrustSettings, get_settings
 from truescore.domain import Flag, Item, Review, TrustEdge, User, Vote, to_epoch
 from truescore.trust import factors
+from truescore.trust.assemble import build_result, contributing_order, fill_baseline
+from truescore.trust.cache import TTLCache
 from truescore.trust.clock import clock_of
 from truescore.trust.graph import BestPaths, NodeIndex, TrustGraph, member
-from truescore.trust.index import ReviewIndex, gather
+from truescore.trust.index import ReviewIndex
 from truescore.trust.personal import PersonalModel
-from truescore.trust.results import ReviewContribution, TrustAnswer, WeightedRatingResult
+from truescore.trust.results import TrustAnswer, WeightedRatingResult
 from truescore.trust.topics import is_within, topic_chain, validate_topic
+from truescore.trust.weights import BOOTSTRAP, NO_PATH, SELF, ReviewWeights, activity_counts, flags_on, votes_on
 
 if TYPE_CHECKING:  # pragma: no cover
     from truescore.store import Store
@@ -60,9 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["CacheStats", "Rater"]
 
 _SECONDS_PER_DAY = 86400.0
-_NONE = -1  # no trust path
-_SELF = -2  # target is the observer
-_BOOT = -3  # T raised by the verified-purchase bootstrap
+_NONE, _SELF, _BOOT = NO_PATH, SELF, BOOTSTRAP
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -79,44 +78,17 @@ class CacheStats:
 
 
 @dataclass(slots=True)
-class _Entry:
-    result: BestPaths
-    born: float
+class _ReviewerValues:
+    """Per-reviewer factor values (sorted reviewer node ids -> values) computed at clock ``at``.
 
-
-@dataclass(slots=True)
-class _ReviewerCache:
-    """Per-reviewer factor values (sorted reviewer node ids -> values) valid under one token.
-
-    The token holds what the values depend on: the index version and, for H, the very search objects
-    (the observer's cached searches of the chain's domains) the voter trust came from, so a new edge
-    that drops one of those searches also drops this entry.
+    Cached under a token of what the values depend on: the index version and, for H, the very search
+    objects (the observer's cached searches of the chain's domains) the voter trust came from, so a new
+    edge that drops one of those searches also drops this entry.
     """
 
     reviewers: IntArray
     values: FloatArray
-    token: tuple[Any, ...]
-    born: float
     at: float
-
-
-@dataclass(slots=True)
-class _Weights:
-    """Everything one observer's computation produced for the considered review rows."""
-
-    rows: IntArray
-    users: IntArray
-    T: FloatArray
-    which: IntArray
-    H: FloatArray
-    A: FloatArray
-    R: FloatArray
-    F: FloatArray
-    w: FloatArray
-    contrib: npt.NDArray[np.bool_]
-    age_days: FloatArray
-    boot_from: tuple[int, int] | None = None  # (retailer node, chain index) for bootstrapped rows
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Rater:
@@ -160,11 +132,13 @@ class Rater:
         self.personal_settings = personal if personal is not None else get_settings().personal
         self.personal = PersonalModel(index, graph, self.personal_settings)
         self.stats = CacheStats()
-        self._cache: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
-        self._reviewer_cache: OrderedDict[tuple[str, int, str], _ReviewerCache] = OrderedDict()
-        self._baseline_cache: OrderedDict[tuple[int, str], tuple[tuple[Any, ...], float, float, _Weights]] = (
-            OrderedDict()
-        )
+        size, ttl = self.settings.cache_max_entries, self.settings.cache_ttl_seconds
+        #: (observer node, domain) -> best-path search
+        self.search_cache: TTLCache[BestPaths] = TTLCache(size, ttl)
+        #: ("A" or "H", observer node, topic) -> per-reviewer factor values
+        self._reviewer_cache: TTLCache[_ReviewerValues] = TTLCache(size, ttl)
+        #: (item, topic) -> (clock, the baseline observer's weights)
+        self._baseline_cache: TTLCache[tuple[float, ReviewWeights]] = TTLCache(size, ttl)
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------
@@ -294,10 +268,9 @@ class Rater:
                     )
             for domain, tails in changed.items():
                 tail_arr = np.unique(np.asarray(tails, dtype=np.int64))
-                for key in [k for k in self._cache if k[1] == domain]:
-                    if self._cache[key].result.touches(tail_arr):
-                        del self._cache[key]
-                        self.stats.invalidated += 1
+                self.stats.invalidated += self.search_cache.drop_where(
+                    lambda key, found, d=domain, t=tail_arr: key[1] == d and found.touches(t)  # type: ignore[index]
+                )
         return count
 
     def add_reviews(self, reviews: Iterable[Review], items: Iterable[Item] = ()) -> None:
@@ -318,7 +291,7 @@ class Rater:
 
     def clear_cache(self) -> None:
         with self._lock:
-            self._cache.clear()
+            self.search_cache.clear()
             self._reviewer_cache.clear()
             self._baseline_cache.clear()
 
@@ -331,29 +304,29 @@ class Rater:
         return max(self.settings.max_depth_t, self.settings.max_depth_h)
 
     def _search(self, observer: int, domain: str, clock: float) -> BestPaths:
+        """The observer's best-path search in ``domain``, from the cache while it is younger than the TTL,
+        no edge it used has expired by ``clock`` and (with edge decay) it was computed for a clock
+        within the TTL of this one."""
         s = self.settings
         key = (observer, domain)
-        use_cache = s.cache_max_entries > 0 and s.cache_ttl_seconds > 0
-        if use_cache:
-            entry = self._cache.get(key)
-            if entry is not None:
-                fresh = time.monotonic() - entry.born <= s.cache_ttl_seconds
-                live = clock < entry.result.expires_at
-                same_clock = s.edge_decay_half_life_days is None or abs(clock - entry.result.at) <= s.cache_ttl_seconds
-                if fresh and live and same_clock:
-                    self._cache.move_to_end(key)
+        cache = self.search_cache
+        if cache.enabled:
+            expired_before = cache.expired
+            found = cache.get(key)
+            if found is not None:
+                same_clock = s.edge_decay_half_life_days is None or abs(clock - found.at) <= s.cache_ttl_seconds
+                if clock < found.expires_at and same_clock:
                     self.stats.hits += 1
-                    return entry.result
-                del self._cache[key]
+                    return found
+                cache.pop(key)
+                self.stats.expired += 1
+            elif cache.expired > expired_before:
                 self.stats.expired += 1
         result = self.graph.search(
             observer, domain, self._depth, at=clock, edge_half_life_days=s.edge_decay_half_life_days
         )
         self.stats.searches += 1
-        if use_cache:
-            self._cache[key] = _Entry(result, time.monotonic())
-            while len(self._cache) > s.cache_max_entries:
-                self._cache.popitem(last=False)
+        cache.put(key, result)
         return result
 
     def _topical(
@@ -483,11 +456,14 @@ class Rater:
         with self._lock:
             item, topic_name, clock = self._prepare(item_id, topic, at)
             own = self._weights(item, observer, topic_name, clock)
-            result = self._result(item, item_id, observer, topic_name, clock, own, include_paths)
+            c = contributing_order(own)
+            paths = self._paths(observer, own, c, topic_name, clock)
+            result = build_result(self.index, self.graph.nodes, self.settings, item, item_id, observer, topic_name,
+                                  clock, own, c, paths, include_paths)
             if with_baseline:
                 base_id = self.settings.baseline_observer_id
                 base = own if observer == base_id else self._baseline_weights(item, topic_name, clock)
-                self._fill_baseline(result, item, base)
+                fill_baseline(result, self.index, item, base)
             if with_personal and self.personal_settings.enabled:
                 self._fill_personal(result, item, observer, clock, own)
             return result
@@ -516,37 +492,27 @@ class Rater:
         topic_name = validate_topic(topic) if topic is not None else str(self.index.item_topic[item])
         return item, topic_name, _clock(at)
 
-    def _baseline_weights(self, item: int, topic: str, clock: float) -> _Weights:
+    def _baseline_weights(self, item: int, topic: str, clock: float) -> ReviewWeights:
         """The baseline observer's weights for an item: the same for every request, so they are cached
         under the same rules as H (TTL, clock within the TTL, index version, identical searches)."""
         s = self.settings
         base_id = s.baseline_observer_id
         o = self.graph.nodes.get(base_id)
-        if s.cache_max_entries == 0 or s.cache_ttl_seconds == 0:
+        if not self._baseline_cache.enabled:
             return self._weights(item, base_id, topic, clock)
         domains = [d for d, _ in topic_chain(topic)]
         domains += [d for d in sorted(self.graph.domains) if is_within(d, s.moderation_domain)]
         searches = tuple(self._search(o, d, clock) for d in domains if d in self.graph.domains) if o >= 0 else ()
         token = (self.index.version, *searches)
         key = (item, topic)
-        hit = self._baseline_cache.get(key)
-        if hit is not None:
-            old, born, at, weights = hit
-            if (
-                len(old) == len(token)
-                and all(a is b or (type(a) is int and a == b) for a, b in zip(old, token, strict=True))
-                and time.monotonic() - born <= s.cache_ttl_seconds
-                and abs(clock - at) <= s.cache_ttl_seconds
-            ):
-                self._baseline_cache.move_to_end(key)
-                return weights
+        hit = self._baseline_cache.get(key, token)
+        if hit is not None and abs(clock - hit[0]) <= s.cache_ttl_seconds:
+            return hit[1]
         weights = self._weights(item, base_id, topic, clock)
-        self._baseline_cache[key] = (token, time.monotonic(), clock, weights)
-        while len(self._baseline_cache) > s.cache_max_entries:
-            self._baseline_cache.popitem(last=False)
+        self._baseline_cache.put(key, (clock, weights), token)
         return weights
 
-    def _weights(self, item: int, observer_id: str, topic: str, clock: float) -> _Weights:
+    def _weights(self, item: int, observer_id: str, topic: str, clock: float) -> ReviewWeights:
         s, idx = self.settings, self.index
         o = self.graph.nodes.get(observer_id)
         rows = idx.item_review_rows(item)
@@ -580,7 +546,7 @@ class Rater:
         A, H = a_u[inv], h_u[inv]
         w = T * H * A * R * F
         contrib = factors.contributing(T, w, s.min_weight)
-        return _Weights(rows, users, T, which, H, A, R, F, w, contrib, age_days, boot_from)
+        return ReviewWeights(rows, users, T, which, H, A, R, F, w, contrib, age_days, boot_from)
 
     def _activity_helpfulness(
         self, observer: int, reviewers: IntArray, topic: str, chain: Sequence[tuple[str, int]], clock: float
@@ -618,21 +584,16 @@ class Rater:
         clock: float,
         compute: Callable[[IntArray], FloatArray],
     ) -> FloatArray:
-        s = self.settings
-        use_cache = s.cache_max_entries > 0 and s.cache_ttl_seconds > 0
-        entry = self._reviewer_cache.get(key) if use_cache else None
-        if entry is not None and not (
-            len(entry.token) == len(token)
-            and all(a is b or (type(a) is int and a == b) for a, b in zip(entry.token, token, strict=True))
-            and time.monotonic() - entry.born <= s.cache_ttl_seconds
-            and abs(clock - entry.at) <= s.cache_ttl_seconds
-        ):
-            del self._reviewer_cache[key]
+        """Values of ``compute`` for ``reviewers``, from the per-reviewer cache where present (computed
+        for a clock within the TTL, under the same token); missing reviewers are computed and added."""
+        cache = self._reviewer_cache
+        entry = cache.get(key, token)
+        if entry is not None and abs(clock - entry.at) > self.settings.cache_ttl_seconds:
+            cache.pop(key)
             entry = None
         if entry is None:
             values = compute(reviewers)
-            if use_cache:
-                self._store_factor(key, _ReviewerCache(reviewers.copy(), values, token, time.monotonic(), clock))
+            cache.put(key, _ReviewerValues(reviewers.copy(), values, clock), token)
             return values
         found, where = member(entry.reviewers, reviewers)
         out = np.empty(reviewers.shape[0])
@@ -645,24 +606,13 @@ class Rater:
             vals = np.concatenate([entry.values, fresh])
             order = np.argsort(keys, kind="stable")
             entry.reviewers, entry.values = keys[order], vals[order]
-        self._reviewer_cache.move_to_end(key)
         return out
-
-    def _store_factor(self, key: tuple[str, int, str], entry: _ReviewerCache) -> None:
-        self._reviewer_cache[key] = entry
-        while len(self._reviewer_cache) > self.settings.cache_max_entries:
-            self._reviewer_cache.popitem(last=False)
 
     def _activity(self, reviewers: IntArray, topic: str, clock: float) -> FloatArray:
         """A: ``min(1, ln(n + 1) / ln(saturation))``, n = reviews in the topic (and subtopics) created
         in ``(clock - window, clock]``."""
-        s, idx = self.settings, self.index
-        pos, owner = gather(idx.user_indptr, reviewers)
-        their = idx.user_rows[pos]
-        created = idx.r_created[their]
-        recent = idx.topic_mask(topic)[idx.r_topic[their]] & (created <= clock)
-        recent &= created > clock - s.activity_window_days * _SECONDS_PER_DAY
-        counts = np.bincount(owner[recent], minlength=reviewers.shape[0])
+        s = self.settings
+        counts = activity_counts(self.index, reviewers, topic, clock, s.activity_window_days)
         return factors.activity(counts, s.activity_saturation)
 
     def _helpfulness(
@@ -670,17 +620,10 @@ class Rater:
     ) -> FloatArray:
         """H: votes on the reviewers' reviews in the topic, each weighted by the observer's topical trust
         in the voter within ``max_depth_h`` edges; a reviewer's votes on their own reviews are ignored."""
-        s, idx = self.settings, self.index
-        n = reviewers.shape[0]
-        pos, owner = gather(idx.user_indptr, reviewers)
-        their = idx.user_rows[pos]
-        in_topic = idx.topic_mask(topic)[idx.r_topic[their]] & (idx.r_created[their] <= clock)
-        vpos, vlocal = gather(idx.vote_indptr, their[in_topic])
-        vowner = owner[in_topic][vlocal]
-        voters = idx.v_voter[vpos].astype(np.int64)
-        ok = (idx.v_created[vpos] <= clock) & (voters != reviewers[vowner])
-        voters, vowner, helpful = voters[ok], vowner[ok], idx.v_helpful[vpos][ok]
+        s = self.settings
+        voters, vowner, helpful = votes_on(self.index, reviewers, topic, clock)
         tv, _ = self._topical(observer, voters, chain, s.max_depth_h, clock)
+        n = reviewers.shape[0]
         hp = np.bincount(vowner, weights=tv * helpful, minlength=n)
         un = np.bincount(vowner, weights=tv * ~helpful, minlength=n)
         return factors.helpfulness(hp, un, s.helpfulness_neutral, s.helpfulness_floor)
@@ -688,121 +631,21 @@ class Rater:
     def _flag_factors(self, observer: int, rows: IntArray, clock: float) -> FloatArray:
         """F for each row: ``prod max(0, 1 - p * severity)`` over flags by moderators the observer
         trusts at or above the threshold in the moderation domain or its subdomains."""
-        s, idx = self.settings, self.index
+        s = self.settings
         F = np.ones(rows.shape[0])
         if observer < 0 or s.flag_penalty_per_severity == 0:
             return F
-        fpos, fowner = gather(idx.flag_indptr, rows)
-        live = idx.f_created[fpos] <= clock
-        fpos, fowner = fpos[live], fowner[live]
-        if fpos.size == 0:
+        flaggers, fowner, severity = flags_on(self.index, rows, clock)
+        if flaggers.size == 0:
             return F
-        flaggers = idx.f_flagger[fpos].astype(np.int64)
         chain = [(d, 0) for d in sorted(self.graph.domains) if is_within(d, s.moderation_domain)]
         trust, _ = self._topical(observer, flaggers, chain, s.max_depth_t, clock)
         counted = trust >= s.moderator_trust_threshold
-        factor = np.maximum(0.0, 1.0 - s.flag_penalty_per_severity * idx.f_severity[fpos])
+        factor = np.maximum(0.0, 1.0 - s.flag_penalty_per_severity * severity)
         np.multiply.at(F, fowner[counted], factor[counted])
         return F
 
-    def _result(
-        self,
-        item: int,
-        item_id: str,
-        observer: str,
-        topic: str,
-        clock: float,
-        wt: _Weights,
-        include_paths: bool,
-    ) -> WeightedRatingResult:
-        s, idx = self.settings, self.index
-        lo, hi = float(idx.item_min[item]), float(idx.item_max[item])
-        span = hi - lo
-        z_all = idx.r_norm[wt.rows]
-        c = np.flatnonzero(wt.contrib)
-        c = c[np.argsort(-wt.w[c], kind="stable")]
-        weights = wt.w[c]
-        z = z_all[c]
-        total = float(weights.sum())
-        mean, sd = factors.weighted_mean_sd(z, weights)
-        n = int(c.shape[0])
-        rating = lo + mean * span if n else None
-        cr = factors.confidence_range(sd, weights) * span if n else 0.0
-        pol = factors.polarization(sd) if n else 0.0
-        paths = self._paths(observer, wt, c, topic, clock)
-        rows = wt.rows[c]
-        chain_names = [d for d, _ in topic_chain(topic)]
-        which = wt.which[c].tolist()
-        columns = zip(
-            idx.review_ids[rows].tolist(),
-            self.graph.nodes.ids_array(wt.users[c]).tolist(),
-            (lo + z * span).tolist(),
-            idx.r_rating[rows].tolist(),
-            idx.r_min[rows].tolist(),
-            idx.r_max[rows].tolist(),
-            wt.T[c].tolist(),
-            wt.H[c].tolist(),
-            wt.A[c].tolist(),
-            wt.R[c].tolist(),
-            wt.F[c].tolist(),
-            weights.tolist(),
-            wt.age_days[c].tolist(),
-            paths,
-            which,
-            strict=True,
-        )
-        contributions = [
-            ReviewContribution(
-                review_id=rid,
-                reviewer=reviewer,
-                rating=shown,
-                original_rating=orig,
-                original_min=omin,
-                original_max=omax,
-                T=t,
-                H=h,
-                A=a,
-                R=r,
-                F=f,
-                weight=wgt,
-                age_days=age,
-                top_intermediary_quid=path[1] if path is not None and len(path) > 2 else None,
-                path=path if include_paths else None,
-                trust_domain=chain_names[k] if k >= 0 else None,
-                trust_source="verified_purchase" if k == _BOOT else "path",
-            )
-            for rid, reviewer, shown, orig, omin, omax, t, h, a, r, f, wgt, age, path, k in columns
-        ]
-        n_considered = int(wt.rows.shape[0])
-        unweighted = lo + float(z_all.mean()) * span if n_considered else None
-        agreement = None
-        if n >= 2:
-            agreement = "trusted sources split" if pol >= s.polarization_split_threshold else "trusted sources agree"
-        if rating is None:
-            display = "no trusted reviews"
-        else:
-            display = f"{rating:.1f} ± {cr:.1f} based on {n} trusted review{'s' if n != 1 else ''}"
-        return WeightedRatingResult(
-            product=item_id,
-            topic=topic,
-            observer=observer,
-            rating=rating,
-            total_weight=total,
-            contributing_reviews=n,
-            total_reviews_considered=n_considered,
-            unweighted_mean=unweighted,
-            contributions=contributions,
-            confidence_range=cr,
-            confidence_pct=factors.confidence_pct(total, n, s.confidence_full_weight, s.confidence_full_contributors),
-            polarization=pol,
-            display=display,
-            agreement=agreement,
-            scale_min=lo,
-            scale_max=hi,
-            computed_at=clock,
-        )
-
-    def _paths(self, observer: str, wt: _Weights, c: IntArray, topic: str, clock: float) -> list[list[str] | None]:
+    def _paths(self, observer: str, wt: ReviewWeights, c: IntArray, topic: str, clock: float) -> list[list[str] | None]:
         """Best path (as user ids) of every contributing row, vectorised per winning domain."""
         out: list[list[str] | None] = [None] * c.shape[0]
         o = self.graph.nodes.get(observer)
@@ -833,7 +676,7 @@ class Rater:
         return out
 
     def _fill_personal(self, result: WeightedRatingResult, item: int, observer: str, clock: float,
-                       own: _Weights) -> None:
+                       own: ReviewWeights) -> None:
         c = np.flatnonzero(own.contrib)
         est = self.personal.estimate(
             item, self.graph.nodes.get(observer), clock, own.users[c], self.index.r_norm[own.rows[c]], own.w[c]
@@ -843,19 +686,6 @@ class Rater:
         result.for_you_calibration, result.for_you_calibration_ratings = est.calibration, est.calibration_ratings
         result.for_you_trust_mean, result.for_you_trust_shift = est.trust_mean, est.trust_shift
         result.for_you_trust_reviews, result.for_you_trust_agreement = est.trust_reviews, est.trust_agreement
-
-    def _fill_baseline(self, result: WeightedRatingResult, item: int, base: _Weights) -> None:
-        idx = self.index
-        lo, hi = float(idx.item_min[item]), float(idx.item_max[item])
-        c = np.flatnonzero(base.contrib)
-        total = float(base.w[c].sum())
-        result.anonymous_baseline_total_weight = total
-        if c.size and total > 0:
-            mean, _ = factors.weighted_mean_sd(idx.r_norm[base.rows[c]], base.w[c])
-            result.anonymous_baseline_rating = lo + mean * (hi - lo)
-            if result.rating is not None:
-                result.personalization_delta = result.rating - result.anonymous_baseline_rating
-
 
 def _clock(at: datetime | float | str | None) -> float:
     return clock_of(at)
