@@ -183,8 +183,12 @@ def run(cfg: BenchConfig, log=print) -> dict[str, object]:
     index.ensure()
     t_index = time.perf_counter() - t0
     rater = Rater(graph, index, TrustSettings())
+    t0 = time.perf_counter()
+    rater.personal.fit_for(NOW)  # the for_you model's fit (the API server does this when it builds its Rater)
+    t_personal = time.perf_counter() - t0
     base = rater.anonymous_baseline_rating(ITEM, at=NOW)  # warms the shared baseline searches
-    log(f"reviews {len(reviews):,}, votes {len(votes):,}; index {t_index:.1f} s; baseline {base.display}")
+    log(f"reviews {len(reviews):,}, votes {len(votes):,}; index {t_index:.1f} s; baseline {base.display}; "
+        f"personal fit {t_personal:.2f} s")
 
     rng = np.random.default_rng(cfg.seed + 2)
     candidates = np.flatnonzero(out_degree > 0)
@@ -201,7 +205,7 @@ def run(cfg: BenchConfig, log=print) -> dict[str, object]:
         cold.append(time.perf_counter() - t)
         cold_cpu.append(time.thread_time() - c)
         contributing.append(res.contributing_reviews)
-        reached.append(rater._cache[(int(o), TOPIC)].result.n_reached)
+        reached.append(rater.search_cache.peek((int(o), TOPIC)).n_reached)  # type: ignore[union-attr]
     searches_cold = rater.stats.searches - searches0
     for _ in range(3):
         for o in observers:
@@ -209,13 +213,19 @@ def run(cfg: BenchConfig, log=print) -> dict[str, object]:
             rater.effective_rating(ITEM, str(int(o)), at=NOW)
             warm.append(time.perf_counter() - t)
             warm_cpu.append(time.thread_time() - c)
+    # the same warm requests without the personal estimate: what for_you adds
+    seed_only = []
+    for o in observers:
+        t = time.perf_counter()
+        rater.effective_rating(ITEM, str(int(o)), at=NOW, with_personal=False)
+        seed_only.append(time.perf_counter() - t)
     log(
         f"cold p50 {_pct(cold, 50):.1f} ms p99 {_pct(cold, 99):.1f} ms; "
-        f"warm p50 {_pct(warm, 50):.2f} p99 {_pct(warm, 99):.2f}"
+        f"warm p50 {_pct(warm, 50):.2f} p99 {_pct(warm, 99):.2f}; without for_you p99 {_pct(seed_only, 99):.2f}"
     )
 
     # incremental edges: latency and how many cached searches each one drops
-    cached = len(rater._cache)
+    cached = len(rater.search_cache)
     inv0 = rater.stats.invalidated
     add_times = []
     for _ in range(200):
@@ -301,7 +311,9 @@ def run(cfg: BenchConfig, log=print) -> dict[str, object]:
         "invalidated": invalidated,
         "ref": pd.DataFrame(ref_rows),
         "peak_rss_mb": _peak_rss_mb(),
-        "cache_mb": sum(e.result.nbytes for e in rater._cache.values()) / 1e6,
+        "cache_mb": sum(rater.search_cache.peek(k).nbytes for k in rater.search_cache.keys()) / 1e6,  # type: ignore[union-attr]  # noqa: SIM118
+        "t_personal": t_personal,
+        "seed_only": seed_only,
     }
 
 
@@ -339,8 +351,10 @@ def render(out: dict[str, object]) -> str:
         f"{max(out['contributing'])} |",
         f"| graph generation / CSR build / review index build | {out['t_gen']:.1f} s / {out['t_build']:.1f} s / "
         f"{out['t_index']:.1f} s |",
+        f"| for_you model fit (empirical-Bayes offsets, trust-pair sample), at set-up | {out['t_personal']:.2f} s |",
         "",
-        "## Effective-rating latency (`Rater.effective_rating`, whole request incl. baseline fields and paths)",
+        "## Effective-rating latency (`Rater.effective_rating`, whole request incl. baseline fields, paths and "
+        "`for_you`)",
         "",
         "| case | p50 ms | p99 ms | max ms | target p99 |",
         "|---|---|---|---|---|",
@@ -352,6 +366,8 @@ def render(out: dict[str, object]) -> str:
         f"{max(warm) * 1e3:.2f} | <= 5 ms |",
         f"| warm, CPU time of the thread | {_pct(out['warm_cpu'], 50):.2f} | {_pct(out['warm_cpu'], 99):.2f} | "
         f"{max(out['warm_cpu']) * 1e3:.2f} | |",
+        f"| baseline: warm without for_you (`with_personal=False`), wall, 1 repeat | {_pct(out['seed_only'], 50):.2f} "
+        f"| {_pct(out['seed_only'], 99):.2f} | {max(out['seed_only']) * 1e3:.2f} | |",
         "",
         "Wall time includes preemption by other processes on the shared machine; the thread's CPU time does not. "
         "`gc.freeze()` is called after set-up, as a long-running server would.",
