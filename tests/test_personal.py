@@ -172,6 +172,9 @@ def test_trusted_reviewers_move_for_you_towards_their_taste() -> None:
     without = Rater.from_frames(trust, reviews, personal=PersonalSettings(use_trust=False))
     h = with_trust.personal.hyper_
     assert h.trust_cov > 0 and math.isfinite(h.trust_strength) and h.n_pairs > 0
+    # covariance by path length: [unused, direct edges, 2 hops, ...]; within a taste cluster every hop shares taste
+    assert len(h.cov_by_hops) == PersonalSettings().max_hops + 1 and h.cov_by_hops[1] == h.trust_cov
+    assert h.cov_by_hops[2] > 0
     errors = {"trust": [], "plain": []}
     for _, r in reviews.iloc[::7].iterrows():
         a = with_trust.effective_rating(r.item_id, r.user_id, at=10.0)

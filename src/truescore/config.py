@@ -333,6 +333,13 @@ class PersonalSettings(_Section):
     max_cached_fits: int = Field(
         4, ge=1, le=1000, description="Fits as of earlier clocks ('at') kept in memory (LRU), besides the current one."
     )
+    max_hops: int = Field(5, ge=1, le=10, description="Trust-path lengths with their own shared-taste covariance.")
+    hop_observers: int = Field(
+        200, ge=1, le=100_000, description="Observers sampled (seeded) to estimate the covariance by path length."
+    )
+    hop_pairs: int = Field(
+        100, ge=1, le=100_000, description="Users sampled per observer and path length for that estimate."
+    )
     agreement_cap: float = Field(
         3.0, ge=1.0, le=100.0, description="Largest relative agreement of one trusted reviewer (1 = the average pair)."
     )

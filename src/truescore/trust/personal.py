@@ -242,6 +242,9 @@ class Hyper:
     pair_strength: float
     n_pairs: int
     n_pair_ratings: int
+    raw_residual_var: float = 0.0
+    #: gamma_d: residual covariance of an observer and a user ``d`` trust hops away (index d; [0] unused)
+    cov_by_hops: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,12 +412,25 @@ class PersonalModel:
                                            s.max_shrinkage)
         c, _ = self._robust(dev, user, n_users, lam_u * t, within_u * t)
         resid = dev - c[user]
+        raw_var = float((resid * resid).mean()) if resid.size else 0.0
+        resid = self._psi(resid, raw_var)
         resid_var = float((resid * resid).mean()) if resid.size else 0.0
         full = np.zeros(idx.r_norm.shape[0])
         full[rows] = resid
         gamma, lam_g, kappa, n_pairs, n_pr = self._fit_trust(in_fit, full, resid_var)
-        hyper = Hyper(within_i, lam_i, within_u, lam_u, resid_var, gamma, lam_g, kappa, n_pairs, n_pr)
+        by_hops = self._fit_hops(in_fit, full, gamma, clock) if math.isfinite(lam_g) else ()
+        hyper = Hyper(within_i, lam_i, within_u, lam_u, resid_var, gamma, lam_g, kappa, n_pairs, n_pr, raw_var,
+                      by_hops)
         return Fit(cutoff, mu, b, bw, c, ucnt, hyper, in_fit)
+
+    def _psi(self, resid: FloatArray, raw_var: float) -> FloatArray:
+        """Residuals through the Student-t influence function, ``r (nu + 1) / (nu + r^2 / s^2)`` with
+        ``s^2 = t_scale * var``: the robust residuals the trust covariances are estimated from (the
+        same noise model as the offsets; identity with no reweighting)."""
+        if self.settings.robust_iterations == 0 or raw_var <= 0:
+            return resid
+        nu = self.settings.robust_nu
+        return resid * (nu + 1.0) / (nu + resid * resid / (raw_var * self._t))
 
     def _fit_trust(self, in_fit: npt.NDArray[np.bool_], resid: FloatArray, resid_var: float
                    ) -> tuple[float, float, float, int, int]:
@@ -462,6 +478,58 @@ class PersonalModel:
         tau2 = float(((tot[has] / m[has] - gamma) ** 2).mean() - (noise / m[has]).mean())
         kappa = min(s.max_shrinkage, noise / tau2) if tau2 > 0 else s.max_shrinkage
         return gamma, lam_g, kappa, int(has.sum()), int(common.size)
+
+    def _fit_hops(self, in_fit: npt.NDArray[np.bool_], resid: FloatArray, gamma: float, clock: float
+                  ) -> tuple[float, ...]:
+        """gamma_d for d = 1..max_hops: the mean product of residuals on co-rated items of an observer
+        and the users they reach in exactly ``d`` hops (best path), over ``hop_observers`` sampled
+        observers (seeded) and at most ``hop_pairs`` users per observer and distance. gamma_1 is the
+        direct-edge estimate. A distance with fewer than 2 co-ratings gets 0 (no evidence of shared taste)."""
+        s, idx, graph = self.settings, self.index, self.graph
+        hops_max = s.max_hops
+        sums = np.zeros(hops_max + 1)
+        counts = np.zeros(hops_max + 1)
+        if graph is None or hops_max < 2:
+            return (0.0, gamma)
+        rng = np.random.default_rng(s.random_state + 1)
+        n_items = idx.item_indptr.shape[0]
+        for domain in sorted(graph.domains):
+            src, _ = _edges_of(graph.domains[domain])
+            trusters = np.unique(src)
+            if trusters.size == 0:
+                continue
+            chosen = rng.choice(trusters, size=min(s.hop_observers, trusters.size), replace=False)
+            pa_all, pb_all, hop_all = [], [], []
+            for o in chosen.tolist():
+                found = graph.search(int(o), domain, hops_max, at=clock)
+                nodes, _, hops = found.reach(hops_max)
+                for d in range(2, hops_max + 1):
+                    at_d = nodes[hops == d]
+                    if at_d.size > s.hop_pairs:
+                        at_d = rng.choice(at_d, size=s.hop_pairs, replace=False)
+                    pa_all.append(np.full(at_d.size, o, dtype=np.int64))
+                    pb_all.append(at_d.astype(np.int64))
+                    hop_all.append(np.full(at_d.size, d, dtype=np.int64))
+            if not pa_all:
+                continue
+            a_nodes, b_nodes, pair_hops = np.concatenate(pa_all), np.concatenate(pb_all), np.concatenate(hop_all)
+            pa, oa = gather(idx.user_indptr, a_nodes)
+            pb, ob = gather(idx.user_indptr, b_nodes)
+            ra, rb = idx.user_rows[pa], idx.user_rows[pb]
+            la, lb = in_fit[ra], in_fit[rb]
+            ra, oa, rb, ob = ra[la], oa[la], rb[lb], ob[lb]
+            common, ia, ib = np.intersect1d(oa * n_items + idx.r_item[ra], ob * n_items + idx.r_item[rb],
+                                            return_indices=True)
+            if common.size == 0:
+                continue
+            prod = resid[ra[ia]] * resid[rb[ib]]
+            d_of = pair_hops[oa[ia]]
+            sums += np.bincount(d_of, weights=prod, minlength=hops_max + 1)
+            counts += np.bincount(d_of, minlength=hops_max + 1)
+        out = [0.0, gamma]
+        for d in range(2, hops_max + 1):
+            out.append(float(sums[d] / counts[d]) if counts[d] >= 2 else 0.0)
+        return tuple(out)
 
     # -- per request -------------------------------------------------------------------------
 
@@ -515,11 +583,13 @@ class PersonalModel:
         reviewers: IntArray,
         ratings: FloatArray,
         weights: FloatArray,
+        hops: IntArray | None = None,
     ) -> PersonalEstimate:
         """``for_you`` of ``observer`` (node id, -1 if unknown) for ``item`` (index code).
 
-        ``reviewers``, ``ratings`` (normalised) and ``weights`` are the contributing reviews of the
-        seed's rating (b). The result is on the item's display scale.
+        ``reviewers``, ``ratings`` (normalised), ``weights`` and ``hops`` (length of each one's best
+        trust path; None = 1) are the contributing reviews of the seed's rating (b). The result is on
+        the item's display scale.
         """
         fit = self.fit_for(clock)
         h = fit.hyper
@@ -536,7 +606,8 @@ class PersonalModel:
             known = users < fit.user_offset.shape[0]
             c_v = np.where(known, fit.user_offset[np.where(known, users, 0)], 0.0)
             e = ratings - p - c_v
-            agree = self._agreement(fit, observer, users, item) if use else np.ones(e.size)
+            hop = np.ones(users.size, dtype=np.int64) if hops is None else np.asarray(hops, dtype=np.int64)
+            agree = self._agreement(fit, observer, users, item, hop) if use else np.ones(e.size)
             shift, s_var, e_bar, n_eff = trust_shift(
                 e, weights, agree, h.trust_strength if use else math.inf, h.trust_cov,
                 scale2=max(h.residual_var - h.trust_cov, 0.0) * self._t,
@@ -564,17 +635,20 @@ class PersonalModel:
         text = explain(est, int(reviewers.size))
         return PersonalEstimate(**{**{f: getattr(est, f) for f in est.__dataclass_fields__}, "explanation": text})
 
-    def _agreement(self, fit: Fit, observer: int, reviewers: IntArray, item: int) -> FloatArray:
-        """alpha_v of each reviewer (module docstring): shrunk pair covariance over co-rated items."""
+    def _agreement(self, fit: Fit, observer: int, reviewers: IntArray, item: int, hops: IntArray) -> FloatArray:
+        """alpha_v of each reviewer (module docstring): the pair's covariance over co-rated items, shrunk
+        to the average covariance of pairs as many trust hops apart, relative to direct pairs'."""
         h = fit.hyper
         k = reviewers.shape[0]
-        if observer < 0 or h.trust_cov <= 0:
+        if h.trust_cov <= 0:
             return np.ones(k)
+        by_hops = np.asarray(h.cov_by_hops if h.cov_by_hops else (0.0, h.trust_cov))
+        prior = np.clip(by_hops[np.clip(hops, 1, by_hops.size - 1)] / h.trust_cov, 0.0, self.settings.agreement_cap)
         idx = self.index
-        mine = self._rows_of(idx.user_indptr, idx.user_rows, observer, fit)
+        mine = self._rows_of(idx.user_indptr, idx.user_rows, observer, fit) if observer >= 0 else np.zeros(0, np.int64)
         mine = mine[idx.r_item[mine] != item]
         if mine.size == 0:
-            return np.ones(k)
+            return prior
         o_items = idx.r_item[mine].astype(np.int64)
         order = np.argsort(o_items, kind="stable")
         o_items, mine = o_items[order], mine[order]
@@ -589,13 +663,14 @@ class PersonalModel:
         prod = np.where(hit, self._residuals(fit, rows) * o_res[at], 0.0)
         tot = np.bincount(owner, weights=prod, minlength=k)
         m = np.bincount(owner, weights=hit.astype(np.float64), minlength=k)
-        cov = (tot + h.pair_strength * h.trust_cov) / (m + h.pair_strength)
+        cov = (tot + h.pair_strength * prior * h.trust_cov) / (m + h.pair_strength)
         return np.clip(cov / h.trust_cov, 0.0, self.settings.agreement_cap)
 
     def _residuals(self, fit: Fit, rows: IntArray) -> FloatArray:
         idx = self.index
-        return (idx.r_norm[rows] - fit.mu - fit.item_offset[idx.r_item[rows]]
-                - fit.user_offset[idx.r_user[rows].astype(np.int64)])
+        raw = (idx.r_norm[rows] - fit.mu - fit.item_offset[idx.r_item[rows]]
+               - fit.user_offset[idx.r_user[rows].astype(np.int64)])
+        return self._psi(raw, fit.hyper.raw_residual_var)
 
 
 def _edges_of(domain_graph: DomainGraph) -> tuple[IntArray, IntArray]:

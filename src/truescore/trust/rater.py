@@ -465,7 +465,7 @@ class Rater:
                 base = own if observer == base_id else self._baseline_weights(item, topic_name, clock)
                 fill_baseline(result, self.index, item, base)
             if with_personal and self.personal_settings.enabled:
-                self._fill_personal(result, item, observer, clock, own)
+                self._fill_personal(result, item, observer, clock, own, c, paths)
             return result
 
     def anonymous_baseline_rating(
@@ -676,10 +676,11 @@ class Rater:
         return out
 
     def _fill_personal(self, result: WeightedRatingResult, item: int, observer: str, clock: float,
-                       own: ReviewWeights) -> None:
-        c = np.flatnonzero(own.contrib)
+                       own: ReviewWeights, c: IntArray, paths: list[list[str] | None]) -> None:
+        """``for_you`` from the contributing rows ``c`` and their best paths (hops = path length)."""
+        hops = np.array([len(p) - 1 if p is not None and len(p) > 1 else 1 for p in paths], dtype=np.int64)
         est = self.personal.estimate(
-            item, self.graph.nodes.get(observer), clock, own.users[c], self.index.r_norm[own.rows[c]], own.w[c]
+            item, self.graph.nodes.get(observer), clock, own.users[c], self.index.r_norm[own.rows[c]], own.w[c], hops
         )
         result.for_you, result.for_you_sd, result.for_you_explanation = est.for_you, est.for_you_sd, est.explanation
         result.for_you_public, result.for_you_public_sd = est.public, est.public_sd
