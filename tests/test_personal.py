@@ -272,3 +272,32 @@ def test_api_rating_has_for_you_and_takes_at(tmp_path: object) -> None:
         bad = client.get("/items/A/rating", params={"observer": "o", "at": "soon"})
         assert bad.status_code == 422 and "'at'" in bad.text and "soon" in bad.text
     store.close()
+
+
+def test_cli_rate_shows_for_you_and_takes_at(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    import truescore.cli as cli
+    from truescore.domain import Item, Review, TrustEdge, from_epoch
+    from truescore.store import Store
+
+    url = f"sqlite:///{tmp_path}/cli.db"  # type: ignore[str-bytes-safe]
+    store = Store.open(url)
+    store.add_items([Item("A", TOPIC), Item("B", TOPIC)])
+    store.add_reviews([Review(f"{u}:{i}", i, u, 1 + 4 * z, from_epoch(1.3e9 + t)) for u, i, z, t in SMALL])
+    store.add_trust([TrustEdge("o", "u1", TOPIC, 1.0, from_epoch(1.3e9))])
+    store.close()
+    monkeypatch.setattr(cli, "console", Console(width=200))
+    runner = CliRunner()
+    out = runner.invoke(cli.app, ["rate", "A", "--observer", "o", "--at", "2011-03-13T07:06:50Z", "--db", url])
+    assert out.exit_code == 0, out.output
+    assert "for you " in out.output and "seed 003 trust-weighted rating: 4.2" in out.output
+    payload = json.loads(runner.invoke(cli.app, ["rate", "A", "--observer", "o", "--at", "1300000010", "--json",
+                                                 "--db", url]).output)
+    assert payload["computed_at"] == 1.3e9 + 10 and payload["for_you"] is not None
+    assert "trusted source" in payload["for_you_explanation"]
+    bad = runner.invoke(cli.app, ["rate", "A", "--observer", "o", "--at", "soon", "--db", url])
+    assert bad.exit_code != 0

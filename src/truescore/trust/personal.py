@@ -27,15 +27,20 @@ posterior variances as ``for_you_sd``:
     rating evidence only, so it can be recomputed as of any clock in microseconds; the fused estimate
     is reported beside it in ``docs/results/trust_eval.md``.
 
-(c) **Calibration**, estimated against that same prior: over the observer's other ratings ``j`` (at or
-    before the clock), each item's public estimate again leaving the observer's own rating out,
+(c) **Calibration**, estimated against that same prior: over the observer's ``m`` other ratings ``j``
+    (at or before the clock; the rating of ``i`` itself left out), against the fitted public estimates
+    :math:`\\hat p_j` of those items (as in the baseline predictor, the observer's rating of ``j`` is one
+    of the ratings behind :math:`\\hat p_j`),
 
-    .. math:: \\hat c_o = \\frac{\\sum_j (z_{oj} - \\hat p_j^{(-o)})}{m + \\lambda_c}, \\qquad
+    .. math:: \\hat c_o = \\frac{\\sum_j (z_{oj} - \\hat p_j)}{m + \\lambda_c}, \\qquad
               \\operatorname{var} = \\frac{\\sigma_{wc}^2}{m + \\lambda_c}, \\qquad
               \\lambda_c = \\sigma_{wc}^2 / \\sigma_c^2 .
 
     (a) and (c) together are the regularised baseline predictor "global mean + user offset + item
-    offset" (Koren, *Factor in the neighbors*, TKDD 2010, eq. 2-3), with leave-one-out offsets.
+    offset" (Koren, *Factor in the neighbors*, TKDD 2010, eq. 2-3). Both sums are robust: with
+    Student-t noise (``robust_nu`` degrees of freedom) each deviation carries the weight
+    :math:`\\omega = (\\nu + 1)/(\\nu + r^2/s^2)` of iteratively reweighted least squares
+    (:func:`robust_offsets`), ``n`` becomes :math:`\\sum \\omega` and :math:`s^2 = \\sigma^2 (\\nu - 2)/\\nu`.
 
 (b) **Trusted reviewers.** Each contributing review of the seed's rating (weight :math:`w_v` =
     T x H x A x R x F) has the residual :math:`e_v = z_{vi} - \\hat p_i - \\hat c_v` (the reviewer's
@@ -48,10 +53,14 @@ posterior variances as ``for_you_sd``:
               \\lambda_g = \\frac{\\sigma_r^2 - \\gamma}{\\gamma},
 
     where :math:`\\gamma` is the covariance of the baseline residuals of an observer and a reviewer
-    they trust directly on the same item and :math:`\\sigma_r^2` the residual variance. Agreement:
-    each reviewer's weight is multiplied by :math:`\\alpha_v = \\operatorname{clip}(\\hat\\gamma_{ov} /
-    \\gamma, 0, \\alpha_{max})` with the pair's own residual covariance over co-rated items shrunk to
-    the average, :math:`\\hat\\gamma_{ov} = (\\sum_j r_{oj} r_{vj} + \\kappa \\gamma)/(m_{ov} + \\kappa)`;
+    they trust directly on the same item and :math:`\\sigma_r^2` the residual variance (both over
+    residuals passed through the Student-t influence function :math:`r (\\nu + 1)/(\\nu + r^2/s^2)`,
+    the same noise model as the offsets, so a few extreme co-ratings cannot make up shared taste).
+    Agreement: each reviewer's weight is multiplied by :math:`\\alpha_v = \\operatorname{clip}(
+    \\hat\\gamma_{ov} / \\gamma, 0, \\alpha_{max})` with the pair's own residual covariance over
+    co-rated items shrunk to the average covariance :math:`\\gamma_d` of pairs as many trust hops apart
+    (``d`` = length of the reviewer's best path; :math:`\\gamma_1 = \\gamma`),
+    :math:`\\hat\\gamma_{ov} = (\\sum_j r_{oj} r_{vj} + \\kappa \\gamma_d)/(m_{ov} + \\kappa)`;
     :math:`\\bar e = \\sum w_v \\alpha_v e_v / \\sum w_v \\alpha_v` and :math:`n` is Kish's effective
     number of those weights times their weighted mean agreement :math:`\\sum w\\alpha / \\sum w`. With
     :math:`\\gamma \\le 0` (trust does not predict taste in this data) the trust part is switched off.
@@ -64,7 +73,8 @@ pooled within-item variance :math:`\\sigma_w^2` and the between-item variance
 leave-one-out baseline deviations grouped by user for :math:`\\sigma_{wc}^2, \\sigma_c^2`; and on a
 seeded sample of direct trust edges for :math:`\\gamma`, :math:`\\sigma_r^2` and the between-pair
 variance :math:`\\tau^2` of pair covariances, giving :math:`\\kappa = \\overline{r_o^2 r_v^2} /
-\\tau^2`. A component estimated as <= 0 gets ``max_shrinkage`` (its part stays at the prior).
+\\tau^2`; and on the users a seeded sample of observers reach in exactly ``d`` hops for
+:math:`\\gamma_d`. A component estimated as <= 0 gets ``max_shrinkage`` (its part stays at the prior).
 
 The clock
 ---------
