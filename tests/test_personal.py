@@ -230,7 +230,7 @@ def test_parse_at() -> None:
     assert parse_at("2011-03-13T07:06:40") == 1.3e9  # no zone: UTC
     assert parse_at("2011-03-13T08:06:40+01:00") == 1.3e9
     assert parse_at("2011-03-13") == datetime(2011, 3, 13, tzinfo=UTC).timestamp()
-    with pytest.raises(ValueError, match="ISO 8601.*'yesterday'"):
+    with pytest.raises(ValueError, match=r"ISO 8601.*'yesterday'"):
         parse_at("yesterday")
     with pytest.raises(ValueError, match="finite"):
         parse_at("inf")
