@@ -78,9 +78,11 @@ variance :math:`\\tau^2` of pair covariances, giving :math:`\\kappa = \\overline
 
 The clock
 ---------
-Everything is computed from the ratings created at or before the clock (prefix sums over each
-item's ratings in time order), so ``at`` gives the estimate as of that time. The hyperparameters
-above are fitted once on the whole index (they change slowly; documented in ``docs/trust.md``).
+The offsets and variance ratios are fitted on the ratings created at or before the clock (one fit
+per distinct cutoff, cached), so ``at`` gives the estimate as of that time; the item's and the
+observer's parts are refitted per request without the observer's rating of the item. The trust
+covariances (:math:`\\gamma, \\gamma_d, \\kappa, \\lambda_g`: a handful of population constants
+that need graph searches) come from the fit of every rating and are reused for earlier clocks.
 """
 
 from __future__ import annotations
@@ -364,7 +366,8 @@ class PersonalModel:
         self.settings = settings
         self._version = -1
         self._times: FloatArray = np.zeros(0)
-        self._fits: TTLCache[Fit] = TTLCache(settings.max_cached_fits + 1, math.inf)
+        self._fits: TTLCache[Fit] = TTLCache(settings.max_cached_fits, math.inf)
+        self._full: Fit | None = None
 
     # -- fit -----------------------------------------------------------------------------------
 
@@ -374,12 +377,18 @@ class PersonalModel:
         idx.ensure()
         if self._version != idx.version:
             self._fits.clear()
+            self._full = None
             self._times = np.sort(idx.r_created.astype(np.float64))
             self._version = idx.version
         cutoff = int(np.searchsorted(self._times, clock, side="right"))
+        if cutoff == self._times.shape[0]:
+            if self._full is None:
+                self._full = self._fit(math.inf, cutoff, None)
+            return self._full
         fit = self._fits.get(cutoff)
         if fit is None:
-            fit = self._fit(clock, cutoff)
+            full = self.fit_for(math.inf)
+            fit = self._fit(clock, cutoff, full.hyper)
             self._fits.put(cutoff, fit)
         return fit
 
@@ -398,7 +407,11 @@ class PersonalModel:
         return robust_offsets(dev, group, n, strength, scale2, self.settings.robust_nu,
                               self.settings.robust_iterations)
 
-    def _fit(self, clock: float, cutoff: int) -> Fit:
+    def _fit(self, clock: float, cutoff: int, trust_from: Hyper | None) -> Fit:
+        """Offsets and variance ratios over the ratings at or before ``clock``; the trust covariances
+        are estimated here for the fit of every rating and taken from it (``trust_from``) for earlier
+        clocks (a handful of population constants; re-estimating them per clock would cost the graph
+        searches of the sample each time)."""
         s, idx = self.settings, self.index
         in_fit = idx.r_created <= clock
         rows = np.flatnonzero(in_fit)
@@ -427,8 +440,14 @@ class PersonalModel:
         resid_var = float((resid * resid).mean()) if resid.size else 0.0
         full = np.zeros(idx.r_norm.shape[0])
         full[rows] = resid
-        gamma, lam_g, kappa, n_pairs, n_pr = self._fit_trust(in_fit, full, resid_var)
-        by_hops = self._fit_hops(in_fit, full, gamma, clock) if math.isfinite(lam_g) else ()
+        if trust_from is None:
+            gamma, lam_g, kappa, n_pairs, n_pr = self._fit_trust(in_fit, full, resid_var)
+            by_hops = self._fit_hops(in_fit, full, gamma, clock) if math.isfinite(lam_g) else ()
+        else:
+            t = trust_from
+            gamma, lam_g, kappa, n_pairs, n_pr = (t.trust_cov, t.trust_strength, t.pair_strength, t.n_pairs,
+                                                  t.n_pair_ratings)
+            by_hops = t.cov_by_hops
         hyper = Hyper(within_i, lam_i, within_u, lam_u, resid_var, gamma, lam_g, kappa, n_pairs, n_pr, raw_var,
                       by_hops)
         return Fit(cutoff, mu, b, bw, c, ucnt, hyper, in_fit)
@@ -511,7 +530,7 @@ class PersonalModel:
             chosen = rng.choice(trusters, size=min(s.hop_observers, trusters.size), replace=False)
             pa_all, pb_all, hop_all = [], [], []
             for o in chosen.tolist():
-                found = graph.search(int(o), domain, hops_max, at=clock)
+                found = graph.search(int(o), domain, hops_max, at=clock if math.isfinite(clock) else None)
                 nodes, _, hops = found.reach(hops_max)
                 for d in range(2, hops_max + 1):
                     at_d = nodes[hops == d]
