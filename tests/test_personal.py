@@ -301,3 +301,16 @@ def test_cli_rate_shows_for_you_and_takes_at(tmp_path: object, monkeypatch: pyte
     assert "trusted source" in payload["for_you_explanation"]
     bad = runner.invoke(cli.app, ["rate", "A", "--observer", "o", "--at", "soon", "--db", url])
     assert bad.exit_code != 0
+
+
+def test_warm_requests_reuse_the_estimate_until_something_changes() -> None:
+    from truescore.domain import Review, from_epoch
+
+    rater = Rater.from_frames(NO_TRUST, _reviews(SMALL), personal=GAUSS)
+    first = rater.effective_rating("A", "o", at=10.0)
+    assert rater.personal.estimates.hits == 0
+    again = rater.effective_rating("A", "o", at=10.0)
+    assert rater.personal.estimates.hits == 1 and again.for_you == first.for_you
+    rater.add_reviews([Review("u3:A", "A", "u3", 0.1, from_epoch(5.0), min_rating=0.0, max_rating=1.0)])
+    changed = rater.effective_rating("A", "o", at=10.0)  # a new review: new fit, new estimate
+    assert changed.for_you < first.for_you and "(3 reviews)" in (changed.for_you_explanation or "")

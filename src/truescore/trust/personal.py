@@ -360,10 +360,13 @@ class PersonalModel:
     settings : PersonalSettings
     """
 
-    def __init__(self, index: ReviewIndex, graph: TrustGraph | None, settings: PersonalSettings) -> None:
+    def __init__(self, index: ReviewIndex, graph: TrustGraph | None, settings: PersonalSettings,
+                 cache: TTLCache[tuple[FloatArray, PersonalEstimate]] | None = None) -> None:
         self.index = index
         self.graph = graph
         self.settings = settings
+        #: (item, observer, fit cutoff) -> (the contributions it used, the estimate); see :meth:`estimate`
+        self.estimates: TTLCache[tuple[FloatArray, PersonalEstimate]] = cache if cache is not None else TTLCache(0, 0)
         self._version = -1
         self._times: FloatArray = np.zeros(0)
         self._fits: TTLCache[Fit] = TTLCache(settings.max_cached_fits, math.inf)
@@ -621,6 +624,21 @@ class PersonalModel:
         the item's display scale.
         """
         fit = self.fit_for(clock)
+        # A warm request: the same fit (token: the fit object) and the same contributions (reviewers,
+        # hops and weights; weights within 1e-4 relative, the drift of R within a cache TTL) give the
+        # same estimate.
+        key = (item, observer, fit.cutoff)
+        signature = np.concatenate([reviewers.astype(np.float64), ratings, weights,
+                                    np.zeros(0) if hops is None else np.asarray(hops, dtype=np.float64)])
+        hit = self.estimates.get(key, (fit,))
+        if hit is not None and hit[0].shape == signature.shape and np.allclose(hit[0], signature, rtol=1e-4, atol=0):
+            return hit[1]
+        est = self._estimate(fit, item, observer, reviewers, ratings, weights, hops)
+        self.estimates.put(key, (signature, est), (fit,))
+        return est
+
+    def _estimate(self, fit: Fit, item: int, observer: int, reviewers: IntArray, ratings: FloatArray,
+                  weights: FloatArray, hops: IntArray | None) -> PersonalEstimate:
         h = fit.hyper
         idx = self.index
         lo, hi = float(idx.item_min[item]), float(idx.item_max[item])

@@ -130,7 +130,8 @@ class Rater:
         self.index = index
         self.settings = settings if settings is not None else get_settings().trust
         self.personal_settings = personal if personal is not None else get_settings().personal
-        self.personal = PersonalModel(index, graph, self.personal_settings)
+        size, ttl = self.settings.cache_max_entries, self.settings.cache_ttl_seconds
+        self.personal = PersonalModel(index, graph, self.personal_settings, TTLCache(size, ttl))
         self.stats = CacheStats()
         size, ttl = self.settings.cache_max_entries, self.settings.cache_ttl_seconds
         #: (observer node, domain) -> best-path search
@@ -292,6 +293,7 @@ class Rater:
     def clear_cache(self) -> None:
         with self._lock:
             self.search_cache.clear()
+            self.personal.estimates.clear()
             self._reviewer_cache.clear()
             self._baseline_cache.clear()
 
