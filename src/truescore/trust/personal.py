@@ -105,9 +105,11 @@ __all__ = [
     "PersonalEstimate",
     "PersonalModel",
     "combine",
+    "explain",
     "moment_shrinkage",
     "robust_offsets",
     "shrunk_offset",
+    "t_scale",
     "trust_shift",
 ]
 
@@ -242,7 +244,27 @@ def combine(
 
 @dataclass(frozen=True, slots=True)
 class Hyper:
-    """Empirical-Bayes hyperparameters (normalised scale; see the module docstring)."""
+    """Empirical-Bayes hyperparameters (normalised scale; see the module docstring).
+
+    Attributes
+    ----------
+    within_item_var, item_strength : float
+        :math:`\\sigma_w^2` and :math:`\\lambda_b` of the item offsets (a).
+    within_user_var, user_strength : float
+        :math:`\\sigma_{wc}^2` and :math:`\\lambda_c` of the calibration (c).
+    residual_var : float
+        :math:`\\sigma_r^2` of the baseline residuals through the Student-t influence function.
+    trust_cov, trust_strength : float
+        :math:`\\gamma` (direct trust pairs) and :math:`\\lambda_g` (inf: trust part off).
+    pair_strength : float
+        :math:`\\kappa`, the prior weight of the average in a pair's agreement.
+    n_pairs, n_pair_ratings : int
+        Sampled direct pairs with co-ratings, and their co-ratings.
+    raw_residual_var : float
+        Residual variance before the influence function (its scale).
+    cov_by_hops : tuple of float
+        :math:`\\gamma_d` for d = 0..max_hops (index 0 unused, :math:`\\gamma_1 = \\gamma`).
+    """
 
     within_item_var: float
     item_strength: float
