@@ -190,3 +190,9 @@ def test_empty_and_error_states(server: str, page: Any) -> None:
     assert page.text_content("#rating-value") == f"{stranger['for_you']:.2f}"  # ... but for_you is always defined
     assert "None of the reviewers a-stranger trusts" in page.text_content("#rating-display")
     assert page.is_visible("#contrib-empty")
+    # "as of": the page passes at to the API and shows that answer
+    page.goto(f"{server}/#/item/{item_id}?observer=operator&at=1600000000")
+    page.wait_for_function("document.querySelector('#rating-value').dataset.observer === 'operator'")
+    assert page.input_value("#at") == "1600000000"
+    then = httpx.get(f"{server}/items/{item_id}/rating", params={"observer": "operator", "at": "1600000000"}).json()
+    assert page.text_content("#rating-value") == f"{then['for_you']:.2f}"
