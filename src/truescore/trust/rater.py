@@ -27,6 +27,12 @@ How it differs from the reference (Quidnug ``algorithm.py`` over a node)
 
 ``at`` sets the clock for recency, the activity window, which reviews/votes/flags exist (created at or
 before it), edge expiry and edge decay; the trust graph itself is the current one (no time travel).
+
+Every answer also carries the observer's personal estimate ``for_you`` (:mod:`truescore.trust.personal`).
+This module keeps the orchestration, the cached searches and the per-reviewer factor caches
+(:class:`~truescore.trust.cache.TTLCache`); the factor math is in :mod:`~truescore.trust.factors`, the
+index look-ups behind A, H and F in :mod:`~truescore.trust.weights`, the result in
+:mod:`~truescore.trust.assemble`.
 """
 
 from __future__ import annotations
