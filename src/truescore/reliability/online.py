@@ -354,7 +354,7 @@ class OnlineReliability(BaseEstimator):
         w = self._weights(users, s)
         state = replace(self._state, item_mean=m.copy(), item_var=v.copy(), shape=self.rater_shape_.copy(),
                         rate=self._beta.view.copy(), bias_mean=np.zeros(n_users), bias_var=np.zeros(n_users),
-                        weight_sum=np.bincount(items, w, n_items))
+                        weight_sum=np.bincount(items, w, n_items))  # type: ignore[arg-type]
 
         user_count = np.bincount(users, minlength=n_users).astype(np.int64)
         res = result_from_state(state, view, n_i, user_count, backend="online", fit_seconds=0.0,

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
 from sklearn.base import BaseEstimator
 
 from truescore.config import ReliabilitySettings, get_settings
@@ -155,7 +154,7 @@ def fit_torch(snapshot: RatingSnapshot, opts: TorchOptions | None = None, progre
     n_u = np.bincount(u, minlength=n_users).astype(np.int64)
     n_i = np.bincount(i, minlength=n_items).astype(np.int64)
     alpha = np.exp(raw.log_alpha)
-    weight = np.bincount(i, alpha[u], n_items) if n_items else np.zeros(0)
+    weight: FloatArray = np.bincount(i, alpha[u], n_items) if n_items else np.zeros(0)  # type: ignore[assignment]
     sd = np.where(n_i > 0, 1.0 / np.sqrt(np.maximum(weight, 1e-300)), 1.0)
     shape = np.maximum(0.5 * n_u, 0.5).astype(np.float64)
     rate = shape / alpha

@@ -158,7 +158,7 @@ class FakeDetector(BaseEstimator):
     # -- fitting ----------------------------------------------------------------------------------------
     def _fit_bases(
         self, texts: list[str], layers: npt.NDArray[np.float64], feats: npt.NDArray[np.float64], y: npt.NDArray[Any]
-    ) -> tuple[Any, Any, Any]:
+    ) -> tuple[Any, Any, Any, Any, Any]:
         import lightgbm as lgb
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
