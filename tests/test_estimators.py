@@ -307,3 +307,21 @@ def test_unfitted_estimators_say_so() -> None:
     fitted = VBReliability().fit(_snapshot())
     check_is_fitted(fitted)
     assert all(hasattr(fitted, a) for a in ("item_mean_", "rater_precision_", "n_iter_", "converged_", "result_"))
+
+
+def test_shipped_text_models_load_as_fitted_estimators() -> None:
+    """The artifacts in src/truescore/text/models (pickled before the heads derived from BaseEstimator) load,
+    are fitted, and clone to an unfitted copy with the same parameters."""
+    from truescore.text._common import MODELS_DIR, load_artifact
+    from truescore.text.scorer import ARTIFACTS
+
+    kinds = {"sentiment": SentimentModel, "fake": FakeDetector, "quality": QualityModel}
+    for task, name in ARTIFACTS.items():
+        model = load_artifact(MODELS_DIR / name)
+        assert type(model) is kinds[task]
+        check_is_fitted(model)
+        fresh = clone(model)
+        assert fresh.get_params() == model.get_params()
+        with pytest.raises(NotFittedError):
+            check_is_fitted(fresh)
+        assert repr(model).startswith(type(model).__name__ + "(")
