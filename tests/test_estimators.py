@@ -107,8 +107,9 @@ def _not_applicable(estimator: BaseEstimator) -> dict[str, str]:
         names = list(_ARRAY_FIT_CHECKS)
     out = dict.fromkeys(names, why)
     if isinstance(estimator, QualityModel):
-        out["check_estimators_unfitted"] = ("predict takes two inputs (features, layers), so predict(X) fails on "
-                                            "its signature before the fitted-state check (test_unfitted covers it)")
+        out["check_estimators_unfitted"] = ("predict takes two inputs (features, layers), so predict(X) fails on its "
+                                            "signature before the fitted-state check (test_unfitted_estimators_say_so "
+                                            "covers it)")
     if isinstance(estimator, SentimentModel | FakeDetector):
         # these refuse numeric rows with a ValueError that names the bad text, not sklearn's own message
         for name in ("check_complex_data", "check_estimators_empty_data_messages", "check_fit2d_1sample",
