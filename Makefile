@@ -33,3 +33,19 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) truescore-demo.db* .pytest_cache
+
+# ---- contributor lanes (CONTRIBUTING.md): the quick loop, the type checker, and everything CI checks
+.PHONY: test-fast typecheck check
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: $(STAMP)
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory typecheck || status=1; \
+	$(MAKE) --no-print-directory test || status=1; \
+	exit $$status

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.common import start_server
 from truescore.store import Store
@@ -36,6 +37,7 @@ def _start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     return start_server(url, port, log, env, timeout=120)
 
 
+@pytest.mark.slow  # starts a server process and kills it
 def test_sigkill_during_a_write_burst_loses_no_acknowledged_write(store_url: str, tmp_path: Path) -> None:
     from test_api_endpoints import build_world
 

@@ -282,6 +282,7 @@ def test_review_scores_come_from_the_text_engines_table(client: TestClient, worl
     assert body["fake_probability"] == 0.9 and body["model_version"] == "test-1"
 
 
+@pytest.mark.slow  # runs the text engine (loads the encoder) in a job
 def test_score_job_runs_or_says_the_engine_is_missing(client: TestClient, world_store: Store, key: str) -> None:
     r = client.post("/score", headers=auth(key))
     if job_available("score") is not None:  # the text engine is not part of this build

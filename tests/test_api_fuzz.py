@@ -58,12 +58,14 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
     store.close()
 
 
+@pytest.mark.slow  # property-based fuzzing of every operation (~1 min)
 def test_every_operation_is_fuzzed(fuzz_target: tuple[Any, str]) -> None:
     schema, _ = fuzz_target
     labels = {result.ok().label for result in schema.get_all_operations()}
     assert labels == {f"{m} {p}" for m, p in OPERATIONS}
 
 
+@pytest.mark.slow  # property-based fuzzing of every operation (~1 min)
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_no_server_error_and_no_schema_violation(fuzz_target: tuple[Any, str], method: str, path: str,

@@ -71,6 +71,7 @@ def _fake_data(n: int = 80) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     return pd.DataFrame({"text": texts}), y, _layers(n, signal=y * 2.0 - 1, seed=2)
 
 
+@pytest.mark.slow  # trains a text model
 def test_fake_detector_probabilities_and_determinism() -> None:
     df, y, lay = _fake_data()
     feats = compute_features(df, global_duplicates=False)
@@ -108,6 +109,7 @@ def test_helpfulness_and_proxy_labels() -> None:
         proxy_label(df, "nope")
 
 
+@pytest.mark.slow  # trains a text model
 def test_quality_model_unit_interval_and_no_vote_leak() -> None:
     rng = np.random.default_rng(3)
     n = 120
@@ -152,6 +154,7 @@ def test_calibration_table_and_ece() -> None:
         reliability_table([1.5], [1])
 
 
+@pytest.mark.slow  # trains a text model
 def test_fake_probabilities_are_calibrated_out_of_fold() -> None:
     """With 20% label noise the stacked out-of-fold probabilities match observed rates (sane calibration)."""
     from truescore.text.calibration import expected_calibration_error

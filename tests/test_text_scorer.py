@@ -110,6 +110,7 @@ def test_score_store_writes_batches_with_version(scorer: ReviewScorer) -> None:
     assert rows[0]["review_id"] == "a" and 0 <= rows[0]["fake_probability"] <= 1
 
 
+@pytest.mark.slow  # starts a Python subprocess that loads the encoder
 def test_no_download_is_ever_attempted(tmp_path: object) -> None:
     """Load the encoder and score in a fresh process where any socket connect or hub download fails."""
     code = textwrap.dedent("""
@@ -136,6 +137,7 @@ def test_no_download_is_ever_attempted(tmp_path: object) -> None:
     assert res.stdout.strip().endswith("ok")
 
 
+@pytest.mark.slow  # trains the text models
 def test_text_eval_on_any_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`text-eval` trains on one CSV and reports metrics on another, with custom column names."""
     from truescore.text.training import evaluate_files, read_labelled

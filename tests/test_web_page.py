@@ -124,6 +124,7 @@ def _pick(server: str) -> tuple[str, str, dict[str, Any]]:
     raise AssertionError("no (item, observer) pair with three trusted reviews in the synthetic store")
 
 
+@pytest.mark.slow  # a uvicorn server and a browser
 def test_product_list_shows_fused_score_and_love(server: str, page: Any) -> None:
     page.goto(server + "/")
     page.wait_for_selector("#items tbody tr")
@@ -141,6 +142,7 @@ def test_product_list_shows_fused_score_and_love(server: str, page: Any) -> None
     assert topics and all(t == "home.lamps" for t in topics)
 
 
+@pytest.mark.slow  # a uvicorn server and a browser
 def test_observer_rating_matches_the_api_and_screenshot(server: str, page: Any) -> None:
     item_id, observer, expected = _pick(server)
     page.goto(f"{server}/#/item/{item_id}")
@@ -175,6 +177,7 @@ def test_observer_rating_matches_the_api_and_screenshot(server: str, page: Any) 
     assert (REPO / "docs" / "screenshot.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # a uvicorn server and a browser
 def test_empty_and_error_states(server: str, page: Any) -> None:
     page.goto(f"{server}/#/item/no-such-product")
     page.wait_for_selector("#banner:not([hidden])")

@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except (*_ONE_LINE_ERRORS, StoreError) as exc:
+    except (*_ONE_LINE_ERRORS, StoreError) as exc:  # type: ignore[misc]
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except Exception as exc:  # click usage errors and anything unexpected

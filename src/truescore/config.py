@@ -21,6 +21,7 @@ and its allowed range.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -437,7 +438,7 @@ def _toml_path() -> Path | None:
     return local if local.is_file() else None
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: Mapping[str, Any]) -> str:
     name = ".".join(str(p) for p in err["loc"])
     ctx = err.get("ctx") or {}
     bounds = []

@@ -84,7 +84,7 @@ class DemoReport:
 
 def _score_texts(store: Store, settings: Settings) -> tuple[int, str]:
     try:
-        from truescore.text import score_store  # type: ignore[attr-defined]
+        from truescore.text import score_store
     except ImportError:
         return 0, "text engine not installed: reviews count as genuine"
     return int(score_store(store, settings=settings)), ""

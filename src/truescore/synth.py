@@ -430,7 +430,7 @@ def generate(config: SynthConfig | None = None) -> SynthWorld:
                 others = rng.choice(np.setdiff1d(np.arange(n_items), [target]), cfg.camouflage_ratings, replace=False)
                 bot_u.append(np.full(others.shape[0], m))
                 bot_i.append(others)
-                bot_t.append(attack_at - rng.random(others.shape[0]) * 300 * DAY)
+                bot_t.append(attack_at - rng.random(others.shape[0]) * 300 * DAY)  # type: ignore[arg-type]
                 bot_s.append(np.clip(np.rint(quality[others] + 0.3 * rng.standard_normal(others.shape[0])), 1, 5))
                 bot_fake.append(np.zeros(others.shape[0], dtype=bool))
     n_users = next_user
@@ -571,7 +571,7 @@ def _trust(rng: np.random.Generator, cfg: SynthConfig, n_people: int, n_users: i
         "trustee": trustee_all,
         "domain": all_domains,
         "level": np.concatenate([level, np.array(extra_l)]),
-        "created_at": created,
+        "created_at": created,  # type: ignore[dict-item]
     }
 
 

@@ -40,7 +40,7 @@ def _fit(state: ApiState) -> str:
 def _score(state: ApiState) -> str:
     """Text engine (seed 004): score every review and write review_scores."""
     try:
-        from truescore.text import score_store  # type: ignore[attr-defined]
+        from truescore.text import score_store
     except ImportError as exc:
         raise EngineUnavailable(f"the text engine (truescore.text.score_store) is not in this build: {exc}") from None
     scored = score_store(state.store, settings=state.settings)

@@ -302,7 +302,7 @@ def fuse(inputs: FusionInputs, settings: RankingSettings | None = None) -> Fused
     return FusedQuality(
         mean=mean,
         sd=1.0 / np.sqrt(prec),
-        n_eff=(prec - inp.prior_precision) / alpha_ref,
+        n_eff=(prec - inp.prior_precision) / alpha_ref,  # type: ignore[arg-type]
         n_ratings=n_ratings,
         plain_mean=plain,
         bayes_average=bayes,

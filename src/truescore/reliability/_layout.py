@@ -134,7 +134,7 @@ class RatingLayout:
 
     def user_sum(self, values: FloatArray) -> FloatArray:
         """Per-rater sum of a per-rating (item-major) array."""
-        return np.bincount(self.user, weights=values, minlength=self.n_users)
+        return np.bincount(self.user, weights=values, minlength=self.n_users)  # type: ignore[return-value]
 
     def expand_items(self, per_item: FloatArray) -> FloatArray:
         """A per-item array repeated once per rating (item-major)."""

@@ -34,11 +34,14 @@ Rater biases are not updated online (``use_bias=True`` is refused).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
 from truescore.config import ReliabilitySettings
 from truescore.domain import RatingSnapshot
@@ -88,8 +91,12 @@ class _Grow:
         return self.data[: self.size]
 
 
-class OnlineReliability:
-    """Streaming updates of the VB reliability fit (see the module docstring).
+class OnlineReliability(BaseEstimator):
+    """Streaming updates of the VB reliability fit (see the module docstring); a scikit-learn estimator
+    whose one parameter is the settings section (``clone``, ``get_params``, ``set_params`` work).
+
+    A full sweep (at :meth:`fit` and every ``online_full_sweep_every`` ratings) that stops at ``max_iter``
+    before meeting ``tol`` warns with a :class:`~sklearn.exceptions.ConvergenceWarning`.
 
     Parameters
     ----------
@@ -113,7 +120,7 @@ class OnlineReliability:
     def fit(self, snapshot: RatingSnapshot) -> OnlineReliability:
         """Batch VB fit of ``snapshot``; the starting point of the stream. Returns ``self``."""
         u, i, r, n_users, n_items = snapshot_arrays(snapshot)
-        self._snapshot = snapshot
+        self._snapshot: RatingSnapshot | None = snapshot
         return self._fit_arrays(u, i, r, n_users, n_items)
 
     def fit_arrays(self, user_idx: npt.ArrayLike, item_idx: npt.ArrayLike, rating: npt.ArrayLike, n_users: int,
@@ -145,6 +152,9 @@ class OnlineReliability:
         u, i, r = self._ru.view, self._ri.view, self._rv.view
         layout = RatingLayout.build(u, i, r, self._n_users, self._n_items)
         state = vb_sweeps(layout, self._opts, init)
+        if not state.converged:
+            warnings.warn(f"OnlineReliability: the full VB sweep stopped at max_iter={self._opts.max_iter} before "
+                          f"the item means moved less than tol={self._opts.tol:g}", ConvergenceWarning, stacklevel=3)
         self._state = state
         self._layout = layout
         h = state.hyper
@@ -344,7 +354,7 @@ class OnlineReliability:
         w = self._weights(users, s)
         state = replace(self._state, item_mean=m.copy(), item_var=v.copy(), shape=self.rater_shape_.copy(),
                         rate=self._beta.view.copy(), bias_mean=np.zeros(n_users), bias_var=np.zeros(n_users),
-                        weight_sum=np.bincount(items, w, n_items))
+                        weight_sum=np.bincount(items, w, n_items))  # type: ignore[arg-type]
 
         user_count = np.bincount(users, minlength=n_users).astype(np.int64)
         res = result_from_state(state, view, n_i, user_count, backend="online", fit_seconds=0.0,

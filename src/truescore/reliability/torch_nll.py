@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.base import BaseEstimator
 
-from truescore.config import ReliabilitySettings
+from truescore.config import ReliabilitySettings, get_settings
 from truescore.domain import RatingSnapshot
 from truescore.reliability._layout import snapshot_arrays
 from truescore.reliability._stats import gamma_interval
@@ -47,20 +48,26 @@ __all__ = ["TorchOptions", "TorchReliability", "fit_torch", "torch_fit_arrays"]
 FloatArray = npt.NDArray[np.float64]
 
 
+#: The defaults of the recipe: those of :class:`~truescore.config.ReliabilitySettings` (their one source).
+_DEFAULTS = ReliabilitySettings()
+
+
 @dataclass(frozen=True, slots=True)
 class TorchOptions:
-    """The seed recipe's settings (``torch_*`` fields of :class:`~truescore.config.ReliabilitySettings`)."""
+    """The seed recipe's settings (``torch_*`` fields of :class:`~truescore.config.ReliabilitySettings`,
+    whose defaults are read here, not written again)."""
 
-    torch_epochs: int = 500
-    torch_batch_size: int = 16
-    torch_lr: float = 1e-2
-    torch_reg: float = 1e-3
-    torch_threads: int = 1
-    random_state: int = 0
-    credible_level: float = 0.9
+    torch_epochs: int = _DEFAULTS.torch_epochs
+    torch_batch_size: int = _DEFAULTS.torch_batch_size
+    torch_lr: float = _DEFAULTS.torch_lr
+    torch_reg: float = _DEFAULTS.torch_reg
+    torch_threads: int = _DEFAULTS.torch_threads
+    random_state: int = _DEFAULTS.random_state
+    credible_level: float = _DEFAULTS.credible_level
 
     @classmethod
     def from_settings(cls, settings: ReliabilitySettings | None = None, **overrides: Any) -> TorchOptions:
+        """Options from the configuration section (None: its pure defaults), with validated overrides."""
         checked = (settings if settings is not None else ReliabilitySettings()).with_overrides(**overrides)
         return cls(**{name: getattr(checked, name) for name in cls.__dataclass_fields__})
 
@@ -134,8 +141,12 @@ def torch_fit_arrays(user_idx: npt.ArrayLike, item_idx: npt.ArrayLike, rating: n
 
 def fit_torch(snapshot: RatingSnapshot, opts: TorchOptions | None = None, progress: Any = None
               ) -> ReliabilityResult:
-    """Fit the seed's model to a snapshot and package it as a :class:`ReliabilityResult`."""
-    opts = opts or TorchOptions()
+    """Fit the seed's model to a snapshot and package it as a :class:`ReliabilityResult`.
+
+    ``opts=None`` uses the process settings' reliability section, like :func:`truescore.reliability.fit`.
+    """
+    if opts is None:
+        opts = TorchOptions.from_settings(get_settings().reliability)
     start = time.perf_counter()
     u, i, r, n_users, n_items = snapshot_arrays(snapshot)
     raw = torch_fit_arrays(u, i, r, n_users, n_items, opts, progress)
@@ -143,7 +154,7 @@ def fit_torch(snapshot: RatingSnapshot, opts: TorchOptions | None = None, progre
     n_u = np.bincount(u, minlength=n_users).astype(np.int64)
     n_i = np.bincount(i, minlength=n_items).astype(np.int64)
     alpha = np.exp(raw.log_alpha)
-    weight = np.bincount(i, alpha[u], n_items) if n_items else np.zeros(0)
+    weight: FloatArray = np.bincount(i, alpha[u], n_items) if n_items else np.zeros(0)  # type: ignore[assignment]
     sd = np.where(n_i > 0, 1.0 / np.sqrt(np.maximum(weight, 1e-300)), 1.0)
     shape = np.maximum(0.5 * n_u, 0.5).astype(np.float64)
     rate = shape / alpha
@@ -182,8 +193,17 @@ def fit_torch(snapshot: RatingSnapshot, opts: TorchOptions | None = None, progre
     )
 
 
-class TorchReliability:
-    """The seed's model as an estimator (scikit-learn style); see the module docstring.
+class TorchReliability(BaseEstimator):
+    """The seed's model as a scikit-learn estimator; see the module docstring.
+
+    ``__init__`` only stores; :meth:`fit` validates the parameters against the ranges declared in
+    :class:`~truescore.config.ReliabilitySettings`, whose defaults are this class's defaults.
+
+    The seed's recipe has no stopping rule: it always runs ``torch_epochs`` epochs of Adam on shuffled
+    mini-batches (whose noise keeps the parameters moving by about the learning rate), so there is no
+    "stopped at the limit before converging" event and this estimator never raises a
+    :class:`~sklearn.exceptions.ConvergenceWarning`; ``delta_history_`` shows how much the item
+    qualities still moved in each epoch.
 
     Parameters
     ----------
@@ -203,14 +223,18 @@ class TorchReliability:
         ``exp(log_alpha)``.
     loss_history_ : ndarray
         Mean training loss per epoch.
+    delta_history_ : ndarray
+        Largest change of an item quality per epoch.
     n_iter_ : int
         Epochs run.
     result_ : ReliabilityResult
     """
 
-    def __init__(self, *, torch_epochs: int = 500, torch_batch_size: int = 16, torch_lr: float = 1e-2,
-                 torch_reg: float = 1e-3, torch_threads: int = 1, random_state: int = 0,
-                 credible_level: float = 0.9) -> None:
+    def __init__(self, *, torch_epochs: int = _DEFAULTS.torch_epochs,
+                 torch_batch_size: int = _DEFAULTS.torch_batch_size, torch_lr: float = _DEFAULTS.torch_lr,
+                 torch_reg: float = _DEFAULTS.torch_reg, torch_threads: int = _DEFAULTS.torch_threads,
+                 random_state: int = _DEFAULTS.random_state,
+                 credible_level: float = _DEFAULTS.credible_level) -> None:
         self.torch_epochs = torch_epochs
         self.torch_batch_size = torch_batch_size
         self.torch_lr = torch_lr
@@ -219,14 +243,29 @@ class TorchReliability:
         self.random_state = random_state
         self.credible_level = credible_level
 
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in TorchOptions.__dataclass_fields__}
+    @classmethod
+    def from_settings(cls, settings: ReliabilitySettings | None = None) -> TorchReliability:
+        """The estimator configured by ``settings`` (default: the process settings)."""
+        s = settings if settings is not None else get_settings().reliability
+        return cls(**{name: getattr(s, name) for name in TorchOptions.__dataclass_fields__})
 
-    def fit(self, snapshot: RatingSnapshot) -> TorchReliability:
+    def fit(self, snapshot: RatingSnapshot, y: None = None) -> TorchReliability:
+        """Fit to ``snapshot`` (``y`` is ignored); returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            An out-of-range parameter (named), or a snapshot with inconsistent arrays.
+        TypeError
+            If ``snapshot`` is not a :class:`~truescore.domain.RatingSnapshot`.
+        """
+        if not isinstance(snapshot, RatingSnapshot):
+            raise TypeError(f"TorchReliability.fit takes a RatingSnapshot, not {type(snapshot).__name__}")
         result = fit_torch(snapshot, TorchOptions.from_settings(None, **self.get_params()))
         self.result_ = result
         self.item_mean_ = result.item_mean
         self.rater_precision_ = result.reliability
         self.loss_history_ = result.elbo_history
+        self.delta_history_ = result.delta_history
         self.n_iter_ = result.n_iter
         return self

@@ -65,14 +65,17 @@ T. Minka, Expectation Propagation for approximate Bayesian inference, UAI 2001 (
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, polygamma
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
-from truescore.config import ReliabilitySettings
+from truescore.config import ReliabilitySettings, get_settings
 from truescore.domain import RatingSnapshot
 from truescore.reliability._layout import RatingLayout, check_arrays, snapshot_arrays
 from truescore.reliability._stats import gamma_interval, gamma_kl_terms, gaussian_kl_terms
@@ -89,26 +92,36 @@ _B0_FLOOR = 1e-10
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
+#: The defaults of every VB option: those of :class:`~truescore.config.ReliabilitySettings` (their one source).
+_DEFAULTS = ReliabilitySettings()
+
+
 @dataclass(frozen=True, slots=True)
 class VBOptions:
-    """Settings of one VB fit (see :class:`truescore.config.ReliabilitySettings` for each field)."""
+    """Settings of one VB fit (see :class:`truescore.config.ReliabilitySettings` for each field).
 
-    weighting: str = "cavity"
-    use_bias: bool = False
-    mu0: float | None = None
-    tau0: float | None = 1.0
-    a0: float | None = 0.1
-    b0: float | None = 0.025
-    tau_b: float | None = None
-    empirical_bayes: bool = True
-    max_iter: int = 200
-    tol: float = 1e-5
-    track_elbo: bool = False
-    credible_level: float = 0.9
+    Every default is the settings object's default, read from it (not written again here).
+    """
+
+    weighting: str = _DEFAULTS.weighting
+    use_bias: bool = _DEFAULTS.use_bias
+    mu0: float | None = _DEFAULTS.mu0
+    tau0: float | None = _DEFAULTS.tau0
+    a0: float | None = _DEFAULTS.a0
+    b0: float | None = _DEFAULTS.b0
+    tau_b: float | None = _DEFAULTS.tau_b
+    empirical_bayes: bool = _DEFAULTS.empirical_bayes
+    max_iter: int = _DEFAULTS.max_iter
+    tol: float = _DEFAULTS.tol
+    track_elbo: bool = _DEFAULTS.track_elbo
+    credible_level: float = _DEFAULTS.credible_level
 
     @classmethod
     def from_settings(cls, settings: ReliabilitySettings | None = None, **overrides: Any) -> VBOptions:
-        """Options from the configuration section, with keyword overrides (validated there)."""
+        """Options from the configuration section, with keyword overrides (validated there).
+
+        ``settings=None`` means the pure defaults of :class:`~truescore.config.ReliabilitySettings`.
+        """
         checked = (settings if settings is not None else ReliabilitySettings()).with_overrides(**overrides)
         return cls(**{name: getattr(checked, name) for name in cls.__dataclass_fields__})
 
@@ -446,7 +459,8 @@ def fit_vb(snapshot: RatingSnapshot, opts: VBOptions | None = None) -> Reliabili
     snapshot : RatingSnapshot
         Normalised ratings with inner indices.
     opts : VBOptions, optional
-        Defaults: :class:`truescore.config.ReliabilitySettings` defaults.
+        Default: the process settings' reliability section (``truescore.get_settings().reliability``),
+        exactly what :func:`truescore.reliability.fit` uses, so ``fit_vb(s)`` and ``fit(s)`` agree.
 
     Returns
     -------
@@ -457,7 +471,8 @@ def fit_vb(snapshot: RatingSnapshot, opts: VBOptions | None = None) -> Reliabili
     ValueError
         If the snapshot's arrays are inconsistent (the message names the field).
     """
-    opts = opts or VBOptions()
+    if opts is None:
+        opts = VBOptions.from_settings(get_settings().reliability)
     start = time.perf_counter()
     u, i, r, n_users, n_items = snapshot_arrays(snapshot)
     layout = RatingLayout.build(u, i, r, n_users, n_items)
@@ -470,8 +485,15 @@ def fit_vb(snapshot: RatingSnapshot, opts: VBOptions | None = None) -> Reliabili
     return result
 
 
-class VBReliability:
-    """Closed-form VB estimator of item quality and rater reliability (scikit-learn style).
+class VBReliability(BaseEstimator):
+    """Closed-form VB estimator of item quality and rater reliability (a scikit-learn estimator).
+
+    ``__init__`` only stores the parameters (so ``sklearn.base.clone``, ``get_params``/``set_params`` and
+    the repr work); they are validated in :meth:`fit`, against the ranges declared once in
+    :class:`~truescore.config.ReliabilitySettings`, whose defaults are also this class's defaults.
+    ``fit`` takes a :class:`~truescore.domain.RatingSnapshot` rather than an array ``X`` (ratings are
+    sparse (user, item, rating) triples with ids), so the array-based estimator checks do not apply
+    (CONTRIBUTING.md, "Estimators").
 
     Parameters
     ----------
@@ -484,6 +506,8 @@ class VBReliability:
         Defaults: ``mu0=None, tau0=1.0, a0=0.1, b0=0.025, tau_b=None``.
     empirical_bayes : bool, default=True
     max_iter : int, default=200
+        Most sweeps; a fit that stops here without meeting ``tol`` warns with a
+        :class:`~sklearn.exceptions.ConvergenceWarning` (and ``converged_`` is False).
     tol : float, default=1e-5
         Stop when the largest change of an item mean between sweeps is below ``tol``.
     track_elbo : bool, default=False
@@ -512,12 +536,17 @@ class VBReliability:
     >>> est = VBReliability().fit(snap)
     >>> bool(est.result_.item_quality[0] > est.result_.item_quality[1])
     True
+    >>> from sklearn.base import clone
+    >>> clone(est.set_params(use_bias=True))
+    VBReliability(use_bias=True)
     """
 
-    def __init__(self, *, weighting: str = "cavity", use_bias: bool = False, mu0: float | None = None,
-                 tau0: float | None = 1.0, a0: float | None = 0.1, b0: float | None = 0.025,
-                 tau_b: float | None = None, empirical_bayes: bool = True, max_iter: int = 200,
-                 tol: float = 1e-5, track_elbo: bool = False, credible_level: float = 0.9) -> None:
+    def __init__(self, *, weighting: str = _DEFAULTS.weighting, use_bias: bool = _DEFAULTS.use_bias,
+                 mu0: float | None = _DEFAULTS.mu0, tau0: float | None = _DEFAULTS.tau0,
+                 a0: float | None = _DEFAULTS.a0, b0: float | None = _DEFAULTS.b0,
+                 tau_b: float | None = _DEFAULTS.tau_b, empirical_bayes: bool = _DEFAULTS.empirical_bayes,
+                 max_iter: int = _DEFAULTS.max_iter, tol: float = _DEFAULTS.tol,
+                 track_elbo: bool = _DEFAULTS.track_elbo, credible_level: float = _DEFAULTS.credible_level) -> None:
         self.weighting = weighting
         self.use_bias = use_bias
         self.mu0 = mu0
@@ -533,17 +562,33 @@ class VBReliability:
 
     @classmethod
     def from_settings(cls, settings: ReliabilitySettings | None = None) -> VBReliability:
-        s = settings if settings is not None else ReliabilitySettings()
+        """The estimator configured by ``settings`` (default: the process settings, as
+        :func:`truescore.reliability.fit` uses them)."""
+        s = settings if settings is not None else get_settings().reliability
         return cls(**{name: getattr(s, name) for name in VBOptions.__dataclass_fields__})
 
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in VBOptions.__dataclass_fields__}
-
     def _options(self) -> VBOptions:
+        """The parameters as :class:`VBOptions`, validated by :class:`ReliabilitySettings` (ValueError)."""
         return VBOptions.from_settings(None, **self.get_params())
 
-    def fit(self, snapshot: RatingSnapshot) -> VBReliability:
-        """Fit to ``snapshot``; returns ``self``."""
+    def fit(self, snapshot: RatingSnapshot, y: None = None) -> VBReliability:
+        """Fit to ``snapshot``; returns ``self``.
+
+        Parameters
+        ----------
+        snapshot : RatingSnapshot
+        y : None
+            Ignored (scikit-learn's signature).
+
+        Raises
+        ------
+        ValueError
+            An out-of-range parameter (named), or a snapshot with inconsistent arrays.
+        TypeError
+            If ``snapshot`` is not a :class:`~truescore.domain.RatingSnapshot`.
+        """
+        if not isinstance(snapshot, RatingSnapshot):
+            raise TypeError(f"VBReliability.fit takes a RatingSnapshot, not {type(snapshot).__name__}")
         result = fit_vb(snapshot, self._options())
         self.result_ = result
         self.item_mean_ = result.item_mean
@@ -558,6 +603,14 @@ class VBReliability:
         self.delta_history_ = result.delta_history
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
+        if not result.converged:
+            last = float(result.delta_history[-1]) if result.delta_history.size else float("nan")
+            warnings.warn(
+                f"VBReliability stopped at max_iter={self.max_iter} sweeps before converging: the largest change "
+                f"of an item mean in the last sweep was {last:.3g} > tol={self.tol:g}; raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def fit_result(self, snapshot: RatingSnapshot) -> ReliabilityResult:

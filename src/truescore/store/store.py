@@ -236,7 +236,7 @@ class Store:
                 f"{c} = excluded.{c}" for c in updates)
         else:
             conflict = "ON CONFLICT DO NOTHING"
-        dbapi = conn.connection.driver_connection
+        dbapi: Any = conn.connection.driver_connection
         if self.dialect == "sqlite":
             cur = dbapi.cursor()
             before = dbapi.total_changes

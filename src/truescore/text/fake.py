@@ -35,12 +35,17 @@ salminen-fake-reviews (CC BY 4.0; OR vs CG); deceptive-opinion-spam (CC BY-NC-SA
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
+from truescore.config import TextSettings
 from truescore.text._common import check_texts, ngram_vectorizer, sigmoid
 from truescore.text.features import FEATURES, TEXT_FEATURES, compute_features
 
@@ -49,6 +54,8 @@ __all__ = ["BASES", "FakeDetector"]
 _EPS = 1e-6
 #: base model outputs, in the order of the stacking features
 BASES = ("ngram", "gbm", "transformer", "char_svm", "word_svm")
+#: defaults kept in the settings object (their one source)
+_SETTINGS = TextSettings()
 
 
 def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -56,15 +63,21 @@ def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.log(q / (1 - q))
 
 
-class FakeDetector:
+class FakeDetector(BaseEstimator):
     """Stacked (or 50/50) ensemble of an n-gram model, a feature GBM and a frozen-encoder head.
+
+    A scikit-learn estimator: ``__init__`` only stores, :meth:`fit` validates. The iterative solvers inside
+    (the logistic regressions, LinearSVC) raise scikit-learn's own
+    :class:`~sklearn.exceptions.ConvergenceWarning` if they stop at their iteration limit; nothing here
+    catches it.
 
     Parameters
     ----------
     combine : {"stack", "mean"}, default="stack"
         Logistic stacking of the base logits, or the seed's weighted mean with Platt calibration.
     transformer_weight : float, default=0.5
-        :math:`w`, the encoder head's share in ``combine="mean"`` (seed: 50% traditional + 50% BERT).
+        :math:`w`, the encoder head's share in ``combine="mean"`` (seed: 50% traditional + 50% BERT);
+        default: ``TextSettings.fake_transformer_weight``.
     ngram_C : float, default=30.0
         Inverse L2 penalty of the n-gram logistic regression.
     embed_C : float, default=10.0
@@ -76,7 +89,7 @@ class FakeDetector:
     calibration_folds : int, default=5
         Folds of the internal cross-validation producing the out-of-fold base probabilities (>= 2).
     random_state : int, default=0
-        Seed of the GBM and of the folds.
+        Seed of the GBM and of the folds; default: ``TextSettings.random_state``.
 
     Attributes
     ----------
@@ -87,17 +100,28 @@ class FakeDetector:
         ``stack``: intercept and one weight per base (:data:`BASES`); ``mean``: Platt :math:`(b, a)`.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "combine": [StrOptions({"stack", "mean"})],
+        "transformer_weight": [Interval(Real, 0, 1, closed="both")],
+        "ngram_C": [Interval(Real, 0, None, closed="neither")],
+        "embed_C": [Interval(Real, 0, None, closed="neither")],
+        "gbm_estimators": [Interval(Integral, 1, None, closed="left")],
+        "svm_features": [Interval(Integral, 1, None, closed="left")],
+        "calibration_folds": [Interval(Integral, 2, None, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
         *,
         combine: str = "stack",
-        transformer_weight: float = 0.5,
+        transformer_weight: float = _SETTINGS.fake_transformer_weight,
         ngram_C: float = 30.0,
         embed_C: float = 10.0,
         gbm_estimators: int = 300,
         svm_features: int = 50_000,
         calibration_folds: int = 5,
-        random_state: int = 0,
+        random_state: int = _SETTINGS.random_state,
     ) -> None:
         self.svm_features = svm_features
         self.combine = combine
@@ -134,7 +158,7 @@ class FakeDetector:
     # -- fitting ----------------------------------------------------------------------------------------
     def _fit_bases(
         self, texts: list[str], layers: npt.NDArray[np.float64], feats: npt.NDArray[np.float64], y: npt.NDArray[Any]
-    ) -> tuple[Any, Any, Any]:
+    ) -> tuple[Any, Any, Any, Any, Any]:
         import lightgbm as lgb
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -197,12 +221,7 @@ class FakeDetector:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
-        if self.combine not in ("stack", "mean"):
-            raise ValueError(f"combine must be 'stack' or 'mean', got {self.combine!r}")
-        if not 0.0 <= self.transformer_weight <= 1.0:
-            raise ValueError(f"transformer_weight must be in [0, 1], got {self.transformer_weight}")
-        if self.calibration_folds < 2:
-            raise ValueError(f"calibration_folds must be >= 2, got {self.calibration_folds}")
+        self._validate_params()  # ranges in _parameter_constraints; InvalidParameterError is a ValueError
         texts, lay, frame = self.prepare(reviews, layers=layers, features=features)
         y = _binary_labels(labels, len(texts))
         if np.bincount(y).min() < self.calibration_folds:
@@ -236,8 +255,7 @@ class FakeDetector:
     ) -> pd.DataFrame:
         """Per-review base outputs (:data:`BASES`: ``ngram, gbm, transformer`` probabilities, ``char_svm,
         word_svm`` margins), the seed's weighted ``mean`` and the final ``fake_probability``."""
-        if not hasattr(self, "ngram_"):
-            raise RuntimeError("FakeDetector is not fitted")
+        check_is_fitted(self, ("ngram_", "char_", "word_", "gbm_", "embed_", "combiner_"))
         texts, lay, frame = self.prepare(reviews, layers=layers, features=features)
         cols = [frame[c].to_numpy(dtype=float) if c in frame.columns else np.full(len(frame), np.nan)
                 for c in self.feature_names_]

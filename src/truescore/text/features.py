@@ -199,7 +199,7 @@ TEXT_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.category in
 
 
 @lru_cache(maxsize=1)
-def _vader():  # type: ignore[no-untyped-def]
+def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
@@ -372,7 +372,7 @@ def _group_timing(
     for a, b in pairwise(bounds):
         t = ts[a:b]
         idx = order[a:b]
-        m = b - a
+        m = int(b - a)
         res["same_day"][idx] = _window_counts(t, _DAY / 2)
         res["burst3"][idx] = (_window_counts(t, 3 * _DAY) + 1) / m
         res["since_first"][idx] = (t - t[0]) / _DAY

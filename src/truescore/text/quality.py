@@ -25,12 +25,17 @@ Aggregates (:func:`product_quality`): per item, the mean quality, the share of r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
+from truescore.config import TextSettings
 from truescore.text._common import check_texts, sigmoid
 from truescore.text.features import compute_features
 
@@ -51,6 +56,8 @@ QUALITY_FEATURES: tuple[str, ...] = (
 )
 VOTE_FEATURES: tuple[str, ...] = ("helpful_votes", "unhelpful_votes")
 _EPS = 1e-6
+#: defaults kept in the settings object (their one source)
+_SETTINGS = TextSettings()
 
 
 def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -120,8 +127,12 @@ def _to_bool(v: Any) -> bool | None:
     raise ValueError(f"label value {v!r} is not boolean (expected 0/1)")
 
 
-class QualityModel:
+class QualityModel(BaseEstimator):
     """GBM on the seed's 11 features averaged with an encoder head, Platt-calibrated.
+
+    A scikit-learn estimator: ``__init__`` only stores, :meth:`fit` validates. The logistic regressions
+    inside raise scikit-learn's own :class:`~sklearn.exceptions.ConvergenceWarning` if they stop at their
+    iteration limit; nothing here catches it.
 
     Parameters
     ----------
@@ -133,6 +144,7 @@ class QualityModel:
     calibration_folds : int, default=5
         0 disables calibration.
     random_state : int, default=0
+        Default: ``TextSettings.random_state``.
 
     Attributes
     ----------
@@ -141,6 +153,14 @@ class QualityModel:
     gbm_, embed_, platt_
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "use_votes": ["boolean", None],
+        "embed_C": [Interval(Real, 0, None, closed="neither")],
+        "gbm_estimators": [Interval(Integral, 1, None, closed="left")],
+        "calibration_folds": [Interval(Integral, 0, None, closed="left")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
         *,
@@ -148,7 +168,7 @@ class QualityModel:
         embed_C: float = 0.3,
         gbm_estimators: int = 200,
         calibration_folds: int = 5,
-        random_state: int = 0,
+        random_state: int = _SETTINGS.random_state,
     ) -> None:
         self.use_votes = use_votes
         self.embed_C = embed_C
@@ -185,6 +205,7 @@ class QualityModel:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
+        self._validate_params()  # ranges in _parameter_constraints; InvalidParameterError is a ValueError
         yy = np.asarray(y).astype(np.int64)
         if len(np.unique(yy)) < 2:
             raise ValueError("quality labels need both classes")
@@ -209,8 +230,7 @@ class QualityModel:
 
     def predict(self, features: pd.DataFrame, layers: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
         """Quality in [0, 1] per review."""
-        if not hasattr(self, "gbm_"):
-            raise RuntimeError("QualityModel is not fitted")
+        check_is_fitted(self, ("gbm_", "embed_", "platt_"))
         f = _select(features, self.feature_names_)
         lay = np.asarray(layers, dtype=np.float64)
         a, c = self.platt_

@@ -25,10 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from truescore.text._common import check_texts, ngram_vectorizer
 from truescore.text.features import vader_scores
@@ -78,8 +82,10 @@ class _Inputs:
     dense: npt.NDArray[np.float64]
 
 
-class SentimentModel:
-    """Encoder + VADER ridge head blended with an n-gram ridge head; 0-1 sentiment.
+class SentimentModel(BaseEstimator):
+    """Encoder + VADER ridge head blended with an n-gram ridge head; 0-1 sentiment (a scikit-learn estimator:
+    ``__init__`` only stores, :meth:`fit` validates; both heads are closed-form ridge fits, so there is no
+    iteration limit to reach).
 
     Parameters
     ----------
@@ -104,6 +110,15 @@ class SentimentModel:
         :math:`(c_0, c_d, c_w)`.
     n_train_ : int
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "dense_alpha": [Interval(Real, 0, None, closed="left")],
+        "text_alpha": [Interval(Real, 0, None, closed="left")],
+        "blend": [StrOptions({"stack", "fixed"})],
+        "text_weight": [Interval(Real, 0, 1, closed="both")],
+        "folds": [Interval(Integral, 2, None, closed="left")],
+        "binary_intensity": [Interval(Real, 0, 1, closed="right")],
+    }
 
     def __init__(
         self,
@@ -153,10 +168,7 @@ class SentimentModel:
         from sklearn.linear_model import LinearRegression
         from sklearn.model_selection import KFold
 
-        if not 0.0 <= self.text_weight <= 1.0:
-            raise ValueError(f"text_weight must be in [0, 1], got {self.text_weight}")
-        if self.blend not in ("stack", "fixed"):
-            raise ValueError(f"blend must be 'stack' or 'fixed', got {self.blend!r}")
+        self._validate_params()  # ranges in _parameter_constraints; InvalidParameterError is a ValueError
         y = np.asarray(intensity, dtype=float)
         x = self._inputs(texts, layers, vader)
         if len(y) != len(x.texts):
@@ -165,8 +177,6 @@ class SentimentModel:
             raise ValueError(f"need at least 10 training texts, got {len(y)}")
         self.blend_ = (0.0, 1.0 - self.text_weight, self.text_weight)
         if self.blend == "stack":
-            if self.folds < 2:
-                raise ValueError(f"folds must be >= 2, got {self.folds}")
             oof = np.zeros((len(y), 2))
             for tr, te in KFold(self.folds, shuffle=True, random_state=0).split(x.dense):
                 d, w = self._fit_heads([x.texts[i] for i in tr], x.dense[tr], y[tr])
@@ -194,8 +204,7 @@ class SentimentModel:
         vader: npt.NDArray[np.float64] | None = None,
     ) -> npt.NDArray[np.float64]:
         """Estimated intensity :math:`\\hat s` (about [-1, 1], not clipped)."""
-        if not hasattr(self, "dense_"):
-            raise RuntimeError("SentimentModel is not fitted")
+        check_is_fitted(self, ("dense_", "text_", "blend_"))
         x = self._inputs(texts, layers, vader)
         c0, cd, cw = self.blend_
         return c0 + cd * self.dense_.predict(x.dense) + cw * self.text_.predict(x.texts)
