@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -149,13 +150,13 @@ def robust_offsets(
     wsum = np.bincount(group, weights=ones, minlength=n_groups)
     b = np.bincount(group, weights=dev, minlength=n_groups) / (wsum + strength)
     if scale2 <= 0 or not math.isfinite(nu):
-        return b, wsum
+        return cast(FloatArray, b), cast(FloatArray, wsum)
     for _ in range(iterations):
         r = dev - b[group]
         w = (nu + 1.0) / (nu + r * r / scale2)
         wsum = np.bincount(group, weights=w, minlength=n_groups)
         b = np.bincount(group, weights=w * dev, minlength=n_groups) / (wsum + strength)
-    return b, wsum
+    return cast(FloatArray, b), cast(FloatArray, wsum)
 
 
 def moment_shrinkage(
@@ -469,10 +470,10 @@ class PersonalModel:
             gamma, lam_g, kappa, n_pairs, n_pr = self._fit_trust(in_fit, full, resid_var)
             by_hops = self._fit_hops(in_fit, full, gamma, clock) if math.isfinite(lam_g) else ()
         else:
-            t = trust_from
-            gamma, lam_g, kappa, n_pairs, n_pr = (t.trust_cov, t.trust_strength, t.pair_strength, t.n_pairs,
-                                                  t.n_pair_ratings)
-            by_hops = t.cov_by_hops
+            src = trust_from
+            gamma, lam_g, kappa, n_pairs, n_pr = (src.trust_cov, src.trust_strength, src.pair_strength,
+                                                  src.n_pairs, src.n_pair_ratings)
+            by_hops = src.cov_by_hops
         hyper = Hyper(within_i, lam_i, within_u, lam_u, resid_var, gamma, lam_g, kappa, n_pairs, n_pr, raw_var,
                       by_hops)
         return Fit(cutoff, mu, b, bw, c, ucnt, hyper, in_fit)

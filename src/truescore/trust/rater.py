@@ -73,6 +73,15 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+def _touching(domain: str, tails: npt.NDArray[np.int64]) -> Callable[[Any, BestPaths], bool]:
+    """A cache predicate: the search of ``domain`` whose best paths pass through one of ``tails``."""
+
+    def predicate(key: Any, found: BestPaths) -> bool:
+        return bool(key[1] == domain and found.touches(tails))
+
+    return predicate
+
+
 @dataclass(slots=True)
 class CacheStats:
     """Counters of the (observer, domain) search cache."""
@@ -275,9 +284,7 @@ class Rater:
                     )
             for domain, tails in changed.items():
                 tail_arr = np.unique(np.asarray(tails, dtype=np.int64))
-                self.stats.invalidated += self.search_cache.drop_where(
-                    lambda key, found, d=domain, t=tail_arr: key[1] == d and found.touches(t)  # type: ignore[index]
-                )
+                self.stats.invalidated += self.search_cache.drop_where(_touching(domain, tail_arr))
         return count
 
     def add_reviews(self, reviews: Iterable[Review], items: Iterable[Item] = ()) -> None:
