@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
 from fastapi.testclient import TestClient
 
 from truescore.api import create_app
@@ -39,6 +38,8 @@ from truescore.store import Store
 from truescore.store.ingest import ImportValidationError, import_file, import_frame
 from truescore.trust import Rater
 from truescore.trust.topics import topic_chain, validate_topic
+
+from conftest import run_cli
 
 T0 = 1_700_000_000.0  # 2023-11-14, epoch seconds
 REVIEW = {"id": "r-new", "item_id": "i26", "user_id": "u30", "rating": 4}
@@ -223,7 +224,7 @@ def test_importer_reads_milliseconds_only_when_told(world: str, tmp_path: Path,
     path = _csv(tmp_path, "id,item_id,user_id,rating,created_at\nms,i26,u30,4,1700000000000\n")
     code, _, err = run_cli(["import", str(path), "--db", world], capsys)
     assert code == 1 and "--epoch-unit ms" in err and len(err.strip().splitlines()) == 1
-    code, out, err = run_cli(["import", str(path), "--epoch-unit", "ms", "--db", world], capsys)
+    code, _, err = run_cli(["import", str(path), "--epoch-unit", "ms", "--db", world], capsys)
     assert code == 0, err
     with Store.open(world) as store:
         stored = store.get_review("ms")

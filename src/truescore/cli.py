@@ -532,6 +532,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
+        from truescore.store.errors import unavailable_reason
+
+        reason = unavailable_reason(exc)  # the driver's own exception (bulk writes use its cursor)
+        if reason is not None:
+            err_console.print(f"error: the store cannot be used: {reason}", markup=False, highlight=False)
+            sys.exit(1)
         err_console.print(f"error: {exc.__class__.__name__}: {exc}", markup=False, highlight=False)
         sys.exit(1)
 

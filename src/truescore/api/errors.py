@@ -142,20 +142,36 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"the store cannot be used: {unavailable_reason(exc)}",
                       headers={"Retry-After": "5"})
 
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
         reason = unavailable_reason(exc)
         if reason is None:
-            return await _unexpected(request, exc)
+            log.exception("database error on %s %s", request.method, request.url.path)
+            return _error(status.HTTP_500_INTERNAL_SERVER_ERROR,
+                          f"internal error ({exc.__class__.__name__}); it was logged on the server")
         log.error("database unavailable on %s %s: %s", request.method, request.url.path, reason)
         return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"the store cannot be used: {reason}",
                       headers={"Retry-After": "5"})
+
+    # SQLAlchemy's errors, and the drivers' own (the bulk writers use the driver's cursor directly)
+    for db_error in _driver_errors():
+        app.add_exception_handler(db_error, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(status.HTTP_500_INTERNAL_SERVER_ERROR,
                       f"internal error ({exc.__class__.__name__}); it was logged on the server")
+
+
+def _driver_errors() -> list[type[Exception]]:
+    import sqlite3
+
+    errors: list[type[Exception]] = [DBAPIError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return errors
+    return [*errors, psycopg.Error]
 
 
 class BodyLimit:

@@ -24,14 +24,30 @@ def unavailable_reason(exc: BaseException) -> str | None:
 
     if isinstance(exc, StoreError):
         return _first_line(str(exc))
-    if not isinstance(exc, DBAPIError):
-        return None
-    orig = exc.orig
+    if isinstance(exc, DBAPIError):
+        orig: BaseException | None = exc.orig
+        operational = isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
+    else:  # the bulk writers use the driver's cursor directly: its own exception classes
+        orig = exc
+        operational = _driver_operational(exc)
+        if not operational and not hasattr(exc, "sqlstate"):
+            return None
     sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
-    operational = isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
     if not (operational or (sqlstate and sqlstate.startswith(_PG_UNAVAILABLE))):
         return None
     return _first_line(str(orig) if orig is not None else str(exc)) or exc.__class__.__name__
+
+
+def _driver_operational(exc: BaseException) -> bool:
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def _first_line(message: str) -> str:

@@ -46,7 +46,8 @@ def export_table(store: Store, table: str, out: str | Path) -> int:
         raise ValueError(f"{path}: use a .csv, .jsonl or .parquet file name")
     df = store.read_table(table)
     if suffix == ".csv":
-        neutralise_formulas(df).to_csv(path, index=False)
+        # CRLF rows (RFC 4180): a cell holding a CR or LF is then quoted, not split across rows
+        neutralise_formulas(df).to_csv(path, index=False, lineterminator="\r\n")
     elif suffix == ".jsonl":
         df.to_json(path, orient="records", lines=True)
     else:
