@@ -279,7 +279,7 @@ def test_page_and_docs_run_under_the_csp_in_a_browser(tmp_path: Path) -> None:
                 page.goto(f"http://127.0.0.1:{port}/docs")
                 page.locator(".swagger-ui .info .title").wait_for(timeout=30_000)
                 assert "TrueScore API" in page.locator(".swagger-ui .info .title").inner_text()
-                page.locator("#operations-items-item_items__item_id__get").wait_for(timeout=10_000)
+                page.locator("#operations-service-health_health_get").wait_for(timeout=10_000)
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.locator("#items tbody tr").first.wait_for(timeout=30_000)
             finally:

@@ -7,7 +7,7 @@ limit, optional CORS, and the web page at ``/`` (static files from ``truescore/w
 
 Every response carries the security headers of :data:`SECURITY_HEADERS` (a Content-Security-Policy that
 allows only this origin's scripts, no framing, ``nosniff``, no referrer). ``/docs`` is Swagger UI served
-from the ``swagger-ui-bundle`` package (no CDN), started by ``web/docs.js`` so that no inline script is
+from the files of the ``fastapi-offline`` package (no CDN), started by ``web/docs.js`` so that no inline script is
 needed. :func:`serve` reports "serving" only once uvicorn listens, and raises :class:`ServeError` when it
 cannot (port in use, store unusable at start-up).
 """
@@ -177,10 +177,12 @@ def create_app(store: str | Store | None = None, settings: Settings | None = Non
 
 
 def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs from the swagger-ui-bundle package's files (no CDN)."""
-    from swagger_ui_bundle import swagger_ui_path
+    """Swagger UI (5.x, for OpenAPI 3.1) at /docs from the files the fastapi-offline package ships (MIT;
+    Swagger UI itself Apache-2.0): nothing is loaded from a CDN."""
+    from importlib.resources import files
 
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    assets = files("fastapi_offline") / "static"
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
