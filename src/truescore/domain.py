@@ -321,11 +321,13 @@ def id_problem(value: str, max_length: int | None) -> tuple[str | None, str | No
     the length is checked later, by a caller that has the settings)."""
     if not isinstance(value, str):
         return None, f"must be a string, got {type(value).__name__}"
-    for ch in value:
-        if unicodedata.category(ch) in _FORBIDDEN_IN_IDS:
-            return None, (f"contains {_char_name(ch)}: control, zero-width and bidi characters are not allowed "
-                          "in ids")
-    clean = unicodedata.normalize("NFC", value).strip()
+    if not value.isprintable():  # printable text has none of the refused categories: skip the scan
+        for ch in value:
+            if unicodedata.category(ch) in _FORBIDDEN_IN_IDS:
+                return None, (f"contains {_char_name(ch)}: control, zero-width and bidi characters are not "
+                              "allowed in ids")
+    clean = (value if value.isascii() or unicodedata.is_normalized("NFC", value)
+             else unicodedata.normalize("NFC", value)).strip()
     if not clean:
         return None, "is empty (an id is required)"
     if max_length is not None and len(clean) > max_length:
@@ -516,17 +518,19 @@ def epoch_seconds(values: Sequence[Any] | Any, unit: str = "s") -> tuple[FloatAr
         raw = arr[k].item() if isinstance(arr[k], np.generic) else arr[k]
         reasons[k] = _one_timestamp(raw, unit)[1]
     out[outside] = np.nan
-    cache: dict[Any, tuple[float | None, str | None]] = {}
+    iso: dict[str, float | None] = {}
     for k in np.flatnonzero(kinds >= 2):  # booleans, ISO strings, datetimes, anything else
         v = arr[k]
-        key = (type(v), v) if isinstance(v, str | datetime) else None
-        got = cache.get(key) if key is not None else None
-        if got is None:
-            got = _one_timestamp(v, unit)
-            if key is not None:
-                cache[key] = got
-        out[k] = np.nan if got[0] is None else got[0]
-        reasons[k] = got[1]
+        if isinstance(v, str):  # not a number (to_numeric said so): ISO 8601 or nothing
+            if v not in iso:
+                iso[v] = _parse_iso(v)
+            seconds = iso[v]
+            if seconds is not None and MIN_EPOCH <= seconds <= MAX_EPOCH:
+                out[k] = seconds
+                continue
+        reasons[k] = _one_timestamp(v, unit)[1]  # the scalar rule says why (or converts a datetime)
+        if reasons[k] is None:
+            out[k] = _one_timestamp(v, unit)[0]
     return out, reasons
 
 
