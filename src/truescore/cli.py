@@ -132,7 +132,7 @@ def import_cmd(
     console.print(
         f"{report.source}: read {report.rows_read:,} {kind}, imported {report.rows_inserted:,} new "
         f"({report.rows_valid - report.rows_inserted:,} already stored), rejected {report.rows_rejected:,} "
-        f"in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
+        f"in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)", soft_wrap=True
     )
     if report.rejects_path:
         console.print(f"rejected rows and their reasons: {report.rejects_path}")
