@@ -272,6 +272,24 @@ def test_csv_rows_of_the_right_width_still_import(world: str, tmp_path: Path) ->
         assert q2 is not None and q2.title == "two\nlines"
 
 
+def test_importer_reads_datetime_columns(store: Store, tmp_path: Path) -> None:
+    """Parquet (and database tables) carry real datetimes: naive is UTC, aware is converted, NaT is missing."""
+    frame = pd.DataFrame({"id": ["d1", "d2", "d3"], "item_id": "i1", "user_id": ["u1", "u2", "u3"], "rating": 4.0,
+                          "created_at": pd.to_datetime(["2024-01-01T00:00:00", "2024-06-01T12:00:00", None])})
+    path = tmp_path / "r.parquet"
+    frame.to_parquet(path)
+    before = pd.Timestamp.now(tz="UTC").timestamp()
+    assert import_file(store, path, "reviews", settings=settings()).rows_inserted == 3
+    got = {r.id: r.created_at.timestamp() for r in store.reviews_of_item("i1")}
+    assert got["d1"] == 1704067200.0 and got["d2"] == 1717243200.0 and got["d3"] >= before - 1
+    aware = frame.assign(id=["e1", "e2", "e3"], created_at=frame["created_at"].dt.tz_localize("Europe/Berlin"))
+    import_frame(store, aware, "reviews", settings=settings())
+    assert store.get_review("e1").created_at.timestamp() == 1704067200.0 - 3600  # type: ignore[union-attr]
+    old = frame.assign(id=["o1", "o2", "o3"], created_at=pd.to_datetime(["1960-01-01", "2024-01-01", "2024-01-01"]))
+    with pytest.raises(ImportValidationError, match="timestamp range"):
+        import_frame(store, old, "reviews", settings=settings())
+
+
 # ------------------------------------------------------------------------------------------ one rule everywhere
 TOPICS = ["reviews.public", "reviews.public.home.lamps", "reviews", "a-b_c.d9", "Reviews.Public", "reviews..x",
           ".reviews", "reviews.", "reviews public", "reviews/public", "r" * 513, "rêviews.public", ""]

@@ -454,6 +454,10 @@ def _one_timestamp(value: Any, unit: str) -> tuple[float | None, str | None]:
         return None, None
     if isinstance(value, bool | np.bool_):
         return None, f"{value!r} is a boolean, not a timestamp"
+    if isinstance(value, np.datetime64):
+        import pandas as pd
+
+        value = pd.Timestamp(value)
     seconds: float | None = None
     if isinstance(value, int | float | np.integer | np.floating):
         seconds = float(value) / EPOCH_UNITS[unit] if math.isfinite(float(value)) else None
@@ -496,6 +500,8 @@ def epoch_seconds(values: Sequence[Any] | Any, unit: str = "s") -> tuple[FloatAr
     arr = values if isinstance(values, np.ndarray) else np.asarray(pd.Series(values, dtype=object).to_numpy())
     n = len(arr)
     reasons: list[str | None] = [None] * n
+    if arr.dtype.kind == "M":  # a datetime column (Parquet, a database table): naive = UTC, NaT = missing
+        arr = np.array([None if np.isnat(v) else pd.Timestamp(v) for v in arr], dtype=object)
     if arr.dtype.kind in "iuf":  # a numeric column: all numbers (NaN = missing)
         number = arr.astype(np.float64)
         kinds = np.where(np.isnan(number), 0, 1)
@@ -504,7 +510,8 @@ def epoch_seconds(values: Sequence[Any] | Any, unit: str = "s") -> tuple[FloatAr
         missing = pd.isna(pd.Series(obj)).to_numpy() | np.array(
             [isinstance(v, str) and not v.strip() for v in obj], dtype=bool)
         is_bool = np.array([isinstance(v, bool | np.bool_) for v in obj], dtype=bool)
-        numeric_like = ~missing & ~is_bool
+        is_time = np.array([isinstance(v, datetime | np.datetime64) for v in obj], dtype=bool)
+        numeric_like = ~missing & ~is_bool & ~is_time
         number = np.full(n, np.nan)
         if numeric_like.any():
             number[numeric_like] = pd.to_numeric(pd.Series(obj[numeric_like]), errors="coerce").to_numpy(float)

@@ -316,6 +316,8 @@ class _Validator:
         vals, reasons = epoch_seconds(s.to_numpy(), self.epoch_unit)
         bad = np.array([r is not None for r in reasons], dtype=bool)
         self._fail(bad, name, lambda k: str(reasons[k]))
+        lost = present & ~bad & ~np.isfinite(vals)  # never store a NaN time: a value the rule could not read
+        self._fail(lost, name, lambda k: f"{s.iloc[k]!r} is not a timestamp (ISO 8601 or epoch seconds)")
         if name == "created_at":
             vals = np.where(~present, self.now, vals)
         self.out[name] = vals
