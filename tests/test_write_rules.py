@@ -354,3 +354,12 @@ def test_id_rule() -> None:
             clean_id(bad, max_length=10)
     with pytest.raises(RuleError, match="max_id_length"):
         clean_id("abcdefghijk", max_length=10)
+
+
+def test_cli_topic_options_follow_the_topic_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    Store.open(db).close()
+    for cmd in (["rank", "--no-write"], ["fit"], ["score"], ["rate", "i26", "--observer", "u1"]):
+        code, _, err = run_cli([*cmd, "--topic", "Reviews.Public", "--db", db], capsys)
+        assert code == 1 and "--topic: 'Reviews.Public' is not a dotted topic" in err, (cmd, err)
+        assert len(err.strip().splitlines()) == 1

@@ -49,6 +49,18 @@ class CliError(Exception):
     """An error to show as one line, with exit code 1."""
 
 
+def _topic_option(value: str | None) -> str | None:
+    """A --topic option checked by the one topic rule (truescore.domain.clean_topic)."""
+    from truescore.domain import RuleError, clean_topic
+
+    if value is None:
+        return None
+    try:
+        return clean_topic(value, "--topic")
+    except RuleError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _open_store(db: str | None) -> Any:
     from truescore.store import Store
 
@@ -280,7 +292,8 @@ def _print_demo(report: Any, out: Path) -> None:
 
 @app.command("rank")
 def rank_cmd(
-    topic: Annotated[str | None, typer.Option("--topic", help="Topic (and its subtopics); default all.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Topic (and its subtopics); default all.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 20,
     observer: Annotated[str | None, typer.Option("--observer", help="Rank as this user sees it.")] = None,
     explain: Annotated[str | None, typer.Option("--explain", help="Show how each review of ITEM counted.")] = None,
@@ -312,7 +325,8 @@ def rank_cmd(
 def rate_cmd(
     item: Annotated[str, typer.Argument(help="Item id.")],
     observer: Annotated[str, typer.Option("--observer", help="User whose trust graph weighs the reviews.")],
-    topic: Annotated[str | None, typer.Option("--topic", help="Topic (default: the item's own).")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Topic (default: the item's own).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON (seed 003 names).")] = False,
     db: DbOption = None,
 ) -> None:
@@ -334,7 +348,8 @@ def rate_cmd(
 @app.command("fit")
 def fit_cmd(
     backend: Annotated[str | None, typer.Option("--backend", help="vb (closed form, default) or torch (seed).")] = None,
-    topic: Annotated[str | None, typer.Option("--topic", help="Only items of this topic and its subtopics.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Only items of this topic and its subtopics.")] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Rows in each table.")] = 10,
     db: DbOption = None,
 ) -> None:
@@ -480,7 +495,8 @@ def text_eval_cmd(
 @app.command("score")
 def score_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Reviews per batch.")] = None,
-    topic: Annotated[str | None, typer.Option("--topic", help="Only reviews of this topic.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Only reviews of this topic.")] = None,
     db: DbOption = None,
 ) -> None:
     """Score every review (quality, fake probability, sentiment) and write review_scores."""
