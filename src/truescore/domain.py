@@ -9,6 +9,11 @@ Ratings keep their own scale ``[min_rating, max_rating]``; engines work on the n
 
 so a 4 on 1..5 and a 7.75 on 1..10 are the same opinion, and a result is shown on a scale again with
 ``denormalise``.
+
+This module also holds the one rule-set every entry point applies to what it writes (ids, topics,
+timestamps, rating scales, texts, enum values; docs/rules.md): :func:`clean_id`, :func:`clean_topic`,
+:func:`clean_timestamp` / :func:`epoch_seconds`, :func:`check_rating` / :func:`rating_problems`,
+:func:`clean_text`, :func:`clean_flag_reason`, :func:`clean_role`. Limits that are settings are arguments.
 """
 
 from __future__ import annotations
