@@ -33,8 +33,14 @@ def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_serve_passes_its_options_to_the_library(monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(truescore.api, "serve", lambda *a, **k: calls.append((a, k)))
-    code, out, err = run_cli(["serve", "--db", "sqlite:///x.db", "--host", "0.0.0.0", "--port", "9001"], capsys)
+
+    def fake_serve(*a: Any, **k: Any) -> None:
+        calls.append((a, {n: v for n, v in k.items() if n != "on_serving"}))
+        k["on_serving"](f"http://{a[1]}:{a[2]}")
+
+    monkeypatch.setattr(truescore.api, "serve", fake_serve)
+    code, out, err = run_cli(["serve", "--create", "--db", "sqlite:///x.db", "--host", "0.0.0.0", "--port", "9001"],
+                             capsys)
     assert code == 0, err
     assert calls == [(("sqlite:///x.db", "0.0.0.0", 9001), {"workers": None})]
     assert "http://0.0.0.0:9001" in out
@@ -43,7 +49,7 @@ def test_serve_passes_its_options_to_the_library(monkeypatch: pytest.MonkeyPatch
 def test_demo_ends_by_serving_the_demo_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(truescore.api, "serve", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(truescore.api, "serve", lambda *a, **k: (calls.append(a), k["on_serving"]("http://127.0.0.1:8000")))
     db = tmp_path / "demo.db"
     code, out, err = run_cli(["demo", "--no-text", "--out", str(db), "--users", "200", "--items", "30", "--ratings",
                           "1500"], capsys)

@@ -103,7 +103,9 @@ def page(server: str) -> Iterator[Any]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            pg = browser.new_page(viewport={"width": 1280, "height": 900})
+            # wait_for_function evaluates its string in the page, which the page's CSP refuses (no eval);
+            # the page itself runs under the CSP in tests/test_api_operations.py
+            pg = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
             pg.on("pageerror", lambda exc: errors.append(str(exc)))
             pg.set_default_timeout(20_000)
             yield pg

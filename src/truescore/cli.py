@@ -49,6 +49,18 @@ class CliError(Exception):
     """An error to show as one line, with exit code 1."""
 
 
+def _topic_option(value: str | None) -> str | None:
+    """A --topic option checked by the one topic rule (truescore.domain.clean_topic)."""
+    from truescore.domain import RuleError, clean_topic
+
+    if value is None:
+        return None
+    try:
+        return clean_topic(value, "--topic")
+    except RuleError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _open_store(db: str | None) -> Any:
     from truescore.store import Store
 
@@ -106,6 +118,8 @@ def import_cmd(
     from_db: Annotated[str | None, typer.Option("--from-db", help="Read from this database URL instead.")] = None,
     table: Annotated[str | None, typer.Option(help="Table to read with --from-db.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per transaction.")] = None,
+    epoch_unit: Annotated[str, typer.Option("--epoch-unit", help="Unit of numeric timestamps: s (default) or "
+                                            "ms; never guessed.")] = "s",
     db: DbOption = None,
 ) -> None:
     """Import events, validating every row (all-or-nothing unless --skip-bad)."""
@@ -118,8 +132,10 @@ def import_cmd(
     store = _open_store(db)
     if skip_bad and rejects is None:
         rejects = default_rejects_path(str(file) if file is not None else str(table))
+    if epoch_unit not in ("s", "ms"):
+        raise CliError(f"--epoch-unit {epoch_unit!r}: use s (epoch seconds) or ms (epoch milliseconds)")
     kwargs: dict[str, Any] = {"mapping": parse_mapping(mapping), "skip_bad": skip_bad,
-                              "rejects_path": rejects, "batch_size": batch_size}
+                              "rejects_path": rejects, "batch_size": batch_size, "epoch_unit": epoch_unit}
     with progress_bar(f"importing {kind}") as progress:
         if file is not None:
             report = import_file(store, file, kind, progress=progress, **kwargs)
@@ -128,7 +144,7 @@ def import_cmd(
     console.print(
         f"{report.source}: read {report.rows_read:,} {kind}, imported {report.rows_inserted:,} new "
         f"({report.rows_valid - report.rows_inserted:,} already stored), rejected {report.rows_rejected:,} "
-        f"in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
+        f"in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)", soft_wrap=True
     )
     if report.rejects_path:
         console.print(f"rejected rows and their reasons: {report.rejects_path}")
@@ -160,18 +176,16 @@ def export_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output file: .csv, .jsonl or .parquet.")],
     db: DbOption = None,
 ) -> None:
-    """Write a table to CSV, JSON Lines or Parquet (chosen by the file extension)."""
-    suffix = out.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".parquet"):
+    """Write a table to CSV, JSON Lines or Parquet (chosen by the file extension).
+
+    CSV cells that a spreadsheet would run as a formula (starting with = + - @ tab CR) get a leading '.
+    """
+    from truescore.store.export import EXPORT_FORMATS, export_table
+
+    if out.suffix.lower() not in EXPORT_FORMATS:
         raise CliError(f"{out}: use a .csv, .jsonl or .parquet file name")
-    df = _open_store(db).read_table(table)
-    if suffix == ".csv":
-        df.to_csv(out, index=False)
-    elif suffix == ".jsonl":
-        df.to_json(out, orient="records", lines=True)
-    else:
-        df.to_parquet(out, index=False)
-    console.print(f"wrote {len(df):,} rows of {table} to {out}")
+    n = export_table(_open_store(db), table, out)
+    console.print(f"wrote {n:,} rows of {table} to {out}")
 
 
 @app.command("info")
@@ -247,7 +261,7 @@ def demo_cmd(
     _print_demo(report, out)
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if serve:
-        _serve_store(f"sqlite:///{out}", None, None)
+        _serve_store(f"sqlite:///{out}", None, None, create=True)
 
 
 def _print_demo(report: Any, out: Path) -> None:
@@ -278,7 +292,8 @@ def _print_demo(report: Any, out: Path) -> None:
 
 @app.command("rank")
 def rank_cmd(
-    topic: Annotated[str | None, typer.Option("--topic", help="Topic (and its subtopics); default all.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Topic (and its subtopics); default all.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 20,
     observer: Annotated[str | None, typer.Option("--observer", help="Rank as this user sees it.")] = None,
     explain: Annotated[str | None, typer.Option("--explain", help="Show how each review of ITEM counted.")] = None,
@@ -310,7 +325,8 @@ def rank_cmd(
 def rate_cmd(
     item: Annotated[str, typer.Argument(help="Item id.")],
     observer: Annotated[str, typer.Option("--observer", help="User whose trust graph weighs the reviews.")],
-    topic: Annotated[str | None, typer.Option("--topic", help="Topic (default: the item's own).")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Topic (default: the item's own).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON (seed 003 names).")] = False,
     at: Annotated[str | None, typer.Option("--at", help="As of this time: epoch seconds or ISO 8601 (default now); "
                                            "recency is measured from it, later events are ignored.")] = None,
@@ -340,7 +356,8 @@ def rate_cmd(
 @app.command("fit")
 def fit_cmd(
     backend: Annotated[str | None, typer.Option("--backend", help="vb (closed form, default) or torch (seed).")] = None,
-    topic: Annotated[str | None, typer.Option("--topic", help="Only items of this topic and its subtopics.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Only items of this topic and its subtopics.")] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Rows in each table.")] = 10,
     db: DbOption = None,
 ) -> None:
@@ -357,14 +374,41 @@ def fit_cmd(
 
 
 # --- api commands ---
-def _serve_store(db: str | None, host: str | None, port: int | None, workers: int | None = None) -> None:
+def _serve_store(db: str | None, host: str | None, port: int | None, workers: int | None = None,
+                 create: bool = False) -> None:
     from truescore.api import serve
+    from truescore.api.app import ServeError
+
+    if not create:
+        _require_existing_sqlite(db)
+
+    def serving(address: str) -> None:
+        console.print(f"serving the TrueScore API and web page at {address} (API docs at /docs; Ctrl-C stops)")
+
+    try:
+        serve(db, host, port, workers=workers, on_serving=serving)
+    except ServeError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _require_existing_sqlite(db: str | None) -> None:
+    """Refuse to serve a SQLite file that does not exist (a mistyped --db would serve a new, empty store)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from truescore.config import get_settings
 
-    api = get_settings().api
-    console.print(f"serving the TrueScore API and web page at http://{host or api.host}:{port or api.port} "
-                  "(API docs at /docs; Ctrl-C stops)")
-    serve(db, host, port, workers=workers)
+    url = db if db is not None else get_settings().database_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # Store.open names the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") \
+            or parsed.database.startswith("file:"):
+        return
+    if not Path(parsed.database).is_file():
+        raise CliError(f"no store at {parsed.database}: check --db, or give --create to start a new, empty store "
+                       "there")
 
 
 @app.command("serve")
@@ -372,10 +416,12 @@ def serve_cmd(
     host: Annotated[str | None, typer.Option("--host", help="Bind address (default api.host, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Port (default api.port, 8000).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Server processes (default 1).")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Create the SQLite store if the file does not exist "
+                                         "(otherwise a missing file is an error).")] = False,
     db: DbOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web page at / over a store."""
-    _serve_store(db, host, port, workers)
+    _serve_store(db, host, port, workers, create=create)
 
 
 keys_app = typer.Typer(help="API keys for writes (stored hashed; a secret is shown once).", no_args_is_help=True)
@@ -417,6 +463,8 @@ def keys_revoke_cmd(
 TextTask = Annotated[str, typer.Option("--task", help="quality | fake | sentiment.")]
 TextCol = Annotated[str, typer.Option("--text-col", help="Column holding the review text.")]
 LabelCol = Annotated[str, typer.Option("--label-col", help="Column holding the label.")]
+PositiveLabel = Annotated[str | None, typer.Option("--positive", help="For string labels: the one meaning 1 "
+                                                   "(fake), e.g. deceptive or CG; the other label is 0.")]
 
 
 @app.command("train-text")
@@ -427,12 +475,13 @@ def train_text_cmd(
     label_col: Annotated[str | None, typer.Option("--label-col", help="Label column (quality: optional; "
                                                   "default is_incentivized, then helpfulness).")] = "label",
     out: Annotated[Path | None, typer.Option("--out", help="Artifact folder (default: the shipped models).")] = None,
+    positive: PositiveLabel = None,
 ) -> None:
     """Train a text model (seed 004) and write its artifact and manifest entry."""
     from truescore.text.training import train_from_files
 
     record = train_from_files(task, data, text_col=text_col, label_col=label_col, out_dir=out,
-                              command="truescore train-text " + " ".join(sys.argv[2:]))
+                              command="truescore train-text " + " ".join(sys.argv[2:]), positive=positive)
     console.print(_table(f"trained {task}", ["field", "value"], [[k, str(v)] for k, v in record.items()]))
 
 
@@ -443,17 +492,19 @@ def text_eval_cmd(
     test: Annotated[list[str], typer.Option("--test", help="Test file or ref:NAME (repeatable).")],
     text_col: TextCol = "text",
     label_col: LabelCol = "label",
+    positive: PositiveLabel = None,
 ) -> None:
     """Train a text model on --train and print its metrics on --test as JSON."""
     from truescore.text.training import evaluate_files
 
-    typer.echo(_json(evaluate_files(task, train, test, text_col=text_col, label_col=label_col)))
+    typer.echo(_json(evaluate_files(task, train, test, text_col=text_col, label_col=label_col, positive=positive)))
 
 
 @app.command("score")
 def score_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Reviews per batch.")] = None,
-    topic: Annotated[str | None, typer.Option("--topic", help="Only reviews of this topic.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
+                                                 help="Only reviews of this topic.")] = None,
     db: DbOption = None,
 ) -> None:
     """Score every review (quality, fake probability, sentiment) and write review_scores."""
@@ -472,6 +523,8 @@ _ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileN
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning expected errors into one readable line and exit code 1."""
+    from sqlalchemy.exc import DBAPIError
+
     from truescore.store import StoreError
 
     try:
@@ -481,8 +534,21 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except (*_ONE_LINE_ERRORS, StoreError) as exc:  # type: ignore[misc]
+    except _ONE_LINE_ERRORS as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except StoreError as exc:  # the driver's message can run over several lines: keep the first
+        from truescore.store.errors import unavailable_reason
+
+        err_console.print(f"error: {unavailable_reason(exc)}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except DBAPIError as exc:  # the database refused: one line, never the SQL statement
+        from truescore.store.errors import unavailable_reason
+
+        reason = unavailable_reason(exc)
+        line = f"the store cannot be used: {reason}" if reason else \
+            f"database error: {str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__}"
+        err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except Exception as exc:  # click usage errors and anything unexpected
         import click
@@ -490,6 +556,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
+        from truescore.store.errors import unavailable_reason
+
+        reason = unavailable_reason(exc)  # the driver's own exception (bulk writes use its cursor)
+        if reason is not None:
+            err_console.print(f"error: the store cannot be used: {reason}", markup=False, highlight=False)
+            sys.exit(1)
         err_console.print(f"error: {exc.__class__.__name__}: {exc}", markup=False, highlight=False)
         sys.exit(1)
 

@@ -403,7 +403,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("../shared/data"), description="Folder holding the reference data sets.")
     import_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Rows per import transaction batch.")
     max_text_bytes: int = Field(100_000, ge=100, le=10_000_000, description="Largest accepted review text.")
-    max_id_length: int = Field(256, ge=1, le=4096, description="Longest accepted id.")
+    max_id_length: int = Field(
+        256, ge=1, le=256, description="Longest accepted id, characters (the store's id columns hold 256)."
+    )
     trust: TrustSettings = Field(default_factory=TrustSettings)
     reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
     text: TextSettings = Field(default_factory=TextSettings)

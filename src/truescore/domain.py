@@ -9,13 +9,23 @@ Ratings keep their own scale ``[min_rating, max_rating]``; engines work on the n
 
 so a 4 on 1..5 and a 7.75 on 1..10 are the same opinion, and a result is shown on a scale again with
 ``denormalise``.
+
+This module also holds the one rule-set every entry point applies to what it writes (ids, topics,
+timestamps, rating scales, texts, enum values; docs/rules.md): :func:`clean_id`, :func:`clean_topic`,
+:func:`clean_timestamp` / :func:`epoch_seconds`, :func:`check_rating` / :func:`rating_problems`,
+:func:`clean_text`, :func:`clean_flag_reason`, :func:`clean_role`. Limits that are settings are arguments.
 """
 
 from __future__ import annotations
 
 import enum
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,20 +33,43 @@ import numpy.typing as npt
 __all__ = [
     "DEFAULT_MAX_RATING",
     "DEFAULT_MIN_RATING",
+    "EPOCH_UNITS",
+    "MAX_DISPLAY_NAME_CHARS",
+    "MAX_EPOCH",
+    "MAX_PHOTOS",
+    "MAX_RATING_MAGNITUDE",
+    "MAX_SEVERITY",
+    "MAX_TITLE_CHARS",
+    "MAX_TOPIC_CHARS",
+    "MIN_EPOCH",
+    "TOPIC_REGEX",
     "Flag",
     "FlagReason",
     "Item",
     "RatingSnapshot",
     "Review",
+    "RuleError",
     "TrustEdge",
     "TrustEdgeArrays",
     "User",
     "UserRole",
     "Vote",
+    "check_rating",
+    "clean_flag_reason",
+    "clean_id",
+    "clean_role",
+    "clean_text",
+    "clean_timestamp",
+    "clean_topic",
     "denormalise",
+    "epoch_seconds",
     "from_epoch",
+    "id_problem",
     "normalise",
+    "rating_problems",
+    "text_problem",
     "to_epoch",
+    "topic_problem",
 ]
 
 DEFAULT_MIN_RATING = 1.0
@@ -243,3 +276,322 @@ class TrustEdgeArrays:
     domain: StrArray
     level: FloatArray
     created_at: FloatArray
+
+
+# ================================================================================================ the rule-set
+# Every rule about an id, a topic, a timestamp, a rating scale, a text or an enum value, written once and
+# used by every entry point: the importer (store/ingest.py), the API schemas (api/schemas.py), the trust
+# engine (trust/topics.py) and the CLI. Limits that are settings (``max_id_length``, ``max_text_bytes``)
+# are parameters of these functions: the caller passes the value of the settings object it was given.
+# docs/rules.md lists every rule with its range and its setting.
+
+#: Earliest accepted time: 1970-01-01T00:00:00Z (epoch 0).
+MIN_EPOCH = 0.0
+#: Latest accepted time: 2200-01-01T00:00:00Z.
+MAX_EPOCH = 7_258_118_400.0
+#: Units an importer may declare for numeric timestamps (seconds unless told; never guessed).
+EPOCH_UNITS: dict[str, float] = {"s": 1.0, "ms": 1000.0}
+#: Bound on |min_rating| and |max_rating|: a scale inside [-1e6, 1e6] keeps every normalised rating finite.
+MAX_RATING_MAGNITUDE = 1e6
+MAX_TITLE_CHARS = 1024
+MAX_TOPIC_CHARS = 512
+MAX_DISPLAY_NAME_CHARS = 256
+MAX_SEVERITY = 10.0
+MAX_PHOTOS = 10_000
+#: A topic: dotted lower-case segments of letters, digits, '_' and '-' (``reviews.public.technology.laptops``).
+TOPIC_REGEX = r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$"
+_TOPIC = re.compile(TOPIC_REGEX)
+#: Unicode categories refused in ids: controls (Cc), format characters (Cf: zero-width space/joiners,
+#: bidi embeddings/overrides/isolates, BOM, soft hyphen), surrogates (Cs), private use (Co), line and
+#: paragraph separators (Zl, Zp).
+_FORBIDDEN_IN_IDS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+_RANGE_TEXT = "1970-01-01..2200-01-01"
+
+
+class RuleError(ValueError):
+    """A value breaks a write rule; the message names the field and the rule."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _char_name(ch: str) -> str:
+    return f"U+{ord(ch):04X} ({unicodedata.name(ch, unicodedata.category(ch))})"
+
+
+def id_problem(value: str, max_length: int | None) -> tuple[str | None, str | None]:
+    """``(clean id, None)`` or ``(None, reason)`` for one id; see :func:`clean_id` (``max_length=None``:
+    the length is checked later, by a caller that has the settings)."""
+    if not isinstance(value, str):
+        return None, f"must be a string, got {type(value).__name__}"
+    if not value.isprintable():  # printable text has none of the refused categories: skip the scan
+        for ch in value:
+            if unicodedata.category(ch) in _FORBIDDEN_IN_IDS:
+                return None, (f"contains {_char_name(ch)}: control, zero-width and bidi characters are not "
+                              "allowed in ids")
+    clean = (value if value.isascii() or unicodedata.is_normalized("NFC", value)
+             else unicodedata.normalize("NFC", value)).strip()
+    if not clean:
+        return None, "is empty (an id is required)"
+    if max_length is not None and len(clean) > max_length:
+        return None, f"is longer than {max_length} characters (setting max_id_length)"
+    return clean, None
+
+
+def clean_id(value: str, *, max_length: int, field: str = "id") -> str:
+    """An id, NFC-normalised and stripped of surrounding white space.
+
+    Rule: a non-empty string of at most ``max_length`` characters (setting ``max_id_length``) with no
+    control, format (zero-width, bidi), surrogate, private-use or line/paragraph-separator character, so
+    ``"u30\u200b"`` is refused rather than becoming a second ``u30``; canonically equivalent spellings
+    (``"é"`` as one code point or as ``e`` + combining accent) are the same id.
+
+    Raises
+    ------
+    RuleError
+        Naming ``field`` and the rule broken.
+    """
+    clean, reason = id_problem(value, max_length)
+    if reason is not None:
+        raise RuleError(field, reason)
+    return clean  # type: ignore[return-value]
+
+
+def text_problem(value: str, *, max_bytes: int | None = None, max_chars: int | None = None) -> str | None:
+    """The reason ``value`` is not an acceptable text, or None; see :func:`clean_text`."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode (unpaired surrogate)"
+    if max_chars is not None and len(value) > max_chars:
+        return f"is longer than {max_chars} characters"
+    if max_bytes is not None and size > max_bytes:
+        return f"is larger than {max_bytes} bytes (setting max_text_bytes)"
+    return None
+
+
+def clean_text(value: str, *, field: str, max_bytes: int | None = None, max_chars: int | None = None) -> str:
+    """A free text (title, review text, display name): no NUL, valid Unicode, within its size.
+
+    Review texts are bounded in UTF-8 bytes by ``max_bytes`` (setting ``max_text_bytes``); titles and
+    names in characters by ``max_chars`` (:data:`MAX_TITLE_CHARS`, :data:`MAX_DISPLAY_NAME_CHARS`).
+    """
+    reason = text_problem(value, max_bytes=max_bytes, max_chars=max_chars)
+    if reason is not None:
+        raise RuleError(field, reason)
+    return value
+
+
+def topic_problem(value: str) -> tuple[str | None, str | None]:
+    """``(clean topic, None)`` or ``(None, reason)``; see :func:`clean_topic`."""
+    if not isinstance(value, str):
+        return None, f"must be a string, got {type(value).__name__}"
+    clean = value.strip()
+    if len(clean) > MAX_TOPIC_CHARS:
+        return None, f"is longer than {MAX_TOPIC_CHARS} characters"
+    if not _TOPIC.match(clean):
+        return None, (f"{value!r} is not a dotted topic like 'reviews.public.books' (lower-case letters, digits, "
+                      "'_' and '-' in non-empty segments)")
+    return clean, None
+
+
+def clean_topic(value: str, field: str = "topic") -> str:
+    """A topic (item topic, trust domain): dotted, lower-case, at most :data:`MAX_TOPIC_CHARS` characters."""
+    clean, reason = topic_problem(value)
+    if reason is not None:
+        raise RuleError(field, reason)
+    return clean  # type: ignore[return-value]
+
+
+def clean_flag_reason(value: str | FlagReason, field: str = "reason") -> FlagReason:
+    """A flag reason, in any case: SPAM, FAKE, INAPPROPRIATE, OFF_TOPIC or OTHER."""
+    if isinstance(value, FlagReason):
+        return value
+    key = value.strip().upper() if isinstance(value, str) else None
+    if key not in FlagReason.__members__:
+        raise RuleError(field, f"{value!r} is not one of {', '.join(r.value for r in FlagReason)}")
+    return FlagReason(key)
+
+
+def clean_role(value: str | UserRole, field: str = "role") -> UserRole:
+    """A user role, in any case: person, operator, retailer or moderator."""
+    if isinstance(value, UserRole):
+        return value
+    key = value.strip().lower() if isinstance(value, str) else None
+    if key not in {r.value for r in UserRole}:
+        raise RuleError(field, f"{value!r} is not one of {', '.join(r.value for r in UserRole)}")
+    return UserRole(key)
+
+
+# ------------------------------------------------------------------------------------------ timestamps
+def _parse_iso(text: str) -> float | None:
+    """Epoch seconds of an ISO 8601 date or date-time (naive = UTC), else None. The one ISO parser."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return to_epoch(when)
+
+
+def _range_reason(raw: Any, seconds: float, unit: str) -> str | None:
+    if MIN_EPOCH <= seconds <= MAX_EPOCH:
+        return None
+    reason = f"{raw!r} is outside the timestamp range {_RANGE_TEXT}"
+    if isinstance(raw, datetime) or (isinstance(raw, str) and _parse_iso(raw) is not None):
+        return reason
+    reason += f" (read as epoch {'milliseconds' if unit == 'ms' else 'seconds'})"
+    if unit == "s" and MIN_EPOCH <= seconds / 1000.0 <= MAX_EPOCH:
+        reason += "; if the file holds epoch milliseconds, import it with --epoch-unit ms"
+    return reason
+
+
+def _one_timestamp(value: Any, unit: str) -> tuple[float | None, str | None]:
+    """``(epoch seconds, None)``, ``(None, reason)`` or ``(None, None)`` if missing: the rule for one value."""
+    unit_name = "milliseconds" if unit == "ms" else "seconds"
+    if value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str)
+                                                                           and not value.strip()):
+        return None, None
+    if isinstance(value, bool | np.bool_):
+        return None, f"{value!r} is a boolean, not a timestamp"
+    if isinstance(value, np.datetime64):
+        import pandas as pd
+
+        value = pd.Timestamp(value)
+    seconds: float | None = None
+    if isinstance(value, int | float | np.integer | np.floating):
+        seconds = float(value) / EPOCH_UNITS[unit] if math.isfinite(float(value)) else None
+    elif isinstance(value, datetime):
+        seconds = to_epoch(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            seconds = _parse_iso(value)
+        else:
+            seconds = number / EPOCH_UNITS[unit] if math.isfinite(number) else None
+    if seconds is None:
+        return None, f"{value!r} is not a timestamp (ISO 8601 or epoch {unit_name})"
+    reason = _range_reason(value, seconds, unit)
+    return (None, reason) if reason is not None else (seconds, None)
+
+
+def epoch_seconds(values: Sequence[Any] | Any, unit: str = "s") -> tuple[FloatArray, list[str | None]]:
+    """Timestamps as UTC epoch seconds, with a reason for each value that breaks the rule.
+
+    Rule: a timestamp is an ISO 8601 date or date-time (naive means UTC), a ``datetime``, or a number of
+    epoch ``unit`` (``"s"``, the default, or ``"ms"`` when the caller says so: numbers are never guessed
+    to be milliseconds), and lies in :data:`MIN_EPOCH` .. :data:`MAX_EPOCH` (1970-01-01 .. 2200-01-01).
+    Booleans are not timestamps. Missing values (None, NaN, empty strings) come back as NaN with no
+    reason; whether they are allowed is the caller's rule.
+
+    Returns
+    -------
+    seconds : float array
+        NaN where missing or refused.
+    reasons : list
+        None, or why the value is refused.
+    """
+    if unit not in EPOCH_UNITS:
+        raise ValueError(f"epoch unit {unit!r}: use one of {', '.join(EPOCH_UNITS)}")
+    import pandas as pd
+
+    factor = EPOCH_UNITS[unit]
+    arr = values if isinstance(values, np.ndarray) else np.asarray(pd.Series(values, dtype=object).to_numpy())
+    n = len(arr)
+    reasons: list[str | None] = [None] * n
+    if arr.dtype.kind == "M":  # a datetime column (Parquet, a database table): naive = UTC, NaT = missing
+        arr = np.array([None if np.isnat(v) else pd.Timestamp(v) for v in arr], dtype=object)
+    if arr.dtype.kind in "iuf":  # a numeric column: all numbers (NaN = missing)
+        number = arr.astype(np.float64)
+        kinds = np.where(np.isnan(number), 0, 1)
+    else:  # objects: 0 missing, 1 number (or numeric string), 2 boolean, 3 other (ISO string, datetime)
+        obj = arr.astype(object)
+        missing = pd.isna(pd.Series(obj)).to_numpy() | np.array(
+            [isinstance(v, str) and not v.strip() for v in obj], dtype=bool)
+        is_bool = np.array([isinstance(v, bool | np.bool_) for v in obj], dtype=bool)
+        is_time = np.array([isinstance(v, datetime | np.datetime64) for v in obj], dtype=bool)
+        numeric_like = ~missing & ~is_bool & ~is_time
+        number = np.full(n, np.nan)
+        if numeric_like.any():
+            number[numeric_like] = pd.to_numeric(pd.Series(obj[numeric_like]), errors="coerce").to_numpy(float)
+        kinds = np.where(missing, 0, np.where(is_bool, 2, np.where(np.isfinite(number), 1, 3)))
+    out = np.full(n, np.nan)
+    nums = kinds == 1
+    out[nums] = number[nums] / factor
+    with np.errstate(invalid="ignore"):
+        outside = nums & ~((out >= MIN_EPOCH) & (out <= MAX_EPOCH))  # also catches an overflow to inf
+    for k in np.flatnonzero(outside):  # numbers out of range: the scalar rule says why
+        raw = arr[k].item() if isinstance(arr[k], np.generic) else arr[k]
+        reasons[k] = _one_timestamp(raw, unit)[1]
+    out[outside] = np.nan
+    iso: dict[str, float | None] = {}
+    for k in np.flatnonzero(kinds >= 2):  # booleans, ISO strings, datetimes, anything else
+        v = arr[k]
+        if isinstance(v, str):  # not a number (to_numeric said so): ISO 8601 or nothing
+            if v not in iso:
+                iso[v] = _parse_iso(v)
+            seconds = iso[v]
+            if seconds is not None and MIN_EPOCH <= seconds <= MAX_EPOCH:
+                out[k] = seconds
+                continue
+        reasons[k] = _one_timestamp(v, unit)[1]  # the scalar rule says why (or converts a datetime)
+        if reasons[k] is None:
+            out[k] = _one_timestamp(v, unit)[0]
+    return out, reasons
+
+
+def clean_timestamp(value: Any, *, field: str = "created_at", unit: str = "s") -> float:
+    """One timestamp as epoch seconds; see :func:`epoch_seconds` for the rule. Raises :class:`RuleError`."""
+    if unit not in EPOCH_UNITS:
+        raise ValueError(f"epoch unit {unit!r}: use one of {', '.join(EPOCH_UNITS)}")
+    seconds, reason = _one_timestamp(value, unit)
+    if reason is not None:
+        raise RuleError(field, reason)
+    if seconds is None:
+        raise RuleError(field, "missing (a timestamp is required)")
+    return seconds
+
+
+# ------------------------------------------------------------------------------------------ ratings
+def rating_problems(rating: npt.ArrayLike, min_rating: npt.ArrayLike, max_rating: npt.ArrayLike
+                    ) -> list[tuple[int, str, str]]:
+    """Rows whose rating or scale breaks the rule, as ``(index, field, reason)``.
+
+    Rule: the scale is finite with ``|min_rating|, |max_rating| <= MAX_RATING_MAGNITUDE`` (1e6) and
+    ``min_rating < max_rating``; the rating is finite and inside its scale. Together these bound the
+    span to (0, 2e6], so the normalised rating ``(rating - min_rating) / (max_rating - min_rating)`` is a
+    finite number in [0, 1] for every stored review.
+    """
+    r = np.atleast_1d(np.asarray(rating, dtype=np.float64))
+    lo = np.broadcast_to(np.asarray(min_rating, dtype=np.float64), r.shape)
+    hi = np.broadcast_to(np.asarray(max_rating, dtype=np.float64), r.shape)
+    out: list[tuple[int, str, str]] = []
+    with np.errstate(invalid="ignore"):
+        for name, bound in (("min_rating", lo), ("max_rating", hi)):
+            bad = ~(np.abs(bound) <= MAX_RATING_MAGNITUDE)
+            out += [(int(k), name, f"{bound[k]:g} is outside the allowed scale bounds -{MAX_RATING_MAGNITUDE:g}.."
+                     f"{MAX_RATING_MAGNITUDE:g} (rule: rating scale)") for k in np.flatnonzero(bad)]
+        scale_ok = (np.abs(lo) <= MAX_RATING_MAGNITUDE) & (np.abs(hi) <= MAX_RATING_MAGNITUDE)
+        empty = scale_ok & ~(hi > lo)
+        out += [(int(k), "max_rating", f"scale {lo[k]:g}..{hi[k]:g} is empty: max_rating must exceed min_rating "
+                 "(rule: rating scale)") for k in np.flatnonzero(empty)]
+        finite = np.isfinite(r)
+        out += [(int(k), "rating", f"{float(r[k])!r} is not a finite number") for k in np.flatnonzero(~finite)]
+        outside = scale_ok & ~empty & finite & ((r < lo) | (r > hi))
+        out += [(int(k), "rating", f"{r[k]:g} is outside the scale {lo[k]:g}..{hi[k]:g}")
+                for k in np.flatnonzero(outside)]
+    return sorted(out)
+
+
+def check_rating(rating: float, min_rating: float, max_rating: float) -> None:
+    """Raise :class:`RuleError` if one rating or its scale breaks the rule of :func:`rating_problems`."""
+    problems = rating_problems([rating], [min_rating], [max_rating])
+    if problems:
+        _, name, reason = problems[0]
+        raise RuleError(name, reason)

@@ -4,7 +4,9 @@
   1-based elements of a posted batch (1 for a single object), like the importer's row numbers;
 - :class:`BadRows` (the importer refused rows) -> 422 in the same shape;
 - :class:`BodyLimit` middleware -> 413 for bodies larger than ``api.max_body_bytes``;
-- :class:`~truescore.store.StoreError` -> 503 (the database cannot be used);
+- :class:`~truescore.store.StoreError`, and any database error that means the store cannot be used now
+  (unreachable, connection lost, read-only, locked, full: :func:`truescore.store.errors.unavailable_reason`)
+  -> 503 with a one-line reason, never the SQL;
 - anything else -> logged with its traceback and answered 500 with a generic message: a last resort,
   not a substitute for validation.
 """
@@ -19,11 +21,13 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from truescore.api.schemas import ErrorPublic, RowErrorPublic
 from truescore.store import StoreError
+from truescore.store.errors import unavailable_reason
 
 __all__ = ["ERROR_RESPONSES", "BadRows", "BodyLimit", "error_responses", "install_error_handlers"]
 
@@ -135,13 +139,39 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"the store cannot be used: {exc}")
+        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"the store cannot be used: {unavailable_reason(exc)}",
+                      headers={"Retry-After": "5"})
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            log.exception("database error on %s %s", request.method, request.url.path)
+            return _error(status.HTTP_500_INTERNAL_SERVER_ERROR,
+                          f"internal error ({exc.__class__.__name__}); it was logged on the server")
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"the store cannot be used: {reason}",
+                      headers={"Retry-After": "5"})
+
+    # SQLAlchemy's errors, and the drivers' own (the bulk writers use the driver's cursor directly)
+    for db_error in _driver_errors():
+        app.add_exception_handler(db_error, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(status.HTTP_500_INTERNAL_SERVER_ERROR,
                       f"internal error ({exc.__class__.__name__}); it was logged on the server")
+
+
+def _driver_errors() -> list[type[Exception]]:
+    import sqlite3
+
+    errors: list[type[Exception]] = [DBAPIError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return errors
+    return [*errors, psycopg.Error]
 
 
 class BodyLimit:

@@ -7,17 +7,43 @@ schemas (``*Public``) mirror the engines' typed results with their field names (
 ``{"item_id", "quality"}``, seed 003's QRP-0001/0002 names).
 
 Times are UTC epoch seconds (float) in responses; requests accept epoch seconds or ISO 8601 strings.
+
+Write schemas apply the rule-set of :mod:`truescore.domain` (docs/rules.md) to each field they can judge
+alone: strict JSON types (no booleans or strings for numbers, no numbers for booleans), ids NFC-normalised
+without control/zero-width/bidi characters, timestamps in 1970..2200 converted to epoch seconds, topics.
+Limits that are settings (``max_id_length``, ``max_text_bytes``) and rules across fields (a rating inside
+a finite, bounded scale) are applied by the importer with the app's own settings object.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
-from truescore.domain import FlagReason, to_epoch
+from truescore.domain import (
+    MAX_PHOTOS,
+    MAX_SEVERITY,
+    MAX_TITLE_CHARS,
+    MAX_TOPIC_CHARS,
+    TOPIC_REGEX,
+    FlagReason,
+    clean_flag_reason,
+    clean_timestamp,
+    id_problem,
+    text_problem,
+    topic_problem,
+)
 
 __all__ = [
     "TOPIC_REGEX",
@@ -48,45 +74,55 @@ __all__ = [
     "WriteResult",
 ]
 
-#: dotted topic, as the importer accepts it (``reviews.public.technology.laptops``)
-TOPIC_REGEX = r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$"
-#: an id: 1..256 characters, no leading or trailing whitespace (the importer strips and bounds ids)
-ID_REGEX = r"^\S(.*\S)?$"
-_MAX_ID = 256
-#: epoch seconds up to the year 5138; milliseconds are refused rather than guessed
-_MAX_EPOCH = 1e11
 
 
+def _epoch(value: float | str) -> float:
+    """Epoch seconds of a timestamp given as a JSON number or an ISO 8601 string (rule: domain.epoch_seconds)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            pass
+        else:
+            raise ValueError(f"{value!r}: an epoch time must be a JSON number, not a string")
+    return clean_timestamp(value, field="timestamp")
 
-def _epoch(value: float | datetime) -> float:
-    """Epoch seconds of a timestamp given as a number or an ISO 8601 string (naive = UTC)."""
-    if isinstance(value, datetime):
-        return to_epoch(value)
-    if not math.isfinite(value) or abs(value) > _MAX_EPOCH:
-        raise ValueError(f"{value!r} is not an epoch time in seconds (|t| <= 1e11; milliseconds are not accepted)")
-    return float(value)
 
-
-#: a timestamp in a request: epoch seconds or ISO 8601, converted to epoch seconds
-Timestamp = Annotated[float | datetime, AfterValidator(_epoch)]
+#: a timestamp in a request: epoch seconds (a JSON number) or ISO 8601, converted to epoch seconds
+Timestamp = Annotated[Annotated[float, Strict()] | StrictStr, AfterValidator(_epoch)]
 
 
 def _valid_text(value: str) -> str:
     """Refuse what no database can store: NUL characters and lone surrogates (invalid UTF-8)."""
-    if "\x00" in value:
-        raise ValueError("contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("is not valid UTF-8 text (lone surrogate)") from None
+    reason = text_problem(value)
+    if reason is not None:
+        raise ValueError(reason)
     return value
 
 
+def _valid_id(value: str) -> str:
+    """The domain's id rule (NFC, no control/zero-width/bidi); the length is the importer's (setting)."""
+    clean, reason = id_problem(value, None)
+    if reason is not None:
+        raise ValueError(reason)
+    return clean  # type: ignore[return-value]
+
+
+def _valid_topic(value: str) -> str:
+    clean, reason = topic_problem(value)
+    if reason is not None:
+        raise ValueError(reason)
+    return clean  # type: ignore[return-value]
+
+
 #: a string in a request body that a database can store
-Text = Annotated[str, AfterValidator(_valid_text)]
-#: an id in a request body
-Id = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_ID, pattern=ID_REGEX),
-               AfterValidator(_valid_text)]
+Text = Annotated[StrictStr, AfterValidator(_valid_text)]
+#: an id in a request body (at most settings.max_id_length characters, checked with the app's settings)
+Id = Annotated[StrictStr, AfterValidator(_valid_id)]
+#: a topic / trust domain
+Topic = Annotated[StrictStr, Field(max_length=MAX_TOPIC_CHARS, pattern=TOPIC_REGEX), AfterValidator(_valid_topic)]
+#: a JSON number (never a boolean or a string)
+Number = Annotated[float, Strict()]
 
 
 def _id(description: str) -> Any:
@@ -346,19 +382,19 @@ class ReviewCreate(_Create):
     id: Id = _id("Review id (idempotent: posting it again is a no-op).")
     item_id: Id = _id("Item id.")
     user_id: Id = _id("Reviewer id.")
-    rating: float = Field(description="On the scale min_rating..max_rating.")
-    min_rating: float = Field(1.0, description="Bottom of the review's scale.")
-    max_rating: float = Field(5.0, description="Top of the review's scale.")
-    title: Text | None = Field(None, max_length=1024)
+    rating: Number = Field(description="On the scale min_rating..max_rating.")
+    min_rating: Number = Field(1.0, description="Bottom of the review's scale (|bound| <= 1e6).")
+    max_rating: Number = Field(5.0, description="Top of the review's scale (> min_rating, |bound| <= 1e6).")
+    title: Text | None = Field(None, max_length=MAX_TITLE_CHARS)
     text: Text | None = Field(None, description="Review text (at most settings.max_text_bytes).")
     created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
-    is_recommended: bool | None = None
-    is_incentivized: bool | None = Field(None, description="Disclosed incentive (free product, payment).")
-    verified_purchase: bool | None = None
-    photo_count: int = Field(0, ge=0, le=10_000)
+    is_recommended: StrictBool | None = None
+    is_incentivized: StrictBool | None = Field(None, description="Disclosed incentive (free product, payment).")
+    verified_purchase: StrictBool | None = None
+    photo_count: StrictInt = Field(0, ge=0, le=MAX_PHOTOS)
     supersedes: Id | None = Field(None, description="Id of an earlier review by the same user this one replaces.")
-    topic: str | None = Field(None, max_length=512, pattern=TOPIC_REGEX, description="Item topic, if new.")
-    item_title: Text | None = Field(None, max_length=1024, description="Item title, if new.")
+    topic: Topic | None = Field(None, description="Item topic, if new.")
+    item_title: Text | None = Field(None, max_length=MAX_TITLE_CHARS, description="Item title, if new.")
 
 
 class VoteCreate(_Create):
@@ -366,7 +402,7 @@ class VoteCreate(_Create):
 
     review_id: Id = _id("Review voted on (must be stored).")
     voter_id: Id = _id("Voter id.")
-    helpful: bool
+    helpful: StrictBool
     created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
 
 
@@ -375,8 +411,8 @@ class TrustCreate(_Create):
 
     truster_id: Id = _id("Who trusts.")
     trustee_id: Id = _id("Who is trusted.")
-    domain: str = Field("reviews.public", max_length=512, pattern=TOPIC_REGEX, description="Topic domain.")
-    level: float = Field(ge=0.0, le=1.0)
+    domain: Topic = Field("reviews.public", description="Topic domain.")
+    level: Number = Field(ge=0.0, le=1.0)
     created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
     valid_until: Timestamp | None = Field(None, description="Expiry (epoch seconds or ISO 8601).")
 
@@ -387,14 +423,14 @@ class FlagCreate(_Create):
     review_id: Id = _id("Review flagged (must be stored).")
     flagger_id: Id = _id("Flagger id.")
     reason: FlagReason = Field(description="SPAM, FAKE, INAPPROPRIATE, OFF_TOPIC or OTHER (any case, as in imports).")
-    severity: float = Field(1.0, ge=0.0, le=10.0)
+    severity: Number = Field(1.0, ge=0.0, le=MAX_SEVERITY)
     created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
 
 
     @field_validator("reason", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+        return clean_flag_reason(value) if isinstance(value, str) else value
 
 
 class WriteResult(BaseModel):

@@ -53,7 +53,7 @@ def write_events(state: ApiState, kind: str, body: BaseModel | Sequence[BaseMode
                     new_rows.append(r)
                 seen.add(r["id"])
         try:
-            report = import_frame(state.store, frame, kind, source=f"POST /{kind}")
+            report = import_frame(state.store, frame, kind, source=f"POST /{kind}", settings=state.settings)
         except ImportValidationError as exc:
             errors = [RowErrorPublic(row=e.row, field=e.field, reason=e.reason) for e in exc.errors]
             bad = len({e.row for e in exc.errors})

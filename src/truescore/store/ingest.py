@@ -1,8 +1,12 @@
 """Import events from CSV, JSON Lines, Parquet or a table of another database, with validation.
 
-Every row is validated before anything is written: ids present and bounded, ratings inside their own
-scale, parseable timestamps, trust levels in [0, 1], known enum values, bounded text sizes, and
-references (a vote's review) that exist in the store or in the same file.
+Every row is validated before anything is written, by the one rule-set of :mod:`truescore.domain`
+(docs/rules.md): ids NFC-normalised, bounded and free of control/zero-width/bidi characters; ratings
+inside a finite, bounded scale of their own; timestamps ISO 8601 or epoch seconds (``epoch_unit="ms"``
+only when the caller says so) between 1970 and 2200; trust levels in [0, 1]; known enum values; bounded
+text sizes; references (a vote's review) that exist in the store. Limits that are settings come from the
+``settings`` the caller passes (default: the process settings). A CSV row whose number of fields differs
+from the header's is refused, naming the row.
 
 Two modes:
 
@@ -19,10 +23,10 @@ header, record ``n`` is on line ``n + 1``).
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +36,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from truescore.domain import DEFAULT_MAX_RATING, DEFAULT_MIN_RATING, FlagReason, UserRole
+from truescore.config import Settings
+from truescore.domain import (
+    DEFAULT_MAX_RATING,
+    DEFAULT_MIN_RATING,
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_PHOTOS,
+    MAX_SEVERITY,
+    MAX_TITLE_CHARS,
+    FlagReason,
+    RuleError,
+    UserRole,
+    clean_flag_reason,
+    clean_role,
+    epoch_seconds,
+    id_problem,
+    rating_problems,
+    text_problem,
+    topic_problem,
+)
 from truescore.store.store import DEFAULT_TOPIC, Store
 
 __all__ = [
@@ -48,13 +70,8 @@ __all__ = [
 
 KINDS = ("reviews", "votes", "trust", "flags", "users", "items")
 
-TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$")
 _TRUE = {"true", "t", "yes", "y", "1", "helpful", "helpful_vote"}
 _FALSE = {"false", "f", "no", "n", "0", "unhelpful", "unhelpful_vote"}
-MAX_TITLE_CHARS = 1024
-MAX_TOPIC_CHARS = 512
-MAX_SEVERITY = 10.0
-MAX_PHOTOS = 10_000
 
 ProgressFn = Callable[[int, int | None], None]
 
@@ -125,9 +142,7 @@ def read_records(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.Data
         raise FileNotFoundError(f"{p}: no such file")
     fmt = _detect_format(p)
     if fmt in ("csv", "tsv"):
-        sep = "\t" if fmt == "tsv" else ","
-        yield from pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                               chunksize=chunk_rows, on_bad_lines="error")
+        yield from _read_delimited(p, "\t" if fmt == "tsv" else ",", chunk_rows)
     elif fmt == "jsonl":
         opener: Any = gzip.open if p.name.lower().endswith(".gz") else open
         with opener(p, "rt", encoding="utf-8") as fh:
@@ -154,6 +169,44 @@ def read_records(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.Data
             yield rb.to_pandas()
 
 
+def _read_delimited(path: Path, sep: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """CSV/TSV records as frames of strings (empty field = missing). A record whose number of fields
+    differs from the header's becomes a parse error naming it, never a shifted row (pandas would take an
+    extra leading field as the index and fill a short row with missing values)."""
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        header = next((row for row in reader if row), None)
+        if header is None:
+            return
+        width = len(header)
+        columns = [*header, "__parse_error__"]
+        batch: list[list[Any]] = []
+        record = 0
+        for row in reader:
+            if not row:
+                continue
+            record += 1
+            if len(row) == width:
+                batch.append([v if v != "" else None for v in row] + [None])
+            else:
+                fixed = (row + [None] * width)[:width]
+                batch.append([*fixed, f"has {len(row)} fields but the header has {width} "
+                              f"(line {reader.line_num}); the columns would shift"])
+            if len(batch) >= chunk_rows:
+                yield _frame(batch, columns)
+                batch = []
+        if batch or record == 0:
+            yield _frame(batch, columns)
+
+
+def _frame(batch: list[list[Any]], columns: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(batch, columns=columns, dtype=object)
+    if df["__parse_error__"].isna().all():
+        df = df.drop(columns="__parse_error__")
+    return df
+
+
 # ---------------------------------------------------------------------------------------------- validation
 def _present(s: pd.Series) -> np.ndarray:
     if s.dtype == object:
@@ -165,7 +218,8 @@ def _present(s: pd.Series) -> np.ndarray:
 class _Validator:
     """Validate one chunk column by column; collect errors per row and build clean columns."""
 
-    def __init__(self, df: pd.DataFrame, first_row: int, now: float, max_id: int, max_text: int) -> None:
+    def __init__(self, df: pd.DataFrame, first_row: int, now: float, max_id: int, max_text: int,
+                 epoch_unit: str = "s") -> None:
         self.df = df.reset_index(drop=True)
         self.n = len(self.df)
         self.rows = np.arange(first_row, first_row + self.n)
@@ -175,6 +229,7 @@ class _Validator:
         self.now = now
         self.max_id = max_id
         self.max_text = max_text
+        self.epoch_unit = epoch_unit
         if "__parse_error__" in self.df:
             mask = _present(self.df["__parse_error__"])
             self._fail(mask, "record", self.df["__parse_error__"].astype(str).to_numpy())
@@ -195,38 +250,35 @@ class _Validator:
             return self.df[name]
         return pd.Series([None] * self.n, dtype=object)
 
-    def _check_chars(self, name: str, vals: np.ndarray) -> None:
-        """Refuse NUL bytes and unpaired surrogates, which no database stores as text."""
-        bad_nul = np.array([v is not None and "\x00" in v for v in vals], dtype=bool)
-        self._fail(bad_nul, name, "contains a NUL character")
-        bad_utf = np.array([v is not None and not bad_nul[k] and not _encodable(v) for k, v in enumerate(vals)],
-                           dtype=bool)
-        self._fail(bad_utf, name, "is not valid Unicode (unpaired surrogate)")
-
     def ident(self, name: str, required: bool = True) -> None:
         s = self.col(name)
         present = _present(s)
         if required:
             self._fail(~present, name, "missing (an id is required)")
-        vals = np.array([str(v).strip() if p else None for v, p in zip(s.tolist(), present, strict=True)],
-                        dtype=object)
-        too_long = np.array([v is not None and len(v) > self.max_id for v in vals], dtype=bool)
-        self._fail(too_long, name, f"longer than {self.max_id} characters")
-        self._check_chars(name, vals)
+        vals = np.full(self.n, None, dtype=object)
+        bad = np.zeros(self.n, dtype=bool)
+        reasons: dict[int, str] = {}
+        for k, (v, p) in enumerate(zip(s.tolist(), present, strict=True)):
+            if not p:
+                continue
+            clean, reason = id_problem(v if isinstance(v, str) else str(v), self.max_id)
+            if reason is None:
+                vals[k] = clean
+            else:
+                bad[k] = True
+                reasons[k] = reason
+        self._fail(bad, name, lambda k: reasons[k])
         self.out[name] = vals
 
     def text(self, name: str, max_chars: int | None = None) -> None:
         s = self.col(name)
         present = _present(s)
         vals = np.array([str(v) if p else None for v, p in zip(s.tolist(), present, strict=True)], dtype=object)
-        if max_chars is not None:
-            bad = np.array([v is not None and len(v) > max_chars for v in vals], dtype=bool)
-            self._fail(bad, name, f"longer than {max_chars} characters")
-        else:
-            bad = np.array([v is not None and len(v.encode("utf-8", "surrogatepass")) > self.max_text
-                            for v in vals], dtype=bool)
-            self._fail(bad, name, f"larger than {self.max_text} bytes")
-        self._check_chars(name, vals)
+        limit = {"max_chars": max_chars} if max_chars is not None else {"max_bytes": self.max_text}
+        reasons = {k: r for k, v in enumerate(vals) if v is not None and (r := text_problem(v, **limit)) is not None}
+        bad = np.zeros(self.n, dtype=bool)
+        bad[list(reasons)] = True
+        self._fail(bad, name, lambda k: reasons[k])
         self.out[name] = vals
 
     def number(self, name: str, default: float | None, required: bool = False,
@@ -236,8 +288,13 @@ class _Validator:
         if required:
             self._fail(~present, name, "missing (a number is required)")
         raw = s.astype(object).where(present, None)
-        num = pd.to_numeric(raw, errors="coerce").to_numpy(float)
-        unparsable = present & ~np.isfinite(num)
+        is_bool = np.array([isinstance(v, bool | np.bool_) for v in raw], dtype=bool) if s.dtype == object \
+            else np.zeros(self.n, dtype=bool)
+        if s.dtype == bool:
+            is_bool[:] = True
+        self._fail(present & is_bool, name, lambda k: f"{s.iloc[k]!r} is a boolean, not a number")
+        num = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").to_numpy(float)
+        unparsable = present & ~is_bool & ~np.isfinite(num)
         self._fail(unparsable, name, lambda k: f"{s.iloc[k]!r} is not a finite number")
         if integer:
             frac = present & np.isfinite(num) & (num != np.round(num))
@@ -256,24 +313,13 @@ class _Validator:
         present = _present(s)
         if required:
             self._fail(~present, name, "missing (a timestamp is required)")
-        vals = np.full(self.n, np.nan)
-        numeric = pd.to_numeric(s.astype(object).where(present, None), errors="coerce").to_numpy(float)
-        is_num = present & np.isfinite(numeric)
-        vals[is_num] = np.where(numeric[is_num] > 1e11, numeric[is_num] / 1000.0, numeric[is_num])
-        rest = present & ~is_num
-        if rest.any():
-            parsed = pd.to_datetime(s[rest].astype(str), utc=True, errors="coerce", format="mixed")
-            ok = parsed.notna().to_numpy()
-            secs = np.full(len(parsed), np.nan)
-            secs[ok] = parsed[ok].map(lambda t: t.timestamp()).to_numpy(float)
-            vals[np.flatnonzero(rest)] = secs
-            bad = np.zeros(self.n, dtype=bool)
-            bad[np.flatnonzero(rest)[~ok]] = True
-            self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a timestamp (ISO 8601 or epoch seconds)")
+        vals, reasons = epoch_seconds(s.to_numpy(), self.epoch_unit)
+        bad = np.array([r is not None for r in reasons], dtype=bool)
+        self._fail(bad, name, lambda k: str(reasons[k]))
+        lost = present & ~bad & ~np.isfinite(vals)  # never store a NaN time: a value the rule could not read
+        self._fail(lost, name, lambda k: f"{s.iloc[k]!r} is not a timestamp (ISO 8601 or epoch seconds)")
         if name == "created_at":
-            vals = np.where(np.isnan(vals), self.now, vals)
-        future = np.isfinite(vals) & (vals > self.now + 86400 * 366 * 100)
-        self._fail(future, name, "timestamp is implausibly far in the future")
+            vals = np.where(~present, self.now, vals)
         self.out[name] = vals
 
     def boolean(self, name: str, required: bool = False) -> None:
@@ -301,29 +347,37 @@ class _Validator:
     def enum(self, name: str, allowed: list[str], default: str | None, upper: bool) -> None:
         s = self.col(name)
         present = _present(s)
-        vals = np.array([(str(v).strip().upper() if upper else str(v).strip().lower()) if p else default
-                         for v, p in zip(s.tolist(), present, strict=True)], dtype=object)
-        bad = np.array([v is None or v not in allowed for v in vals], dtype=bool)
+        clean = clean_flag_reason if upper else clean_role
+        vals = np.full(self.n, default, dtype=object)
+        bad = np.zeros(self.n, dtype=bool)
+        for k, (v, p) in enumerate(zip(s.tolist(), present, strict=True)):
+            if not p:
+                bad[k] = default is None
+                continue
+            try:
+                vals[k] = clean(str(v), name).value
+            except RuleError:
+                bad[k] = True
         self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not one of {', '.join(allowed)}")
         self.out[name] = vals
 
     def topic(self, name: str, default: str | None) -> None:
         s = self.col(name)
         present = _present(s)
-        vals = np.array([str(v).strip() if p else default for v, p in zip(s.tolist(), present, strict=True)],
-                        dtype=object)
-        bad = np.array([v is not None and (len(v) > MAX_TOPIC_CHARS or not TOPIC_PATTERN.match(v))
-                        for v in vals], dtype=bool)
-        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a dotted topic like reviews.public.laptops")
+        vals = np.full(self.n, default, dtype=object)
+        bad = np.zeros(self.n, dtype=bool)
+        reasons: dict[int, str] = {}
+        for k, (v, p) in enumerate(zip(s.tolist(), present, strict=True)):
+            if not p:
+                continue
+            clean, reason = topic_problem(str(v))
+            if reason is None:
+                vals[k] = clean
+            else:
+                bad[k] = True
+                reasons[k] = reason
+        self._fail(bad, name, lambda k: reasons[k])
         self.out[name] = vals
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _validate(kind: str, v: _Validator) -> None:
@@ -334,10 +388,10 @@ def _validate(kind: str, v: _Validator) -> None:
         lo = v.number("min_rating", DEFAULT_MIN_RATING)
         hi = v.number("max_rating", DEFAULT_MAX_RATING)
         r = v.number("rating", None, required=True)
-        scale_bad = np.isfinite(lo) & np.isfinite(hi) & (hi <= lo)
-        v._fail(scale_bad, "max_rating", lambda k: f"scale {lo[k]:g}..{hi[k]:g} is empty (max must exceed min)")
-        outside = ~scale_bad & np.isfinite(r) & ((r < lo) | (r > hi))
-        v._fail(outside, "rating", lambda k: f"{r[k]:g} is outside the scale {lo[k]:g}..{hi[k]:g}")
+        parsed = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(r)  # unparsable numbers are reported already
+        for k, fld, reason in rating_problems(r, lo, hi):
+            if parsed[k]:
+                v._fail(_row_mask(v.n, k), fld, reason)
         v.text("title", MAX_TITLE_CHARS)
         v.text("text")
         v.timestamp("created_at")
@@ -368,7 +422,7 @@ def _validate(kind: str, v: _Validator) -> None:
     elif kind == "users":
         v.ident("id")
         v.timestamp("created_at")
-        v.text("display_name", 256)
+        v.text("display_name", MAX_DISPLAY_NAME_CHARS)
         v.enum("role", [r.value for r in UserRole], UserRole.PERSON.value, upper=False)
     elif kind == "items":
         v.ident("id")
@@ -377,6 +431,12 @@ def _validate(kind: str, v: _Validator) -> None:
         v.timestamp("created_at")
     else:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def _row_mask(n: int, k: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[k] = True
+    return mask
 
 
 _COLUMNS = {
@@ -452,13 +512,20 @@ def import_frames(
     batch_size: int | None = None,
     progress: ProgressFn | None = None,
     total_rows: int | None = None,
+    settings: Settings | None = None,
+    epoch_unit: str = "s",
 ) -> ImportReport:
-    """Validate every record of ``frames``, then write the valid ones in batches (see module docstring)."""
+    """Validate every record of ``frames``, then write the valid ones in batches (see module docstring).
+
+    ``settings`` gives the limits (``max_id_length``, ``max_text_bytes``, ``import_batch_size``); default
+    the process settings. ``epoch_unit`` is the unit of numeric timestamps: ``"s"`` (default) or ``"ms"``.
+    """
     from truescore.config import get_settings
 
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
-    settings = get_settings()
+    settings = settings if settings is not None else get_settings()
+    epoch_seconds([], epoch_unit)  # refuses an unknown unit up front
     batch_size = batch_size or settings.import_batch_size
     started = time.perf_counter()
     now = time.time()
@@ -467,7 +534,7 @@ def import_frames(
     first = 1
     for raw in frames:
         df = _apply_map(raw, mapping)
-        v = _Validator(df, first, now, settings.max_id_length, settings.max_text_bytes)
+        v = _Validator(df, first, now, settings.max_id_length, settings.max_text_bytes, epoch_unit)
         _validate(kind, v)
         _check_references(store, kind, v)
         v.df = v.df[v.bad].assign(_row=v.rows[v.bad])  # keep only what a rejects file needs

@@ -101,11 +101,34 @@ def read_labelled(path: str | Path, text_col: str = "text", label_col: str | Non
     return df.reset_index(drop=True)
 
 
-def _read_many(paths: Sequence[str | Path], text_col: str, label_col: str | None) -> pd.DataFrame:
+def _read_many(paths: Sequence[str | Path], text_col: str, label_col: str | None,
+               positive: str | None = None) -> pd.DataFrame:
     if not paths:
         raise ValueError("no training data given")
     frames = [read_labelled(p, text_col, label_col).assign(_source=k) for k, p in enumerate(paths)]
+    if positive is not None:
+        frames = [binarise_labels(f, positive, str(p)) for f, p in zip(frames, paths, strict=True)]
     return pd.concat(frames, ignore_index=True)
+
+
+def binarise_labels(df: pd.DataFrame, positive: str, source: str = "data") -> pd.DataFrame:
+    """Map a two-valued string label column onto 1 (``positive``, e.g. ``deceptive`` or ``CG``) and 0.
+
+    Raises
+    ------
+    ValueError
+        If there is no label column, it has more than two values, or ``positive`` is not one of them.
+    """
+    if "label" not in df.columns:
+        raise ValueError(f"--positive {positive!r}: {source} has no label column")
+    labels = df["label"].astype(str).str.strip()
+    values = sorted(set(labels))
+    if positive not in values:
+        raise ValueError(f"--positive {positive!r} is not a label of {source} (labels: {', '.join(values[:10])})")
+    if len(values) > 2:
+        raise ValueError(f"--positive {positive!r}: {source} has {len(values)} labels ({', '.join(values[:10])}); "
+                         "a binary task needs two")
+    return df.assign(label=(labels == positive).astype(int))
 
 
 def _sentiment_targets(df: pd.DataFrame) -> np.ndarray:
@@ -157,9 +180,11 @@ def train_from_files(
     label_col: str | None = "label",
     out_dir: str | Path | None = None,
     command: str | None = None,
+    positive: str | None = None,
 ) -> dict[str, Any]:
     """Train the ``task`` model on ``data`` and write its artifact to ``out_dir`` (default: the shipped
     models folder); records the data, command and digest in ``manifest.json``. Returns that record.
+    ``positive`` names the label meaning 1 (fake) when the labels are strings (``deceptive``, ``CG``).
 
     Raises
     ------
@@ -171,7 +196,7 @@ def train_from_files(
     for d in data:
         if str(d) in _NONCOMMERCIAL or "deceptive-opinion-spam" in str(d):
             raise ValueError(f"{d} is CC BY-NC-SA (evaluation only): refusing to train a shippable model on it")
-    df = _read_many(data, text_col, label_col if task != "quality" or label_col else None)
+    df = _read_many(data, text_col, label_col if task != "quality" or label_col else None, positive)
     model = _fit(task, df, label_col_given=label_col is not None and task == "quality" and "label" in df.columns)
     out = Path(out_dir) if out_dir else MODELS_DIR
     path = save_artifact(model, out / ARTIFACTS[task])
@@ -200,11 +225,13 @@ def evaluate_files(
     *,
     text_col: str = "text",
     label_col: str = "label",
+    positive: str | None = None,
 ) -> dict[str, Any]:
     """Train ``task`` on ``train`` and report metrics on ``test`` (JSON-ready dict).
 
     Binary labels: accuracy, ROC AUC, Brier score and expected calibration error (10 bins); continuous
-    sentiment labels: Pearson r and accuracy of the sign.
+    sentiment labels: Pearson r and accuracy of the sign. ``positive`` names the label meaning 1 when the
+    labels are strings (``deceptive``/``truthful``, ``CG``/``OR``).
     """
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
@@ -213,8 +240,8 @@ def evaluate_files(
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    tr = _read_many(train, text_col, label_col)
-    te = _read_many(test, text_col, label_col)
+    tr = _read_many(train, text_col, label_col, positive)
+    te = _read_many(test, text_col, label_col, positive)
     model = _fit(task, tr, label_col_given=True)
     texts = te["text"].tolist()
     layers = _layers(texts)

@@ -17,6 +17,8 @@ and stops at the two-segment root (``reviews.public``); trust stated in a siblin
 
 from __future__ import annotations
 
+from truescore.domain import clean_topic
+
 __all__ = ["MIN_CHAIN_SEGMENTS", "is_within", "topic_chain", "validate_topic"]
 
 #: The chain stops at a domain of this many segments (``reviews.public``).
@@ -24,19 +26,18 @@ MIN_CHAIN_SEGMENTS = 2
 
 
 def validate_topic(topic: str, field: str = "topic") -> str:
-    """Return ``topic`` stripped, or raise ``ValueError`` naming ``field`` if it is not a dotted name.
+    """Return ``topic`` stripped, or raise ``ValueError`` naming ``field`` if it breaks the topic rule.
+
+    The rule is the one every entry point uses (:func:`truescore.domain.clean_topic`): dotted, lower-case
+    letters, digits, ``_`` and ``-`` in non-empty segments, at most 512 characters. The engine accepts
+    exactly what the importer and the API accept.
 
     Raises
     ------
     ValueError
-        If ``topic`` is not a string, is empty, or has an empty segment (``a..b``, ``.a``, ``a.``).
+        (:class:`truescore.domain.RuleError`) if ``topic`` is not a string or not such a name.
     """
-    if not isinstance(topic, str):
-        raise ValueError(f"{field} must be a string, got {type(topic).__name__}")
-    value = topic.strip()
-    if not value or any(not part for part in value.split(".")):
-        raise ValueError(f"{field} {topic!r} is not a dotted domain name like 'reviews.public.books'")
-    return value
+    return clean_topic(topic, field)
 
 
 def topic_chain(topic: str) -> list[tuple[str, int]]:
