@@ -445,17 +445,44 @@ def text_eval_cmd(
 @app.command("score")
 def score_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Reviews per batch.")] = None,
-    topic: Annotated[str | None, typer.Option("--topic", help="Only reviews of this topic.")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="Text engine: only reviews of this topic.")] = None,
+    text: Annotated[bool | None, typer.Option("--text/--no-text", help="Run the text engine (default: when "
+                                              "reviews have text).")] = None,
     db: DbOption = None,
 ) -> None:
-    """Score every review (quality, fake probability, sentiment) and write review_scores."""
-    from truescore.text import score_store
+    """Score every review: suspicion for every review and account (integrity engine, metadata only; also
+    fits reliability if needed) and, for reviews with text, quality / fake probability / sentiment."""
+    from truescore.integrity.runner import run_integrity, summary_rows
 
+    store = _open_store(db)
     started = time.perf_counter()
-    with progress_bar("scoring reviews") as progress:
-        n = score_store(_open_store(db), batch_size=batch_size, topic=topic, progress=progress)
-    seconds = time.perf_counter() - started
-    console.print(f"scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s)")
+    has_text = _store_has_text(store)
+    if text or (text is None and has_text):
+        from truescore.text import score_store
+
+        with progress_bar("scoring review texts") as progress:
+            n = score_store(store, batch_size=batch_size, topic=topic, progress=progress)
+        seconds = time.perf_counter() - started
+        console.print(f"text engine: scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s)")
+    elif not has_text:
+        console.print("text engine: skipped (no review has text)")
+    t = time.perf_counter()
+    report = run_integrity(store)
+    console.print(_table(f"integrity engine ({time.perf_counter() - t:.1f} s)", ["what", "count"],
+                         summary_rows(report)))
+    for ring in report.result.rings.rings[:5]:
+        console.print(f"ring-{ring.ring_id + 1}: {ring.describe()}", highlight=False)
+    console.print(f"scored in {time.perf_counter() - started:.1f} s")
+
+
+def _store_has_text(store: Any) -> bool:
+    from sqlalchemy import func, select
+
+    from truescore.store import schema
+
+    r = schema.reviews
+    with store.engine.connect() as conn:
+        return conn.execute(select(r.c.id).where(func.length(func.trim(r.c.text)) > 0).limit(1)).first() is not None
 
 
 # ---------------------------------------------------------------------------------------------- entry point
