@@ -300,7 +300,7 @@ def rank_cmd(
         weights = result.explain(explain)
         console.print(_table(f"how each review of {explain} counted", ["review", "reviewer", "rating", "share",
                                                                         "reliability", "track record", "authenticity",
-                                                                        "trust", "burst", "robust", "why"],
+                                                                        "trust", "burst", "integrity", "robust", "why"],
                              [[w.review_id, w.user_id, f"{w.rating:g}", f"{w.share:.1%}",
                                *(f"{v:.2f}" for v in w.factors.values()), w.reason] for w in weights[:limit]]))
 
@@ -470,6 +470,7 @@ def score_cmd(
     report = run_integrity(store)
     console.print(_table(f"integrity engine ({time.perf_counter() - t:.1f} s)", ["what", "count"],
                          summary_rows(report)))
+    console.print("integrity steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()), highlight=False)
     for ring in report.result.rings.rings[:5]:
         console.print(f"ring-{ring.ring_id + 1}: {ring.describe()}", highlight=False)
     console.print(f"scored in {time.perf_counter() - started:.1f} s")

@@ -315,14 +315,16 @@ class IntegritySettings(_Section):
     """
 
     behaviour_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="Weight of the behavioural score b in the suspicion (the rest: detectors)."
+        0.4, ge=0.0, le=1.0, description="Weight of the behavioural score b in the suspicion (the rest: detectors)."
     )
     flag_threshold: float = Field(
         0.6, gt=0.0, le=1.0, description="A review or account is flagged when its suspicion is at least this."
     )
     ring_min_members: int = Field(5, ge=2, le=100_000, description="Smallest ring (accounts).")
     ring_min_lift: float = Field(
-        8.0, ge=1.0, le=1e6, description="Two items are co-targeted when their shared raters exceed chance this much."
+        50.0, ge=1.0, le=1e6,
+        description="Two items are co-targeted when rating one makes rating the other this many times likelier "
+        "(topic communities and co-purchases reach 10-30).",
     )
     ring_max_user_ratings: int = Field(
         500, ge=2, le=1_000_000, description="Accounts with more ratings are left out of the co-rating count."
@@ -355,6 +357,9 @@ class IntegritySettings(_Section):
     )
     duplicate_min_words: int = Field(8, ge=1, le=10_000, description="Shorter texts are never near-duplicates.")
     burst_day_window_days: float = Field(1.0, gt=0, le=365, description="Window of the per-item day-burst feature.")
+    fusion_evidence_floor: float = Field(
+        0.02, ge=0.0, le=1.0, description="Fusion: smallest integrity factor 1 - E of a rating with detector evidence."
+    )
     fusion_ring_max_share: float = Field(
         0.1, ge=0.0, le=1.0, description="A ring or cohort weighs at most this share of an item's other weight."
     )

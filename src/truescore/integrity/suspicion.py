@@ -11,7 +11,7 @@ Two kinds of evidence are combined, both unsupervised (no labels are needed, so 
 
 For review ``j`` by account ``u``:
 
-    suspicion_j = w b_j + (1 - w) E_j,    w = behaviour_weight (0.5)
+    suspicion_j = w b_j + (1 - w) E_j,    w = behaviour_weight (0.4)
 
 with ``e_ring`` the ring's strength for a member's rating of a ring target, ``e_cohort`` the cohort
 evidence, ``e_change = change evidence x b_u`` and ``e_burst = (1 - expected/count) x b_u`` for a
@@ -22,8 +22,9 @@ rating in a significant burst of its item (count >= 5 and count > expected + 4 s
     suspicion_u = w b_u + (1 - w) E_u,   E_u = 1 - (1 - e_ring,u) prod_k (1 - mean_{j of u} e_k,j).
 
 Since ``b <= 1``, behaviour alone reaches at most ``w``: with the default threshold 0.6 a review or
-account is *flagged* only when at least one detector contributes, so an honest platform is not flagged
-for having many one-review accounts, while the ranking by suspicion still uses the behaviour.
+account is *flagged* only when a detector contributes (``E = 1`` always flags; ``E = 1/2`` flags when
+the behaviour is atypical too, ``b >= 3/4``), so an honest platform is not flagged for having many
+one-review accounts, while the ranking by suspicion still uses the behaviour.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
     beh = behaviour_scores(inp, burst_window_days=s.burst_day_window_days)
     rings = detect_rings(inp, max_user_ratings=s.ring_max_user_ratings, min_members=s.ring_min_members,
                          min_lift=s.ring_min_lift, min_gap=s.ring_min_gap, eps=s.ring_peel_eps,
-                         max_rings=s.ring_max_rings)
+                         max_rings=s.ring_max_rings, account_weight=np.clip(1.0 - beh.account, 0.05, 1.0))
     cohort = cohort_concentration(inp, bucket_days=s.cohort_bucket_days, min_accounts=s.cohort_min_accounts,
                                   min_lift=s.cohort_min_lift, min_age_days=s.cohort_min_age_days)
     changes = change_points(inp, z0=s.change_z, min_ratings=s.change_min_ratings)

@@ -75,10 +75,12 @@ def write_review_suspicion(store: Any, review_ids: Sequence[str], suspicion: np.
     are created with NULL text scores. Text scores already stored are kept."""
     now = time.time()
     total = 0
-    for start in range(0, len(review_ids), _CHUNK):
-        stop = min(len(review_ids), start + _CHUNK)
-        rows = [(str(review_ids[k]), float(suspicion[k]), reasons[k] or None, model_version, now)
-                for k in range(start, stop)]
+    # in key order: B-tree inserts and updates then touch each page once (several times faster on SQLite)
+    order = sorted(range(len(review_ids)), key=lambda k: str(review_ids[k]))
+    values = suspicion.tolist()
+    for start in range(0, len(order), _CHUNK):
+        rows = [(str(review_ids[k]), values[k], reasons[k] or None, model_version, now)
+                for k in order[start:start + _CHUNK]]
         _executemany(store, "INSERT INTO review_scores (review_id, suspicion, suspicion_reasons, model_version, "
                      "fitted_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (review_id) DO UPDATE SET "
                      "suspicion = excluded.suspicion, suspicion_reasons = excluded.suspicion_reasons", rows)
@@ -89,7 +91,9 @@ def write_review_suspicion(store: Any, review_ids: Sequence[str], suspicion: np.
 def write_account_suspicion(store: Any, user_ids: Sequence[str], suspicion: np.ndarray,
                             reasons: Sequence[str]) -> int:
     """Set ``user_reliability.suspicion`` of every account that has a reliability row (after ``fit``)."""
-    rows = [(float(suspicion[k]), reasons[k] or None, str(user_ids[k])) for k in range(len(user_ids))]
+    values = suspicion.tolist()
+    rows = sorted(((values[k], reasons[k] or None, str(user_ids[k])) for k in range(len(user_ids))),
+                  key=lambda row: row[2])
     for start in range(0, len(rows), _CHUNK):
         _executemany(store, "UPDATE user_reliability SET suspicion = %s, suspicion_reasons = %s WHERE user_id = %s",
                      rows[start:start + _CHUNK])
