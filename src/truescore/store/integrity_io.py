@@ -127,3 +127,32 @@ def read_rings(store: Any) -> list[dict[str, Any]]:
             row[key] = json.loads(row[key])
     rows.sort(key=lambda r: (-r["n_members"] * r["n_targets"], r["ring_id"]))
     return rows
+
+
+def item_review_suspicion(store: Any, item_id: str) -> list[dict[str, Any]]:
+    """The current reviews of ``item_id`` with their stored suspicion (None when not scored yet)."""
+    r, s = schema.reviews, schema.review_scores
+    q = (select(r.c.id, r.c.user_id, r.c.rating, r.c.min_rating, r.c.max_rating, r.c.created_at, s.c.suspicion,
+                s.c.suspicion_reasons)
+         .select_from(r.outerjoin(s, s.c.review_id == r.c.id)).where(r.c.item_id == item_id))
+    with store.engine.connect() as conn:
+        rows = [dict(row) for row in conn.execute(q).mappings()]
+    superseded = {row["id"] for row in rows} & _superseded_ids(store, item_id)
+    return [row for row in rows if row["id"] not in superseded]
+
+
+def _superseded_ids(store: Any, item_id: str) -> set[str]:
+    r = schema.reviews
+    with store.engine.connect() as conn:
+        return {x for (x,) in conn.execute(select(r.c.supersedes).where((r.c.item_id == item_id)
+                                                                        & r.c.supersedes.is_not(None)))}
+
+
+def suspicion_frame(store: Any) -> Any:
+    """``review_id, suspicion, suspicion_reasons`` of every scored review, as a DataFrame."""
+    import pandas as pd
+
+    s = schema.review_scores
+    with store.engine.connect() as conn:
+        res = conn.execute(select(s.c.review_id, s.c.suspicion, s.c.suspicion_reasons))
+        return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
