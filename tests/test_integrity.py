@@ -217,3 +217,44 @@ def test_migration_adds_columns_to_an_old_store(tmp_path) -> None:  # type: igno
     rows = {r["review_id"]: r for r in store.read_derived("review_scores")}
     assert rows["r1"]["quality"] == 0.5 and rows["r1"]["suspicion"] == 0.3
     assert rows["r2"]["quality"] is None and rows["r2"]["suspicion"] == 0.7
+
+
+def test_api_report_and_panel_after_score(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from truescore.api.app import create_app
+    from truescore.store import Store
+
+    world = generate(SynthConfig(n_users=400, n_items=60, n_ratings=4000, n_rings=0, with_text=False))
+    targets = []
+    for k in range(3):
+        world, t = add_item(world, 3.0, 10, seed=k)
+        targets.append(t)
+    world = add_ring_campaign(world, targets, 30, accounts="aged", seed=1)
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    world.write(Store.open(db))
+    assert run_cli(["score", "--db", db], capsys)[0] == 0
+    client = TestClient(create_app(db))
+    rings = client.get("/rings").json()
+    assert rings["count"] >= 1 and set(rings["data"][0]["targets"]) == {f"i{t}" for t in targets}
+    panel = client.get(f"/items/i{targets[0]}/integrity").json()
+    assert panel["attack_detected"] and panel["rings"] and panel["n_flagged"] >= 25
+    assert panel["evidence_grade"] == "D"
+    clean = client.get("/items/i0/integrity").json()
+    assert not clean["attack_detected"] and clean["n_flagged"] == 0
+    assert client.get("/items/nope/integrity").status_code == 404
+    out = tmp_path / "report.html"
+    assert run_cli(["report", "--out", str(out), "--db", db], capsys)[0] == 0
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "<svg" in page and "ring-1" in page
+    assert "<script" not in page and "https://" not in page
+
+
+def test_report_refuses_an_unscored_store(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from truescore.domain import Review
+    from truescore.store import Store
+
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    Store.open(db).add_reviews([Review("r1", "lamp", "ann", 4.0)])
+    code, _, err = run_cli(["report", "--out", str(tmp_path / "r.html"), "--db", db], capsys)
+    assert code == 1 and "truescore score" in err

@@ -476,6 +476,21 @@ def score_cmd(
     console.print(f"scored in {time.perf_counter() - started:.1f} s")
 
 
+@app.command("report")
+def report_cmd(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    title: Annotated[str, typer.Option("--title", help="Title of the report.")] = "Transparency report",
+    db: DbOption = None,
+) -> None:
+    """Write the transparency report (self-contained HTML): what was caught and discounted, by topic and
+    month, with charts, the rings and the most affected items. Run `truescore score` first."""
+    from truescore.integrity.report import build_report
+
+    page = build_report(_open_store(db), title=title)
+    out.write_text(page, encoding="utf-8")
+    console.print(f"wrote the transparency report to {out} ({len(page) / 1024:.0f} KiB)")
+
+
 def _store_has_text(store: Any) -> bool:
     from sqlalchemy import func, select
 
