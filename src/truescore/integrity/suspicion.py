@@ -19,7 +19,11 @@ rating in a significant burst of its item (count >= 5 and count > expected + 4 s
 ``b_u`` factor spares ordinary accounts caught in a launch-day rush and items that genuinely change),
 ``e_dup`` for a near-duplicate text. For account ``u``:
 
-    suspicion_u = w b_u + (1 - w) E_u,   E_u = 1 - (1 - e_ring,u) prod_k (1 - mean_{j of u} e_k,j).
+    suspicion_u = w b_u + (1 - w) E_u,   E_u = 1 - prod_k (1 - e_k,u),
+
+where ``e_k,u`` is the largest evidence of the account's reviews for ring, cohort and near-duplicate
+membership (properties of the account: one ring rating makes a member) and the mean over its reviews
+for change points and bursts (patterns of single reviews); ring members get their ring's strength.
 
 Since ``b <= 1``, behaviour alone reaches at most ``w``: with the default threshold 0.6 a review or
 account is *flagged* only when a detector contributes (``E = 1`` always flags; ``E = 1/2`` flags when
@@ -48,6 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["DETECTORS", "IntegrityResult", "integrity_scores"]
 
 DETECTORS = ("ring", "cohort", "change", "duplicate", "burst")
+#: detectors whose evidence is a property of the account (its strongest review counts); the others are
+#: patterns of single reviews (their mean over the account's reviews counts)
+_ACCOUNT_MAX = ("ring", "cohort", "duplicate")
 
 _FEATURE_WORDS = {
     "few_reviews": "few reviews", "busiest_day_share": "most of its reviews on one day",
@@ -191,7 +198,13 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
         keep *= 1.0 - np.clip(v, 0.0, 1.0)
     e_review = 1.0 - keep
     n_u = np.maximum(np.bincount(inp.user_idx, minlength=inp.n_users), 1).astype(np.float64)
-    acc_ev = {k: np.bincount(inp.user_idx, weights=v, minlength=inp.n_users) / n_u for k, v in ev.items()}
+    acc_ev = {}
+    for k, v in ev.items():
+        if k in _ACCOUNT_MAX:
+            acc_ev[k] = np.zeros(inp.n_users)
+            np.maximum.at(acc_ev[k], inp.user_idx, v)
+        else:
+            acc_ev[k] = np.bincount(inp.user_idx, weights=v, minlength=inp.n_users) / n_u
     acc_ev["ring"] = np.maximum(acc_ev["ring"], rings.user_evidence)
     keep_u = np.ones(inp.n_users)
     for v in acc_ev.values():

@@ -25,8 +25,8 @@ where
   ``burst_z * sqrt(e)`` (and ``c >= burst_min_ratings``), each counts ``beta = e / c``, so the burst
   weighs what an ordinary window would;
 - ``g_j = max(1 - E_j, floor)`` is the integrity factor: ``E_j`` the integrity engine's detector evidence
-  for the rating (ring, aged cohort, change point carried by suspicious accounts, near-duplicate text;
-  not bursts, which ``beta`` handles), and ratings of one detected group (a ring, or a cohort on one
+  for the rating (ring, aged cohort, near-duplicate text; not bursts, which ``beta`` handles, nor change
+  points, which a genuine change shares), and ratings of one detected group (a ring, or a cohort on one
   item) have *bounded influence*: after weighting, a group's total weight on an item is capped at
   ``fusion_ring_max_share`` times the weight of the item's ratings outside any group (all its ratings
   are scaled down together), so a ring of any size moves an item at most as much as a minority of

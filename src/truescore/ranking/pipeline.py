@@ -246,12 +246,13 @@ def _integrity(snapshot: RatingSnapshot, frames: dict[str, pd.DataFrame], reliab
 
 
 def integrity_for_fusion(result: IntegrityResult) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """Per rating: the detector evidence the fusion uses (noisy-OR of ring, cohort, change point and
-    near-duplicate evidence; bursts are the fusion's own factor), the group (ring id, or a cohort on an
+    """Per rating: the detector evidence the fusion uses (noisy-OR of ring, cohort and near-duplicate
+    evidence; bursts are the fusion's own factor, and change points are left out because a genuine change
+    looks the same: in the fusion they only delayed real changes), the group (ring id, or a cohort on an
     item, -1 for none) and the groups' descriptions."""
     ev = result.review_evidence
     keep = np.ones(result.review_suspicion.shape[0])
-    for key in ("ring", "cohort", "change", "duplicate"):
+    for key in ("ring", "cohort", "duplicate"):
         keep *= 1.0 - np.clip(ev[key], 0.0, 1.0)
     group = result.rings.review_ring.copy()
     labels = {r.ring_id: r.describe() for r in result.rings.rings}
