@@ -10,6 +10,7 @@ from truescore.integrity import (
     IntegrityInputs,
     change_points,
     cohort_concentration,
+    detect_rings,
     integrity_scores,
     near_duplicates,
     peel,
@@ -258,3 +259,25 @@ def test_report_refuses_an_unscored_store(tmp_path, capsys) -> None:  # type: ig
     Store.open(db).add_reviews([Review("r1", "lamp", "ann", 4.0)])
     code, _, err = run_cli(["report", "--out", str(tmp_path / "r.html"), "--db", db], capsys)
     assert code == 1 and "truescore score" in err
+
+
+def test_co_rating_spread_over_years_is_not_a_ring() -> None:
+    # 8 accounts co-rate items 0 and 1 with 5 stars against 10 other raters at 1 star, but over 6 years
+    rng = np.random.default_rng(4)
+    users, items, ratings, times = [], [], [], []
+    for u in range(8):
+        for it in (0, 1):
+            users.append(u)
+            items.append(it)
+            ratings.append(1.0)
+            times.append(rng.uniform(0, 6 * 365) * DAY)
+    for u in range(8, 200):
+        for it in rng.choice(np.arange(2, 40), 3, replace=False).tolist() + ([0, 1] if u < 18 else []):
+            users.append(u)
+            items.append(it)
+            ratings.append(0.0 if it in (0, 1) else 0.75)
+            times.append(rng.uniform(0, 6 * 365) * DAY)
+    inp = _inputs(users, items, ratings, times)
+    assert not detect_rings(inp, max_window_days=365).rings
+    spread = detect_rings(inp, max_window_days=36500).rings
+    assert spread and set(spread[0].members.tolist()) == set(range(8))

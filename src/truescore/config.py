@@ -333,6 +333,10 @@ class IntegritySettings(_Section):
         0.25, ge=0.0, le=1.0,
         description="Co-raters must differ from the item's other raters by this much (normalised scale) to be a ring.",
     )
+    ring_max_window_days: float = Field(
+        365.0, gt=0, le=36500,
+        description="Lockstep: a ring's ratings of one target (central 80%) fall within this many days.",
+    )
     ring_max_rings: int = Field(200, ge=0, le=100_000, description="Most rings reported.")
     ring_peel_eps: float = Field(
         0.1, gt=0.0, le=1.0, description="FRAUDAR batch peeling: drop nodes within (1+eps) of the mean priority."

@@ -32,6 +32,12 @@ heavy edges and are peeled first. A block with at least ``ring_min_members`` acc
 members, targets, the time window of the members' ratings of the targets, and the evidence (shared
 raters, lift, gap, density).
 
+**Lockstep in time** (CopyCatch, Beutel et al. WWW 2013): a campaign on one target runs for a bounded
+time, however slowly. A target stays in the ring only when the central 80% of the members' ratings of
+it (10th to 90th percentile of their times) span at most ``ring_max_window_days``; a ring needs two such
+targets. Honest co-raters of two items, or a community that warns against the same scammer over the
+years, accumulate over the items' whole lives and are not rings.
+
 Strength ``s = clip(1/2 + overlap, 1/2, 1)``, ``overlap`` the median over the ring's co-targeted pairs
 of ``o_AB / min(d_A, d_B)`` (the share of the smaller item's polar raters that the pair shares: 1 when
 one item's raters are all the ring), is the evidence given to each of the ring's ratings of its
@@ -176,9 +182,22 @@ def _pairs(inp: IntegrityInputs, polar: np.ndarray, direction: str, *, max_user:
     return comps, x.tocsc(), pair_lift
 
 
+def _lockstep_targets(inp: IntegrityInputs, members: IntArray, targets: IntArray, polar: np.ndarray,
+                      max_window_days: float) -> IntArray:
+    """The targets on which the members' polar ratings (central 80%) fall within ``max_window_days``."""
+    sel = polar & np.isin(inp.user_idx, members) & np.isin(inp.item_idx, targets)
+    keep = []
+    for t in targets.tolist():
+        times = inp.created_at[sel & (inp.item_idx == t)]
+        if times.size and np.subtract(*np.percentile(times, [90, 10])) <= max_window_days * DAY:
+            keep.append(t)
+    return np.asarray(keep, dtype=np.int64)
+
+
 def detect_rings(inp: IntegrityInputs, *, max_user_ratings: int = 500, min_members: int = 5,
                  min_lift: float = 50.0, min_gap: float = 0.25, eps: float = 0.1,
-                 max_rings: int = 200, account_weight: FloatArray | None = None) -> RingDetection:
+                 max_rings: int = 200, account_weight: FloatArray | None = None,
+                 max_window_days: float = 365.0) -> RingDetection:
     """Find lockstep rings (see the module docstring); ``account_weight`` is ``v_u`` (default 1)."""
     n = inp.n_ratings
     out = RingDetection(rings=[], review_ring=np.full(n, -1, dtype=np.int64),
@@ -203,6 +222,9 @@ def detect_rings(inp: IntegrityInputs, *, max_user_ratings: int = 500, min_membe
             block = peel(rows, cols, cw[targets][cols], inp.n_users, targets.size, eps=eps)
             members, tgt = block.rows, targets[block.cols]
             if members.size < min_members or tgt.size < 2:
+                continue
+            tgt = _lockstep_targets(inp, members, tgt, polar, max_window_days)
+            if tgt.size < 2:
                 continue
             info = np.array([pair_info[(p, q)] for p in tgt.tolist() for q in tgt.tolist()
                              if p < q and (p, q) in pair_info]).reshape(-1, 3)
