@@ -100,8 +100,29 @@ def test_near_duplicates_need_several_accounts_and_length() -> None:
     texts = [text, text + "!", text, "Great product", "Great product", "Great product",
              "A completely different review that says the base wobbles and the switch broke after a week"]
     inp = _inputs([0, 1, 2, 3, 4, 5, 6], [0] * 7, [1.0] * 7, np.arange(7) * DAY, texts=texts)
-    d = near_duplicates(inp, threshold=0.8, min_accounts=3, min_words=8)
+    d = near_duplicates(inp, threshold=0.8, min_accounts=3, min_words=8, min_lift=0)
     assert d.evidence.tolist() == [1, 1, 1, 0, 0, 0, 0]
+
+
+def test_a_stock_text_everywhere_is_not_a_campaign() -> None:
+    stock = "Works as described and arrived quickly, would order from this seller again without a doubt"
+    rng = np.random.default_rng(9)
+    vocab = [f"w{k}" for k in range(2000)]
+
+    def other() -> str:
+        return " ".join(rng.choice(vocab, 12))
+
+    texts, items = [], []
+    for item in range(6):
+        texts += [stock] * 3 + [other() for _ in range(3)]
+        items += [item] * 6
+    inp = _inputs(np.arange(36), items, [1.0] * 36, np.arange(36) * DAY, texts=texts)
+    assert not near_duplicates(inp, min_lift=20).evidence.any()
+    # the same three copies piled onto one item among many other texts are a campaign's signature
+    texts2 = [stock] * 3 + [other() for _ in range(400)]
+    items2 = [0] * 3 + [k % 40 for k in range(400)]
+    inp2 = _inputs(np.arange(403), items2, [1.0] * 403, np.arange(403) * DAY, texts=texts2)
+    assert near_duplicates(inp2, min_lift=20).evidence[:3].tolist() == [1, 1, 1]
 
 
 @pytest.fixture(scope="module")

@@ -359,6 +359,10 @@ class IntegritySettings(_Section):
     duplicate_min_accounts: int = Field(
         3, ge=2, le=100_000, description="A near-duplicate text counts when this many accounts share it on one item."
     )
+    duplicate_min_lift: float = Field(
+        20.0, ge=0.0, le=1e6,
+        description="Near-duplicates: the text's share on the item over its share on the platform, at least.",
+    )
     duplicate_min_words: int = Field(8, ge=1, le=10_000, description="Shorter texts are never near-duplicates.")
     burst_day_window_days: float = Field(1.0, gt=0, le=365, description="Window of the per-item day-burst feature.")
     fusion_evidence_floor: float = Field(

@@ -8,10 +8,14 @@ bands (``H = 32``, ``R = 4``: pairs with ``J = 0.8`` collide with probability ``
 = 0.9996, pairs with ``J = 0.3`` with 0.06); candidates are confirmed with the estimated Jaccard
 ``mean_k [m_k(A) = m_k(B)] >= duplicate_threshold``.
 
-A templated or paraphrased campaign posts the same text from many accounts on the same item. A
+A templated or paraphrased campaign posts the same text from many accounts on its few targets. A
 review gets the evidence ``1`` when its text has near-duplicates by at least
-``duplicate_min_accounts`` distinct accounts (itself included) on the same item and at least
-``duplicate_min_words`` words; shorter texts ("Great product!") repeat honestly and are never counted.
+``duplicate_min_accounts`` distinct accounts (itself included) on the same item, the text has at least
+``duplicate_min_words`` words (shorter texts, "Great product!", repeat honestly), and the cluster is
+concentrated on the item beyond chance: with ``c`` of the cluster's ``f`` occurrences on the item,
+``n_i`` texts on the item and ``N`` on the platform, ``lift = (c / n_i) / (f / N) >= duplicate_min_lift``.
+A stock phrase (or a template that many honest reviewers happen to share) appears on an item about as
+often as anywhere else; a campaign's text is piled onto its targets.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from truescore.integrity._common import FloatArray, IntegrityInputs
 
@@ -31,6 +36,7 @@ _P = (1 << 31) - 1
 _WORD = re.compile(r"[a-z0-9']+")
 
 
+
 @dataclass(slots=True)
 class Duplicates:
     """Per rating: ``group`` (near-duplicate cluster id, -1 none), ``accounts`` (distinct accounts in the
@@ -39,6 +45,7 @@ class Duplicates:
     group: np.ndarray
     accounts: np.ndarray
     evidence: FloatArray
+    lift: FloatArray | None = None
 
 
 def _signatures(texts: list[str | None], min_words: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +71,7 @@ def _signatures(texts: list[str | None], min_words: int) -> tuple[np.ndarray, np
 
 
 def near_duplicates(inp: IntegrityInputs, *, threshold: float = 0.8, min_accounts: int = 3,
-                    min_words: int = 8) -> Duplicates:
+                    min_words: int = 8, min_lift: float = 20.0) -> Duplicates:
     """Near-duplicate clusters of texts and the evidence per rating (see the module docstring)."""
     n = inp.n_ratings
     group = np.full(n, -1, dtype=np.int64)
@@ -103,6 +110,14 @@ def near_duplicates(inp: IntegrityInputs, *, threshold: float = 0.8, min_account
     gi, cnt = np.unique(pairs[:, :2], axis=0, return_counts=True)
     lookup = {(int(x), int(y)): int(c) for (x, y), c in zip(gi, cnt, strict=True)}
     acc = np.array([lookup[(int(x), int(y))] for x, y in zip(g, it, strict=True)])
+    # concentration beyond chance: (c / n_i) / (f / N)
+    key = pd.MultiIndex.from_arrays([g, it])
+    c = pd.Series(1, index=key).groupby(level=[0, 1]).size().reindex(key).to_numpy(float)
+    f = pd.Series(g).map(pd.Series(g).value_counts()).to_numpy(float)
+    n_i = np.bincount(it, minlength=inp.n_items).astype(float)[it]
+    lift = (c / n_i) / (f / rows.size)
     accounts[rows] = acc
-    evidence[rows] = (acc >= min_accounts).astype(np.float64)
-    return Duplicates(group, accounts, evidence)
+    evidence[rows] = ((acc >= min_accounts) & (lift >= min_lift)).astype(np.float64)
+    lifts = np.full(n, np.nan)
+    lifts[rows] = lift
+    return Duplicates(group, accounts, evidence, lifts)
