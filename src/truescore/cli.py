@@ -452,11 +452,11 @@ def score_cmd(
 ) -> None:
     """Score every review: suspicion for every review and account (integrity engine, metadata only; also
     fits reliability if needed) and, for reviews with text, quality / fake probability / sentiment."""
-    from truescore.integrity.runner import run_integrity, summary_rows
+    from truescore.integrity.runner import run_integrity, store_has_text, summary_rows
 
     store = _open_store(db)
     started = time.perf_counter()
-    has_text = _store_has_text(store)
+    has_text = store_has_text(store)
     if text or (text is None and has_text):
         from truescore.text import score_store
 
@@ -489,16 +489,6 @@ def report_cmd(
     page = build_report(_open_store(db), title=title)
     out.write_text(page, encoding="utf-8")
     console.print(f"wrote the transparency report to {out} ({len(page) / 1024:.0f} KiB)")
-
-
-def _store_has_text(store: Any) -> bool:
-    from sqlalchemy import func, select
-
-    from truescore.store import schema
-
-    r = schema.reviews
-    with store.engine.connect() as conn:
-        return conn.execute(select(r.c.id).where(func.length(func.trim(r.c.text)) > 0).limit(1)).first() is not None
 
 
 # ---------------------------------------------------------------------------------------------- entry point

@@ -19,7 +19,16 @@ import pandas as pd
 from truescore.integrity._common import IntegrityInputs
 from truescore.integrity.suspicion import IntegrityResult, integrity_scores
 
-__all__ = ["MODEL_VERSION", "IntegrityReport", "integrity_from_frame", "ring_records", "run_integrity"]
+__all__ = [
+    "MODEL_VERSION",
+    "IntegrityReport",
+    "integrity_from_frame",
+    "ring_records",
+    "run_integrity",
+    "store_has_text",
+    "summary_rows",
+]
+
 
 MODEL_VERSION = "integrity-1"
 
@@ -88,17 +97,17 @@ def run_integrity(store: Any, *, settings: Any = None) -> IntegrityReport:
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    reviews = store.review_frame()
+    reviews = integrity_io.review_columns(store, with_text=store_has_text(store))
     if len(reviews) == 0:
         raise ValueError("the store has no reviews to score")
-    users = store.user_frame()
-    rel = store.read_table("user_reliability")
+    users = integrity_io.table_columns(store, "users", ["id", "created_at"])
+    rel = integrity_io.table_columns(store, "user_reliability", ["user_id", "reliability_lo"])
     fitted = set(rel["user_id"].tolist()) if len(rel) else set()
     seconds["read"] = time.perf_counter() - t0
     if not set(pd.unique(reviews["user_id"])) <= fitted:
         t = time.perf_counter()
         run_fit(store)
-        rel = store.read_table("user_reliability")
+        rel = integrity_io.table_columns(store, "user_reliability", ["user_id", "reliability_lo"])
         seconds["reliability fit"] = time.perf_counter() - t
     lo = pd.Series(rel["reliability_lo"].to_numpy(float), index=rel["user_id"].to_numpy(object))
     t = time.perf_counter()
@@ -116,6 +125,17 @@ def run_integrity(store: Any, *, settings: Any = None) -> IntegrityReport:
     seconds["write"] = time.perf_counter() - t
     return IntegrityReport(result=result, snapshot=snap, reviews_written=n_rev, accounts_written=n_acc,
                            rings_written=n_rings, seconds=seconds)
+
+
+def store_has_text(store: Any) -> bool:
+    """Whether any current review has a non-blank text."""
+    from sqlalchemy import func, select
+
+    from truescore.store import schema
+
+    r = schema.reviews
+    with store.engine.connect() as conn:
+        return conn.execute(select(r.c.id).where(func.length(func.trim(r.c.text)) > 0).limit(1)).first() is not None
 
 
 def summary_rows(report: IntegrityReport) -> list[list[Any]]:

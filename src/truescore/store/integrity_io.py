@@ -156,3 +156,31 @@ def suspicion_frame(store: Any) -> Any:
     with store.engine.connect() as conn:
         res = conn.execute(select(s.c.review_id, s.c.suspicion, s.c.suspicion_reasons))
         return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+
+
+def review_columns(store: Any, *, with_text: bool) -> Any:
+    """The current reviews (as ``Store.review_frame``: every column but the text ones unless asked, plus the
+    item's ``topic``) read through the driver's cursor: tuples straight into pandas, several times
+    faster than row objects for a million reviews."""
+    import pandas as pd
+
+    r, i = schema.reviews, schema.items
+    names = ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at"]
+    if with_text:
+        names.append("text")
+    q = (select(*(r.c[n] for n in names), i.c.topic).join(i, i.c.id == r.c.item_id)
+         .where(store._live_reviews()).order_by(r.c.created_at, r.c.id))
+    with store.engine.connect() as conn:
+        result = conn.execute(q)
+        rows = result.cursor.fetchall()
+    return pd.DataFrame.from_records(rows, columns=[*names, "topic"])
+
+
+def table_columns(store: Any, table: str, columns: list[str]) -> Any:
+    """Some columns of a table, read through the driver's cursor (see :func:`review_columns`)."""
+    import pandas as pd
+
+    tbl = schema.metadata.tables[table]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(*(tbl.c[c] for c in columns))).cursor.fetchall()
+    return pd.DataFrame.from_records(rows, columns=columns)
