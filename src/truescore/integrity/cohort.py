@@ -35,6 +35,7 @@ class CohortScores:
     lift: FloatArray
     evidence: FloatArray
     cohort: IntArray
+    bucket_days: float = 14.0
 
 
 def cohort_concentration(inp: IntegrityInputs, *, bucket_days: float = 14.0, min_accounts: int = 5,
@@ -52,7 +53,7 @@ def cohort_concentration(inp: IntegrityInputs, *, bucket_days: float = 14.0, min
     lift = np.full(n, np.nan)
     evidence = np.zeros(n)
     if not aged.any():
-        return CohortScores(lift, evidence, cohort)
+        return CohortScores(lift, evidence, cohort, bucket_days)
     c0 = int(cohort[aged].min())
     k = cohort - c0
     nk = int(k[aged].max()) + 1
@@ -68,4 +69,4 @@ def cohort_concentration(inp: IntegrityInputs, *, bucket_days: float = 14.0, min
     lift[aged] = lf
     ev = np.where((c >= min_accounts) & (lf >= min_lift), np.clip(np.log10(lf) / 2.0, 0.0, 1.0), 0.0)
     evidence[aged] = ev
-    return CohortScores(lift, evidence, cohort)
+    return CohortScores(lift, evidence, cohort, bucket_days)

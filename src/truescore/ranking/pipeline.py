@@ -261,8 +261,9 @@ def integrity_for_fusion(result: IntegrityResult) -> tuple[np.ndarray, np.ndarra
         offset = len(result.rings.rings)
         codes, inv = np.unique(result.cohort.cohort[cohort], return_inverse=True)
         group[cohort] = offset + inv
+        days = result.cohort.bucket_days
         for k in range(codes.size):
-            labels[offset + k] = "cohort of accounts created within the same two weeks"
+            labels[offset + k] = f"cohort of accounts created within the same {days:g} days"
     return 1.0 - keep, group, labels
 
 
