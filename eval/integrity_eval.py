@@ -44,22 +44,27 @@ def data_dir() -> Path:
     return Path(get_settings().data_dir)
 
 
-def _cli(*args: str) -> float:
+def _cli(*args: str, env: dict[str, str] | None = None) -> float:
+    import os
+
     t = time.perf_counter()
-    out = subprocess.run([PY, "-m", "truescore.cli", *args], capture_output=True, text=True)
+    out = subprocess.run([PY, "-m", "truescore.cli", *args], capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
     if out.returncode != 0:
         raise RuntimeError(f"truescore {' '.join(args)} failed: {out.stderr[-1500:]}")
     return time.perf_counter() - t
 
 
-def run_cli(reviews: pd.DataFrame, tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """import -> fit -> score -> export through the CLI; returns (review_scores, user_reliability, seconds)."""
+def run_cli(reviews: pd.DataFrame, tmp: Path, env: dict[str, str] | None = None
+            ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """import -> fit -> score -> export through the CLI; returns (review_scores, user_reliability, seconds).
+    ``env`` adds configuration variables (``TRUESCORE_INTEGRITY__...``) for a diagnostic run."""
     csv = tmp / "reviews.csv"
     reviews.to_csv(csv, index=False)
     db = f"sqlite:///{tmp / 'eval.db'}"
     sec = {"import": _cli("import", str(csv), "--kind", "reviews", "--db", db),
            "fit": _cli("fit", "--db", db, "--top", "0"),
-           "score": _cli("score", "--db", db)}
+           "score": _cli("score", "--db", db, env=env)}
     _cli("export", "review_scores", "--out", str(tmp / "rs.csv"), "--db", db)
     _cli("export", "user_reliability", "--out", str(tmp / "ur.csv"), "--db", db)
     return pd.read_csv(tmp / "rs.csv"), pd.read_csv(tmp / "ur.csv"), sec
@@ -96,7 +101,12 @@ def bitcoin_otc(tmp: Path) -> dict[str, object]:
     fair = fairness_goodness(inv[: len(r)], inv[len(r):], net["rating"].to_numpy(float) / 10.0, ids.size)
     fair_s = pd.Series(fair, index=ids)
     users = acc["user_id"].to_numpy()
+    with tempfile.TemporaryDirectory() as t2:
+        _, ur_nr, _ = run_cli(reviews, Path(t2), env={"TRUESCORE_INTEGRITY__RING_MIN_MEMBERS": "100000"})
+    ur_nr["user_id"] = ur_nr["user_id"].astype(str)
+    no_ring = ur_nr.set_index("user_id")["suspicion"].reindex(users).to_numpy(float)
     rows = [("suspicion (truescore score)", *_metrics(y, acc["suspicion"].to_numpy(float))),
+            ("diagnostic: suspicion with the ring detector off", *_metrics(y, no_ring)),
             ("baseline: number of ratings given (fewer = worse)", *_metrics(y, -acc["n_ratings"].to_numpy(float))),
             ("baseline: mean rating deviation", *_metrics(y, dev.reindex(users).fillna(0).to_numpy())),
             ("reliability_lo (truescore fit; before issue 11)", *_metrics(y, -acc["reliability_lo"].to_numpy(float))),
