@@ -302,3 +302,26 @@ def test_co_rating_spread_over_years_is_not_a_ring() -> None:
     assert not detect_rings(inp, max_window_days=365).rings
     spread = detect_rings(inp, max_window_days=36500).rings
     assert spread and set(spread[0].members.tolist()) == set(range(8))
+
+
+def test_run_integrity_on_both_backends(store) -> None:  # type: ignore[no-untyped-def]
+    from truescore.integrity.runner import run_integrity
+    from truescore.store.integrity_io import read_rings
+
+    world = generate(SynthConfig(n_users=300, n_items=50, n_ratings=3000, n_rings=0, with_text=False))
+    targets = []
+    for k in range(2):
+        world, t = add_item(world, 3.0, 10, seed=k)
+        targets.append(t)
+    world = add_ring_campaign(world, targets, 20, accounts="aged", seed=2)
+    world.write(store)
+    report = run_integrity(store)
+    again = run_integrity(store)  # idempotent: rows updated, rings replaced
+    scores = store.read_table("review_scores")
+    users = store.read_table("user_reliability")
+    assert len(scores) == world.n_ratings and scores["suspicion"].notna().all()
+    assert scores["quality"].isna().all()
+    assert users["suspicion"].notna().all() and len(users) == report.snapshot.n_users
+    rings = read_rings(store)
+    assert len(rings) == len(again.result.rings.rings) >= 1
+    assert set(rings[0]["targets"]) == {f"i{t}" for t in targets}
