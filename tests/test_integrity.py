@@ -325,3 +325,23 @@ def test_run_integrity_on_both_backends(store) -> None:  # type: ignore[no-untyp
     rings = read_rings(store)
     assert len(rings) == len(again.result.rings.rings) >= 1
     assert set(rings[0]["targets"]) == {f"i{t}" for t in targets}
+
+
+def test_score_with_texts_but_no_models_still_writes_suspicion(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import truescore.text as text_pkg
+
+    def missing(*a, **k):  # type: ignore[no-untyped-def]
+        raise FileNotFoundError("fake.joblib not found")
+
+    monkeypatch.setattr(text_pkg, "score_store", missing)
+    from truescore.domain import Review
+    from truescore.store import Store
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    Store.open(db).add_reviews([Review(f"r{k}", f"i{k % 3}", f"u{k}", 1.0 + k % 5, text="a text") for k in range(12)])
+    code, out, err = run_cli(["score", "--db", db], capsys)
+    assert code == 0, err
+    assert "models cannot be loaded" in out
+    assert len(Store.open(db).read_table("review_scores")) == 12
+    code, _, err = run_cli(["score", "--text", "--db", db], capsys)
+    assert code == 1 and "text engine cannot run" in err

@@ -458,12 +458,20 @@ def score_cmd(
     started = time.perf_counter()
     has_text = store_has_text(store)
     if text or (text is None and has_text):
-        from truescore.text import score_store
+        try:
+            from truescore.text import score_store
 
-        with progress_bar("scoring review texts") as progress:
-            n = score_store(store, batch_size=batch_size, topic=topic, progress=progress)
-        seconds = time.perf_counter() - started
-        console.print(f"text engine: scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s)")
+            with progress_bar("scoring review texts") as progress:
+                n = score_store(store, batch_size=batch_size, topic=topic, progress=progress)
+        except (ImportError, OSError) as exc:
+            if text:  # asked for explicitly: a missing model is an error
+                raise CliError(f"the text engine cannot run: {exc}") from None
+            console.print(f"text engine: skipped, its models cannot be loaded ({exc}); suspicion is computed "
+                          "from metadata", highlight=False)
+        else:
+            seconds = time.perf_counter() - started
+            console.print(f"text engine: scored {n:,} reviews in {seconds:.1f} s "
+                          f"({n / max(seconds, 1e-9):.0f} reviews/s)")
     elif not has_text:
         console.print("text engine: skipped (no review has text)")
     t = time.perf_counter()
