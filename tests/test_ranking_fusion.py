@@ -126,7 +126,8 @@ def test_explain_lists_every_rating_with_shares_summing_to_one() -> None:
     assert {r.review_id for r in rows} == {"a", "b", "c"}
     assert sum(r.share for r in rows) == pytest.approx(1.0)
     assert rows[-1].review_id == "b" and "text looks fake" in rows[-1].reason
-    assert set(rows[0].factors) == {"reliability", "track_record", "authenticity", "trust", "burst", "robust"}
+    assert set(rows[0].factors) == {"reliability", "track_record", "authenticity", "trust", "burst", "integrity",
+                                    "robust"}
 
 
 def test_weighted_median() -> None:

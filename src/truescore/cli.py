@@ -315,7 +315,7 @@ def rank_cmd(
         weights = result.explain(explain)
         console.print(_table(f"how each review of {explain} counted", ["review", "reviewer", "rating", "share",
                                                                         "reliability", "track record", "authenticity",
-                                                                        "trust", "burst", "robust", "why"],
+                                                                        "trust", "burst", "integrity", "robust", "why"],
                              [[w.review_id, w.user_id, f"{w.rating:g}", f"{w.share:.1%}",
                                *(f"{v:.2f}" for v in w.factors.values()), w.reason] for w in weights[:limit]]))
 
@@ -504,17 +504,58 @@ def text_eval_cmd(
 def score_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Reviews per batch.")] = None,
     topic: Annotated[str | None, typer.Option("--topic", callback=_topic_option,
-                                                 help="Only reviews of this topic.")] = None,
+                                                 help="Text engine: only reviews of this topic.")] = None,
+    text: Annotated[bool | None, typer.Option("--text/--no-text", help="Run the text engine (default: when "
+                                              "reviews have text).")] = None,
     db: DbOption = None,
 ) -> None:
-    """Score every review (quality, fake probability, sentiment) and write review_scores."""
-    from truescore.text import score_store
+    """Score every review: suspicion for every review and account (integrity engine, metadata only; also
+    fits reliability if needed) and, for reviews with text, quality / fake probability / sentiment."""
+    from truescore.integrity.runner import run_integrity, store_has_text, summary_rows
 
+    store = _open_store(db)
     started = time.perf_counter()
-    with progress_bar("scoring reviews") as progress:
-        n = score_store(_open_store(db), batch_size=batch_size, topic=topic, progress=progress)
-    seconds = time.perf_counter() - started
-    console.print(f"scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s)")
+    has_text = store_has_text(store)
+    if text or (text is None and has_text):
+        try:
+            from truescore.text import score_store
+
+            with progress_bar("scoring review texts") as progress:
+                n = score_store(store, batch_size=batch_size, topic=topic, progress=progress)
+        except (ImportError, OSError) as exc:
+            if text:  # asked for explicitly: a missing model is an error
+                raise CliError(f"the text engine cannot run: {exc}") from None
+            console.print(f"text engine: skipped, its models cannot be loaded ({exc}); suspicion is computed "
+                          "from metadata", highlight=False)
+        else:
+            seconds = time.perf_counter() - started
+            console.print(f"text engine: scored {n:,} reviews in {seconds:.1f} s "
+                          f"({n / max(seconds, 1e-9):.0f} reviews/s)")
+    elif not has_text:
+        console.print("text engine: skipped (no review has text)")
+    t = time.perf_counter()
+    report = run_integrity(store)
+    console.print(_table(f"integrity engine ({time.perf_counter() - t:.1f} s)", ["what", "count"],
+                         summary_rows(report)))
+    console.print("integrity steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()), highlight=False)
+    for ring in report.result.rings.rings[:5]:
+        console.print(f"ring-{ring.ring_id + 1}: {ring.describe()}", highlight=False)
+    console.print(f"scored in {time.perf_counter() - started:.1f} s")
+
+
+@app.command("report")
+def report_cmd(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    title: Annotated[str, typer.Option("--title", help="Title of the report.")] = "Transparency report",
+    db: DbOption = None,
+) -> None:
+    """Write the transparency report (self-contained HTML): what was caught and discounted, by topic and
+    month, with charts, the rings and the most affected items. Run `truescore score` first."""
+    from truescore.integrity.report import build_report
+
+    page = build_report(_open_store(db), title=title)
+    out.write_text(page, encoding="utf-8")
+    console.print(f"wrote the transparency report to {out} ({len(page) / 1024:.0f} KiB)")
 
 
 # ---------------------------------------------------------------------------------------------- entry point

@@ -36,6 +36,7 @@ from pydantic_settings import (
 __all__ = [
     "ApiSettings",
     "ConfigError",
+    "IntegritySettings",
     "PersonalSettings",
     "RankingSettings",
     "ReliabilitySettings",
@@ -348,6 +349,72 @@ class PersonalSettings(_Section):
         1e6, ge=1.0, le=1e12, description="Shrinkage strength used when a variance component is estimated as <= 0."
     )
     random_state: int = Field(0, ge=0, description="Seed of the trust-edge sample.")
+class IntegritySettings(_Section):
+    """Manipulation detection (docs/integrity.md): behaviour features, lockstep rings, cohorts, change
+    points and near-duplicate texts, combined into one suspicion per review and per account.
+
+    ``suspicion = behaviour_weight * b + (1 - behaviour_weight) * E``: ``b`` is the rank-normalised
+    behavioural score (unsupervised, signs fixed on principle), ``E`` the noisy-OR of the detectors'
+    evidence. Nothing here was tuned on labelled data.
+    """
+
+    behaviour_weight: float = Field(
+        0.4, ge=0.0, le=1.0, description="Weight of the behavioural score b in the suspicion (the rest: detectors)."
+    )
+    flag_threshold: float = Field(
+        0.6, gt=0.0, le=1.0, description="A review or account is flagged when its suspicion is at least this."
+    )
+    ring_min_members: int = Field(5, ge=2, le=100_000, description="Smallest ring (accounts).")
+    ring_min_lift: float = Field(
+        50.0, ge=1.0, le=1e6,
+        description="Two items are co-targeted when rating one makes rating the other this many times likelier "
+        "(topic communities and co-purchases reach 10-30).",
+    )
+    ring_max_user_ratings: int = Field(
+        500, ge=2, le=1_000_000, description="Accounts with more ratings are left out of the co-rating count."
+    )
+    ring_min_gap: float = Field(
+        0.25, ge=0.0, le=1.0,
+        description="Co-raters must differ from the item's other raters by this much (normalised scale) to be a ring.",
+    )
+    ring_max_window_days: float = Field(
+        365.0, gt=0, le=36500,
+        description="Lockstep: a ring's ratings of one target (central 80%) fall within this many days.",
+    )
+    ring_max_rings: int = Field(200, ge=0, le=100_000, description="Most rings reported.")
+    ring_peel_eps: float = Field(
+        0.1, gt=0.0, le=1.0, description="FRAUDAR batch peeling: drop nodes within (1+eps) of the mean priority."
+    )
+    cohort_bucket_days: float = Field(14.0, gt=0, le=3650, description="Width of an account-creation cohort, days.")
+    cohort_min_accounts: int = Field(5, ge=2, le=100_000, description="Smallest cohort on one item.")
+    cohort_min_lift: float = Field(
+        10.0, ge=1.0, le=1e6, description="A cohort is concentrated when it exceeds the platform's share this much."
+    )
+    cohort_min_age_days: float = Field(
+        7.0, ge=0.0, le=3650, description="Only accounts at least this old at the review form aged cohorts."
+    )
+    change_z: float = Field(
+        4.0, ge=0.0, le=100.0, description="Per-item CUSUM: a level shift is significant above this z."
+    )
+    change_min_ratings: int = Field(10, ge=4, le=1_000_000, description="Items with fewer ratings get no change test.")
+    duplicate_threshold: float = Field(
+        0.8, gt=0.0, le=1.0, description="Near-duplicate texts: estimated Jaccard of word 3-shingles at least this."
+    )
+    duplicate_min_accounts: int = Field(
+        3, ge=2, le=100_000, description="A near-duplicate text counts when this many accounts share it on one item."
+    )
+    duplicate_min_lift: float = Field(
+        20.0, ge=0.0, le=1e6,
+        description="Near-duplicates: the text's share on the item over its share on the platform, at least.",
+    )
+    duplicate_min_words: int = Field(8, ge=1, le=10_000, description="Shorter texts are never near-duplicates.")
+    burst_day_window_days: float = Field(1.0, gt=0, le=365, description="Window of the per-item day-burst feature.")
+    fusion_evidence_floor: float = Field(
+        0.02, ge=0.0, le=1.0, description="Fusion: smallest integrity factor 1 - E of a rating with detector evidence."
+    )
+    fusion_ring_max_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="A ring or cohort weighs at most this share of an item's other weight."
+    )
 
 
 class ApiSettings(_Section):
@@ -412,6 +479,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     personal: PersonalSettings = Field(default_factory=PersonalSettings)
+    integrity: IntegritySettings = Field(default_factory=IntegritySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -111,6 +111,11 @@ def run_demo(path: str | Path = DEMO_DB, config: SynthConfig | None = None, *, s
     scored, note = _score_texts(store, cfg) if score_text else (0, "text scoring skipped")
     timings["text scores"] = time.perf_counter() - t
     t = time.perf_counter()
+    from truescore.integrity.runner import run_integrity
+
+    run_integrity(store, settings=cfg)  # suspicion of every review and account, rings (issue 11)
+    timings["integrity"] = time.perf_counter() - t
+    t = time.perf_counter()
     ranking = rank_store(store, at=SYNTH_NOW, settings=cfg, reliability=reliability, write=True)
     timings["fusion and ranking"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -34,7 +34,8 @@ import pandas as pd
 
 from truescore.domain import RatingSnapshot
 
-__all__ = ["SynthConfig", "SynthTruth", "SynthWorld", "add_bot_attack", "add_item", "generate"]
+__all__ = ["SynthConfig", "SynthTruth", "SynthWorld", "account_labels", "add_bot_attack", "add_genuine_change",
+           "add_incentivised", "add_item", "add_ring_campaign", "add_sock_puppets", "campaign_text", "generate"]
 
 DAY = 86400.0
 #: the synthetic world's "now": fixed so that every run is identical
@@ -300,6 +301,8 @@ def _write_chunks(store: Any, table: str, rows: list[dict[str, Any]], chunk: int
 def _text(code: int, stars: int, topic: str) -> str:
     """Review text from its template code: code < 0 is bot hype, else a genuine review."""
     noun, aspects = _NOUNS.get(topic.rsplit(".", 1)[-1], ("product", ("quality", "price", "design")))
+    if code <= -100:
+        return campaign_text(code, noun)
     if code < 0:
         return _HYPE[(-code - 1) % len(_HYPE)].format(noun=noun)
     a1 = aspects[code % len(aspects)]
@@ -668,3 +671,179 @@ def _append_ratings(world: SynthWorld, u: np.ndarray, i: np.ndarray, stars: np.n
     }
     truth = replace(world.truth, review_is_fake=np.concatenate([world.truth.review_is_fake, fake]))
     return replace(world, ratings=ratings, truth=truth)
+
+
+# ---------------------------------------------------------------------------------------------- realistic attacks
+# (issue 11) Campaigns as review farms run them. Every function returns a new world; the campaign's
+# ratings of its targets are labelled fake (``truth.review_is_fake``) and its accounts get a ``user_kind``
+# (``ring_aged``, ``ring_fresh``, ``sock_puppet``) and a ``user_ring`` id; incentivised reviewers stay
+# ``honest`` accounts whose sponsored ratings are labelled. Camouflage and organic ratings are not fake.
+_PARAPHRASE = ("really", "truly", "so", "very", "just", "honestly", "seriously", "totally")
+
+
+def _campaign_code(template: int, variant: int) -> int:
+    """Text code of a campaign review: codes <= -100 are a campaign template, paraphrased by ``variant``."""
+    return -(100 + template + 5 * variant)
+
+
+def campaign_text(code: int, noun: str) -> str:
+    """Text of a campaign code (:func:`_campaign_code`): the template with ``variant`` filler words swapped
+    in, so paraphrases share most but not all word 3-shingles."""
+    k = -code - 100
+    template, variant = k % 5, k // 5
+    words = _HYPE[template].format(noun=noun).split()
+    if variant:
+        r = np.random.default_rng(variant)
+        for _ in range(1 + variant % 3):
+            pos = int(r.integers(1, len(words)))
+            words.insert(pos, _PARAPHRASE[int(r.integers(0, len(_PARAPHRASE)))])
+    return " ".join(words)
+
+
+def add_ring_campaign(world: SynthWorld, targets: list[int] | npt.NDArray[np.int64], n_accounts: int, *,
+                      rating: float = 5.0, accounts: str = "aged", camouflage_ratings: int = 20,
+                      spread_days: float = 180.0, gap_days: float = 45.0, created_together: bool = False,
+                      text: str = "genuine", seed: int = 0) -> SynthWorld:
+    """A paid ring of ``n_accounts`` accounts, reused on every item of ``targets`` (up: ``rating`` 5,
+    review bombing: ``rating`` 1).
+
+    ``accounts="fresh"``: created days before their first rating, nothing else rated.
+    ``accounts="aged"``: created one to three years before the campaign (all within three days of each
+    other when ``created_together``: a cohort), with ``camouflage_ratings`` organic-looking ratings each
+    (honest noise, sd 0.4-0.8 stars, spread from creation until now).
+    The campaign on target ``k`` starts ``gap_days`` after the one on target ``k-1`` and spreads its
+    ratings uniformly over ``spread_days`` (slow; a few hours for a burst); the last one ends 10 days
+    before :data:`SYNTH_NOW`. ``text``: ``"genuine"`` (ordinary templates), ``"templated"`` (one hype text
+    per ring) or ``"paraphrased"`` (the ring's text with words swapped in per account).
+    """
+    if accounts not in ("fresh", "aged"):
+        raise ValueError(f"accounts must be 'fresh' or 'aged', not {accounts!r}")
+    if text not in ("genuine", "templated", "paraphrased"):
+        raise ValueError(f"text must be 'genuine', 'templated' or 'paraphrased', not {text!r}")
+    targets = np.asarray(targets, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    first = world.n_users
+    members = np.arange(first, first + n_accounts)
+    spread = spread_days * DAY
+    n_t = targets.size
+    end = SYNTH_NOW - 10 * DAY
+    starts = end - spread - (n_t - 1 - np.arange(n_t)) * gap_days * DAY
+    template = int(rng.integers(0, len(_HYPE)))
+    au, ai, at, ast, afake, acode = [], [], [], [], [], []
+    for k, target in enumerate(targets):
+        au.append(members)
+        ai.append(np.full(n_accounts, target))
+        at.append(starts[k] + rng.random(n_accounts) * spread)
+        ast.append(np.full(n_accounts, float(rating)))
+        afake.append(np.ones(n_accounts, bool))
+        if text == "genuine":
+            acode.append(rng.integers(0, 10_000, n_accounts))
+        elif text == "templated":
+            acode.append(np.full(n_accounts, _campaign_code(template, 0)))
+        else:
+            acode.append(np.array([_campaign_code(template, 1 + m % 50) for m in range(n_accounts)]))
+    campaign_start = float(starts.min())
+    if accounts == "aged":
+        if created_together:
+            created = campaign_start - 400 * DAY + rng.random(n_accounts) * 3 * DAY
+        else:
+            created = campaign_start - rng.uniform(365, 3 * 365, n_accounts) * DAY
+        pool = np.setdiff1d(np.arange(world.n_items), targets)
+        sd = rng.uniform(0.4, 0.8, n_accounts)
+        for m, b in enumerate(members):
+            others = rng.choice(pool, camouflage_ratings, replace=False)
+            au.append(np.full(camouflage_ratings, b))
+            ai.append(others)
+            at.append(created[m] + rng.random(camouflage_ratings) * (SYNTH_NOW - created[m]))
+            ast.append(np.clip(np.rint(world.truth.item_quality[others]
+                                       + sd[m] * rng.standard_normal(camouflage_ratings)), 1, 5))
+            afake.append(np.zeros(camouflage_ratings, bool))
+            acode.append(rng.integers(0, 10_000, camouflage_ratings))
+        kind = "ring_aged"
+    else:
+        kind = "ring_fresh"
+        created = np.full(n_accounts, np.inf)
+        for k in range(n_t):
+            created = np.minimum(created, at[k])
+        created = created - rng.uniform(0.2, 3, n_accounts) * DAY
+    new = _add_accounts(world, n_accounts, kind, created, sd=0.3)
+    return _append_ratings(new, np.concatenate(au), np.concatenate(ai), np.concatenate(ast), np.concatenate(at),
+                           np.concatenate(afake), np.concatenate(acode))
+
+
+def add_sock_puppets(world: SynthWorld, n_people: int, accounts_each: int, items: list[int] | npt.NDArray[np.int64],
+                     *, rating: float = 5.0, seed: int = 0) -> SynthWorld:
+    """``n_people`` people, each running ``accounts_each`` accounts that all rate the same ``items``
+    (e.g. their own shop's products) within a few weeks; accounts created on the same day per person."""
+    rng = np.random.default_rng(seed)
+    items = np.asarray(items, dtype=np.int64)
+    n = n_people * accounts_each
+    first = world.n_users
+    accts = np.arange(first, first + n)
+    person_t = SYNTH_NOW - rng.uniform(30, 300, n_people) * DAY
+    t_acc = np.repeat(person_t, accounts_each)
+    u = np.repeat(accts, items.size)
+    i = np.tile(items, n)
+    t = np.repeat(t_acc, items.size) + rng.uniform(0, 21, u.size) * DAY
+    new = _add_accounts(world, n, "sock_puppet", t_acc - rng.uniform(0, 1, n) * DAY, sd=0.3,
+                        ring=np.repeat(np.arange(n_people), accounts_each))
+    return _append_ratings(new, u, i, np.full(u.size, float(rating)), t, np.ones(u.size, bool),
+                           rng.integers(0, 10_000, u.size))
+
+
+def add_incentivised(world: SynthWorld, items: list[int] | npt.NDArray[np.int64], n_reviewers: int, *,
+                     bias: float = 1.0, seed: int = 0) -> SynthWorld:
+    """``n_reviewers`` real honest users rate sponsored ``items`` with their honest opinion plus ``bias``
+    stars, undisclosed (labelled fake; the accounts stay ``honest``: their other ratings are genuine)."""
+    rng = np.random.default_rng(seed)
+    items = np.asarray(items, dtype=np.int64)
+    honest = np.flatnonzero(world.truth.user_kind == "honest")
+    out = world
+    for item in items:
+        raters = rng.choice(honest, n_reviewers, replace=False)
+        sd = 4.0 / np.sqrt(world.truth.user_precision[raters])
+        stars = np.clip(np.rint(world.truth.item_quality[item] + bias + sd * rng.standard_normal(n_reviewers)), 1, 5)
+        t = SYNTH_NOW - rng.uniform(10, 200, n_reviewers) * DAY
+        out = _append_ratings(out, raters, np.full(n_reviewers, item), stars, t, np.ones(n_reviewers, bool),
+                              rng.integers(0, 10_000, n_reviewers))
+    return out
+
+
+def add_genuine_change(world: SynthWorld, item: int, new_quality: float, n_ratings: int, *,
+                       change_days_ago: float = 180.0, seed: int = 0) -> SynthWorld:
+    """The item really changes: from ``change_days_ago`` days before now, ``n_ratings`` honest raters
+    (established accounts) rate it at ``new_quality``, spread evenly until now. Nothing is fake."""
+    rng = np.random.default_rng(seed)
+    honest = np.flatnonzero(world.truth.user_kind == "honest")
+    already = world.ratings["user"][world.ratings["item"] == item]
+    raters = rng.choice(np.setdiff1d(honest, already), n_ratings, replace=False)
+    sd = 4.0 / np.sqrt(world.truth.user_precision[raters])
+    stars = np.clip(np.rint(new_quality + sd * rng.standard_normal(n_ratings)), 1, 5)
+    t = SYNTH_NOW - change_days_ago * DAY + np.sort(rng.random(n_ratings)) * change_days_ago * DAY
+    return _append_ratings(world, raters, np.full(n_ratings, item), stars, t, np.zeros(n_ratings, bool),
+                           rng.integers(0, 10_000, n_ratings))
+
+
+def _add_accounts(world: SynthWorld, n: int, kind: str, created: np.ndarray, *, sd: float,
+                  ring: np.ndarray | None = None) -> SynthWorld:
+    base = int(world.truth.user_ring.max()) + 1 if world.n_users else 0
+    rings = np.full(n, base) if ring is None else base + np.asarray(ring)
+    truth = replace(
+        world.truth,
+        user_kind=np.concatenate([world.truth.user_kind, np.full(n, kind, dtype=object)]),
+        user_precision=np.concatenate([world.truth.user_precision, np.full(n, 1.0 / (sd / 4.0) ** 2)]),
+        user_bias=np.concatenate([world.truth.user_bias, np.zeros(n)]),
+        user_ring=np.concatenate([world.truth.user_ring, rings]).astype(np.int64),
+    )
+    users = {"kind": truth.user_kind,
+             "role": np.concatenate([world.users["role"], np.full(n, "person", dtype=object)]),
+             "created_at": np.concatenate([world.users["created_at"], created])}
+    return replace(world, truth=truth, users=users)
+
+
+def account_labels(world: SynthWorld) -> npt.NDArray[np.bool_]:
+    """Per account: True when it wrote at least one planted fake rating (bots, rings, sock puppets and
+    incentivised reviewers)."""
+    out = np.zeros(world.n_users, dtype=bool)
+    out[world.ratings["user"][world.truth.review_is_fake]] = True
+    return out

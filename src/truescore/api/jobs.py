@@ -44,7 +44,11 @@ def _score(state: ApiState) -> str:
     except ImportError as exc:
         raise EngineUnavailable(f"the text engine (truescore.text.score_store) is not in this build: {exc}") from None
     scored = score_store(state.store, settings=state.settings)
-    return f"scored {int(scored):,} reviews"
+    from truescore.integrity.runner import run_integrity  # issue 11: suspicion and rings, as `truescore score`
+
+    integrity = run_integrity(state.store, settings=state.settings)
+    return (f"scored {int(scored):,} reviews; suspicion of {integrity.reviews_written:,} reviews and "
+            f"{integrity.accounts_written:,} accounts, {integrity.rings_written} rings")
 
 
 #: kind -> (function, the import that must succeed for the kind to be offered)

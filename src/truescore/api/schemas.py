@@ -364,11 +364,13 @@ class ReviewScoresPublic(BaseModel):
     """The text engine's scores of one review."""
 
     review_id: str
-    quality: float
-    fake_probability: float
-    sentiment: float
+    quality: float | None = None
+    fake_probability: float | None = None
+    sentiment: float | None = None
     model_version: str | None = None
     fitted_at: float | None = None
+    suspicion: float | None = None
+    suspicion_reasons: str | None = None
 
 
 # ------------------------------------------------------------------------------------------ writes

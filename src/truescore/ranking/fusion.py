@@ -7,7 +7,7 @@ observer, the operator root, for the public view). Each rating enters a Gaussian
 quality ``q_i ~ N(mu0, 1/tau0)`` with the observation ``y_j = r_j - b_u ~ N(q_i, 1/lambda_j)`` and the
 precision
 
-    lambda_j = alpha_ref * rho_u * kappa_u * a_j * tau_j * beta_j * w_j
+    lambda_j = alpha_ref * rho_u * kappa_u * a_j * tau_j * beta_j * g_j * w_j
 
 where
 
@@ -24,6 +24,13 @@ where
   rating number ``c`` and exceed the item's expected count ``e = n_i W / span_i`` by more than
   ``burst_z * sqrt(e)`` (and ``c >= burst_min_ratings``), each counts ``beta = e / c``, so the burst
   weighs what an ordinary window would;
+- ``g_j = max(1 - E_j, floor)`` is the integrity factor: ``E_j`` the integrity engine's detector evidence
+  for the rating (ring, aged cohort, near-duplicate text; not bursts, which ``beta`` handles, nor change
+  points, which a genuine change shares), and ratings of one detected group (a ring, or a cohort on one
+  item) have *bounded influence*: after weighting, a group's total weight on an item is capped at
+  ``fusion_ring_max_share`` times the weight of the item's ratings outside any group (all its ratings
+  are scaled down together), so a ring of any size moves an item at most as much as a minority of
+  that size;
 - ``w_j = (nu + 1) / (nu + alpha_ref rho_u (y_j - m_i)^2)`` is the Student-t weight of iteratively
   reweighted least squares (``robust_nu`` degrees of freedom), started from the median weighted by every
   factor except ``rho`` (consistent raters must not pick the starting basin), so
@@ -51,7 +58,7 @@ IntArray = npt.NDArray[np.int64]
 ObjArray = npt.NDArray[np.object_]
 
 _EPS = 1e-12
-_FACTORS = ("reliability", "track_record", "authenticity", "trust", "burst", "robust")
+_FACTORS = ("reliability", "track_record", "authenticity", "trust", "burst", "integrity", "robust")
 
 
 @dataclass(slots=True)
@@ -78,6 +85,12 @@ class FusionInputs:
         The item-quality prior ``N(mu0, 1/tau0)`` (normalised scale), e.g. the reliability engine's.
     review_ids, item_ids, user_ids : object arrays, optional
         External ids, for explanations.
+    integrity : float array, one per rating, optional
+        Detector evidence ``E_j`` in [0, 1] from the integrity engine (None: no integrity factor).
+    group : int array, one per rating, optional
+        Detected group (ring or cohort) of each rating, -1 for none; a group's weight per item is capped.
+    group_labels : dict, optional
+        Group id -> a description for explanations ("ring of 87 accounts that ...").
     """
 
     item_idx: IntArray
@@ -95,11 +108,14 @@ class FusionInputs:
     review_ids: ObjArray | None = None
     item_ids: ObjArray | None = None
     user_ids: ObjArray | None = None
+    integrity: FloatArray | None = None
+    group: IntArray | None = None
+    group_labels: dict[int, str] | None = None
 
     def __post_init__(self) -> None:
         n = self.rating.shape[0]
-        for name in ("item_idx", "user_idx", "created_at", "fake_probability", "trust"):
-            if getattr(self, name).shape[0] != n:
+        for name in ("item_idx", "user_idx", "created_at", "fake_probability", "trust", "integrity", "group"):
+            if getattr(self, name) is not None and getattr(self, name).shape[0] != n:
                 raise ValueError(f"FusionInputs.{name} has {getattr(self, name).shape[0]} entries, expected {n}")
         for name in ("reliability", "bias"):
             if getattr(self, name).shape[0] != self.n_users:
@@ -165,6 +181,12 @@ class FusedQuality:
         """``mean - z * sd``: the ranking score (a 90% lower credible bound by default)."""
         return self.mean - z * self.sd
 
+    def _group_label(self, j: int) -> str | None:
+        inp = self.inputs
+        if inp.group is None or inp.group[j] < 0:
+            return None
+        return (inp.group_labels or {}).get(int(inp.group[j]), "detected group")
+
     def explain(self, item: int) -> list[ReviewWeight]:
         """Every rating of item ``item`` (inner index) with its weight, share and factors, largest first."""
         inp = self.inputs
@@ -180,13 +202,17 @@ class FusedQuality:
                 weight=float(self.weight[j]),
                 share=float(self.weight[j]) / total,
                 factors=f,
-                reason=_reason(f),
+                reason=_reason(f, self._group_label(int(j))),
             ))
         return out
 
 
-def _reason(f: dict[str, float]) -> str:
+def _reason(f: dict[str, float], group: str | None = None) -> str:
     notes = []
+    if group:
+        notes.append(f"part of a {group}")
+    elif f.get("integrity", 1.0) < 0.5:
+        notes.append("flagged by the integrity detectors")
     if f["track_record"] < 0.2:
         notes.append("new rater without a track record")
     if f["reliability"] < 0.5:
@@ -275,7 +301,15 @@ def fuse(inputs: FusionInputs, settings: RankingSettings | None = None) -> Fused
     authenticity = np.clip(1.0 - fake, 0.0, 1.0)
     tau = settings.trust_unknown + (1.0 - settings.trust_unknown) * np.clip(inp.trust, 0.0, 1.0)
     beta = burst_damping(item, inp.created_at, n_items, settings)
-    base = rho * kappa * authenticity * tau * beta
+    from truescore.config import get_settings
+
+    isettings = get_settings().integrity
+    if inp.integrity is not None:
+        integrity = np.maximum(1.0 - np.clip(inp.integrity, 0.0, 1.0), isettings.fusion_evidence_floor)
+    else:
+        integrity = np.ones_like(beta)
+    base = rho * kappa * authenticity * tau * beta * integrity
+    cap = _GroupCap(inp.group, item, n_items, isettings.fusion_ring_max_share)
     y = inp.rating - np.nan_to_num(inp.bias, nan=0.0)[user]
 
     # start from a median that reliability does not weigh, so raters who are merely consistent cannot pick the basin
@@ -285,10 +319,11 @@ def fuse(inputs: FusionInputs, settings: RankingSettings | None = None) -> Fused
     for _ in range(settings.robust_iterations):
         resid2 = (y - m[item]) ** 2
         robust = (settings.robust_nu + 1.0) / (settings.robust_nu + alpha_ref * rho * resid2)
-        lam = alpha_ref * base * robust
+        lam = cap.apply(alpha_ref * base * robust)
         prec = inp.prior_precision + np.bincount(item, weights=lam, minlength=n_items)
         m = (inp.prior_precision * inp.prior_mean + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
-    lam = alpha_ref * base * robust
+    lam = cap.apply(alpha_ref * base * robust)
+    integrity = integrity * cap.scale
     prec = inp.prior_precision + np.bincount(item, weights=lam, minlength=n_items)
     mean = (inp.prior_precision * inp.prior_mean + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
 
@@ -307,8 +342,36 @@ def fuse(inputs: FusionInputs, settings: RankingSettings | None = None) -> Fused
         plain_mean=plain,
         bayes_average=bayes,
         weight=lam,
-        factors=dict(zip(_FACTORS, (rho, kappa, authenticity, tau, beta, robust), strict=True)),
+        factors=dict(zip(_FACTORS, (rho, kappa, authenticity, tau, beta, integrity, robust), strict=True)),
         burst_items=burst_items.astype(np.int64),
         alpha_ref=alpha_ref,
         inputs=inp,
     )
+
+
+class _GroupCap:
+    """Bounded influence of detected groups: per (item, group), the group's total weight is scaled down to
+    at most ``share`` times the item's weight outside any group. ``scale`` holds the last factor used."""
+
+    def __init__(self, group: IntArray | None, item: IntArray, n_items: int, share: float) -> None:
+        self.active = group is not None and bool((group >= 0).any())
+        self.scale = np.ones(item.shape[0])
+        if not self.active:
+            return
+        assert group is not None
+        self.in_group = group >= 0
+        self.item, self.n_items, self.share = item, n_items, share
+        codes = group[self.in_group].astype(np.int64) * n_items + item[self.in_group]
+        self.keys, self.inv = np.unique(codes, return_inverse=True)
+        self.key_item = self.keys % n_items
+
+    def apply(self, lam: FloatArray) -> FloatArray:
+        if not self.active:
+            return lam
+        outside = np.bincount(self.item[~self.in_group], weights=lam[~self.in_group], minlength=self.n_items)
+        total = np.bincount(self.inv, weights=lam[self.in_group], minlength=self.keys.size)
+        allowed = self.share * outside[self.key_item]
+        factor = np.where(total > allowed, allowed / np.maximum(total, _EPS), 1.0)
+        self.scale = np.ones(lam.shape[0])
+        self.scale[self.in_group] = factor[self.inv]
+        return lam * self.scale

@@ -23,11 +23,13 @@ from truescore.ranking.fusion import FusedQuality, FusionInputs, ReviewWeight, f
 from truescore.ranking.love import LoveInputs, LoveScore, love_scores
 
 if TYPE_CHECKING:
+    from truescore.integrity import IntegrityResult
     from truescore.reliability import ReliabilityResult
     from truescore.store import Store
     from truescore.trust import Rater
 
-__all__ = ["MODEL_VERSION", "ProductRanking", "RankingResult", "rank_frames", "rank_store", "trust_per_rating"]
+__all__ = ["MODEL_VERSION", "ProductRanking", "RankingResult", "integrity_for_fusion", "rank_frames", "rank_store",
+           "trust_per_rating"]
 
 MODEL_VERSION = "fusion-1"
 
@@ -150,6 +152,8 @@ def rank_frames(
     reliability: ReliabilityResult | None = None,
     scores: pd.DataFrame | None = None,
     rater: Rater | None = None,
+    integrity: IntegrityResult | None = None,
+    use_integrity: bool = True,
 ) -> RankingResult:
     """Fuse, score and rank from event frames (``reviews`` required; ``votes``, ``flags``, ``trust``,
     ``items``, ``users`` optional; column names as the store's frames).
@@ -167,6 +171,9 @@ def rank_frames(
         configured prior.
     rater : Rater, optional
         A trust engine over the same events; built here when absent.
+    integrity : IntegrityResult, optional
+        The integrity engine's result over the same snapshot; computed here when absent (metadata
+        only, no text models) unless ``use_integrity=False``.
     """
     from truescore.reliability import fit as fit_reliability
     from truescore.store.store import snapshot_from_frame
@@ -189,12 +196,18 @@ def rank_frames(
                                        frames.get("items"), frames.get("users"), settings=cfg.trust)
     trust = trust_per_rating(rater, snapshot, observer, at=now)
     fake = _per_review(scores, snapshot.review_ids, "fake_probability")
+    evidence, group, labels = None, None, None
+    if use_integrity:
+        if integrity is None:
+            integrity = _integrity(snapshot, frames, reliability, cfg)
+        evidence, group, labels = integrity_for_fusion(integrity)
     inputs = FusionInputs(
         item_idx=snapshot.item_idx, user_idx=snapshot.user_idx, rating=snapshot.rating,
         created_at=snapshot.created_at, n_items=snapshot.n_items, n_users=snapshot.n_users,
         reliability=reliability.reliability, bias=reliability.bias, fake_probability=fake, trust=trust,
         prior_mean=reliability.hyper.mu0, prior_precision=reliability.hyper.tau0,
         review_ids=snapshot.review_ids, item_ids=snapshot.item_ids, user_ids=snapshot.user_ids,
+        integrity=evidence, group=group, group_labels=labels,
     )
     fused = fuse(inputs, cfg.ranking)
     helpful, unhelpful = _vote_counts(frames.get("votes"), snapshot.review_ids)
@@ -217,6 +230,41 @@ def rank_frames(
     ), cfg.ranking)
     products = _products(snapshot, fused, love, cfg.ranking)
     return RankingResult(snapshot, fused, love, products, observer, cfg.ranking)
+
+
+def _integrity(snapshot: RatingSnapshot, frames: dict[str, pd.DataFrame], reliability: ReliabilityResult,
+               cfg: Settings) -> IntegrityResult:
+    from truescore.integrity import IntegrityInputs, integrity_scores
+
+    users = frames.get("users")
+    created = None
+    if users is not None and len(users):
+        ser = pd.Series(users["created_at"].to_numpy(float), index=users["id"].to_numpy(object))
+        created = ser[~ser.index.duplicated()].reindex(pd.Index(snapshot.user_ids)).to_numpy(float)
+    inp = IntegrityInputs.from_snapshot(snapshot, user_created_at=created, reliability_lo=reliability.reliability_lo)
+    return integrity_scores(inp, cfg.integrity)
+
+
+def integrity_for_fusion(result: IntegrityResult) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Per rating: the detector evidence the fusion uses (noisy-OR of ring, cohort and near-duplicate
+    evidence; bursts are the fusion's own factor, and change points are left out because a genuine change
+    looks the same: in the fusion they only delayed real changes), the group (ring id, or a cohort on an
+    item, -1 for none) and the groups' descriptions."""
+    ev = result.review_evidence
+    keep = np.ones(result.review_suspicion.shape[0])
+    for key in ("ring", "cohort", "duplicate"):
+        keep *= 1.0 - np.clip(ev[key], 0.0, 1.0)
+    group = result.rings.review_ring.copy()
+    labels = {r.ring_id: r.describe() for r in result.rings.rings}
+    cohort = (ev["cohort"] > 0) & (group < 0)
+    if cohort.any():
+        offset = len(result.rings.rings)
+        codes, inv = np.unique(result.cohort.cohort[cohort], return_inverse=True)
+        group[cohort] = offset + inv
+        days = result.cohort.bucket_days
+        for k in range(codes.size):
+            labels[offset + k] = f"cohort of accounts created within the same {days:g} days"
+    return 1.0 - keep, group, labels
 
 
 def _products(snapshot: RatingSnapshot, fused: FusedQuality, love: Sequence[LoveScore | None],

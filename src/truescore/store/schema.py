@@ -34,6 +34,7 @@ __all__ = [
     "product_rankings",
     "review_scores",
     "reviews",
+    "rings",
     "trust",
     "user_reliability",
     "users",
@@ -146,9 +147,10 @@ review_scores = Table(
     "review_scores",
     metadata,
     Column("review_id", ID, primary_key=True),
-    Column("quality", Float, nullable=False),
-    Column("fake_probability", Float, nullable=False),
-    Column("sentiment", Float, nullable=False),
+    # the text engine's scores: NULL for a review scored by the integrity engine only (no text, no models)
+    Column("quality", Float),
+    Column("fake_probability", Float),
+    Column("sentiment", Float),
     Column("model_version", String(64), nullable=False),
     Column("fitted_at", Float, nullable=False),
 )
@@ -201,4 +203,31 @@ DERIVED_KEYS = {
     "user_reliability": "user_id",
     "review_scores": "review_id",
     "product_rankings": "item_id",
+    "rings": "ring_id",
 }
+
+
+# ---------------------------------------------------------------------------------------------- integrity (issue 11)
+# Suspicion in [0, 1] with its reasons, written by `truescore score` (truescore.integrity); older stores get
+# these columns from truescore.store.integrity_io.migrate at open.
+review_scores.append_column(Column("suspicion", Float))
+review_scores.append_column(Column("suspicion_reasons", Text))
+user_reliability.append_column(Column("suspicion", Float))
+user_reliability.append_column(Column("suspicion_reasons", Text))
+
+rings = Table(
+    "rings",
+    metadata,
+    Column("ring_id", String(64), primary_key=True),
+    Column("direction", String(8), nullable=False),
+    Column("n_members", Integer, nullable=False),
+    Column("n_targets", Integer, nullable=False),
+    Column("members", Text, nullable=False),
+    Column("targets", Text, nullable=False),
+    Column("window_start", Float),
+    Column("window_end", Float),
+    Column("strength", Float, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("fitted_at", Float, nullable=False),
+)

@@ -49,7 +49,7 @@ from truescore.domain import (
     from_epoch,
     to_epoch,
 )
-from truescore.store import schema
+from truescore.store import integrity_io, schema
 
 __all__ = ["DEFAULT_TOPIC", "Store", "StoreError"]
 
@@ -144,6 +144,7 @@ class Store:
             try:
                 schema.metadata.create_all(engine)
                 store._ensure_indexes()
+                integrity_io.migrate(engine)
             except OperationalError as exc:
                 raise StoreError(f"cannot open {parsed.render_as_string(hide_password=True)}: {exc.orig}") from None
         return store

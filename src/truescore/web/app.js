@@ -209,7 +209,9 @@ async function showItem(id, params) {
       allReviews(id),
     ]);
     const love = await api(`/items/${enc}/love`).catch(() => null);
+    const integrity = await api(`/items/${enc}/integrity`).catch(() => null);
     renderItem(item, love);
+    renderIntegrity(integrity);
     renderRating(rating);
     renderChart(rating, reviews);
     renderContributions(rating, reviews);
@@ -223,6 +225,25 @@ async function showItem(id, params) {
   } finally {
     $("#rating-box").setAttribute("aria-busy", "false");
   }
+}
+
+function renderIntegrity(g) {
+  const rings = $("#integrity-rings");
+  rings.replaceChildren();
+  if (!g || g.n_scored === 0) {
+    $("#integrity-status").textContent = "Not checked yet (run `truescore score`).";
+    $("#integrity-flagged").textContent = "-";
+    $("#integrity-grade").textContent = "-";
+    $("#integrity-reasons").textContent = "";
+    return;
+  }
+  $("#integrity-status").textContent = g.attack_detected
+    ? "Manipulation detected: the flagged reviews count less in the scores shown."
+    : "No manipulation detected.";
+  $("#integrity-flagged").textContent = `${g.n_flagged} of ${g.n_reviews} (${fmt(100 * g.share_flagged, 1)}%)`;
+  $("#integrity-grade").textContent = g.evidence_grade;
+  for (const ring of g.rings) rings.append(el("li", { text: `${ring.ring_id}: ${ring.description}` }));
+  $("#integrity-reasons").textContent = g.top_reasons.length ? `Most common reasons: ${g.top_reasons.join("; ")}` : "";
 }
 
 function renderItem(item, love) {

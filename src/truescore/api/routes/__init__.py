@@ -9,3 +9,4 @@ __all__ = ["api_router"]
 api_router = APIRouter()
 for _module in (health, items, users, reviews, events, rankings, jobs):
     api_router.include_router(_module.router)
+api_router.include_router(__import__("truescore.api.routes.integrity", fromlist=["router"]).router)
