@@ -412,6 +412,40 @@ class Store:
                 found.update(c.execute(select(tbl.c.id).where(tbl.c.id.in_(chunk))).scalars())
         return found
 
+    def rows_by_key(self, table: str, keys: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+        """Stored rows of ``table`` by primary key (a value, or a tuple for composite keys) for ``keys``;
+        the write path's look-up for idempotence and conflict checks."""
+        tbl = self._table(table)
+        cols = [c.name for c in tbl.primary_key.columns]
+        out: dict[Any, dict[str, Any]] = {}
+        keys = list(dict.fromkeys(keys))
+        with self.engine.connect() as c:
+            for start in range(0, len(keys), 400):
+                chunk = keys[start : start + 400]
+                if len(cols) == 1:
+                    q = select(tbl).where(tbl.c[cols[0]].in_(chunk))
+                else:
+                    q = select(tbl).where(or_(*(and_(*(tbl.c[n] == v for n, v in zip(cols, k, strict=True)))
+                                                for k in chunk)))
+                for row in c.execute(q).mappings():
+                    key = row[cols[0]] if len(cols) == 1 else tuple(row[n] for n in cols)
+                    out[key] = dict(row)
+        return out
+
+    def current_reviews(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The current review (id, created_at) of each (user_id, item_id) pair that has one."""
+        r = schema.reviews
+        pairs = list(dict.fromkeys(pairs))
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        with self.engine.connect() as c:
+            for start in range(0, len(pairs), 300):
+                chunk = pairs[start : start + 300]
+                q = select(r.c.id, r.c.user_id, r.c.item_id, r.c.created_at).where(
+                    or_(*(and_(r.c.user_id == u, r.c.item_id == i) for u, i in chunk)), self._live_reviews())
+                for row in c.execute(q):
+                    out[(row.user_id, row.item_id)] = {"id": row.id, "created_at": row.created_at}
+        return out
+
     # ------------------------------------------------------------------ row -> domain
     @staticmethod
     def _review(row: Any) -> Review:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from truescore.api.deps import StateDep, read_access
 from truescore.api.errors import ERROR_RESPONSES, error_responses
@@ -98,7 +99,11 @@ async def item_rating(state: StateDep, item_id: ItemId, observer: ObserverQuery 
     confidence line, agreement, the anonymous baseline and the personalization delta, and every
     contributing review with its factors and "via" intermediary."""
     who = observer if observer is not None else state.settings.trust.baseline_observer_id
-    return rating_view(_found(state.rating(item_id, who, topic, paths), item_id))
+    result = state.try_rating(item_id, who, topic, paths)
+    if result is False:  # the engine is busy (a write, a rebuild): wait in a worker thread, not in the event loop
+        result = await run_in_threadpool(state.rating, item_id, who, topic, paths)
+    assert result is not True
+    return rating_view(_found(result, item_id))
 
 
 @router.get("/{item_id}/baseline", response_model=RatingPublic)
