@@ -30,8 +30,7 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from truescore.config import Settings
-from truescore.store import Store
-from truescore.store import service
+from truescore.store import Store, service
 from truescore.store.service import Principal
 
 __all__ = ["Gate", "Limiter", "RateLimited"]
@@ -121,7 +120,8 @@ class Limiter:
         if total > quota:
             self._add(principal.key_id, "day", day, -n, 2 * _DAY)  # a refused batch does not use the quota
             raise RateLimited(f"daily quota: key {principal.key_id} may write {quota} events per UTC day "
-                              f"(api.daily_event_quota); {total - n} used, this batch has {n}", math.ceil(day + _DAY - now))
+                              f"(api.daily_event_quota); {total - n} used, this batch has {n}",
+                              math.ceil(day + _DAY - now))
 
 
     def refund_events(self, principal: Principal, n: int, now: float | None = None) -> None:

@@ -263,7 +263,7 @@ class ApiState:
         return {k: str(v["role"]) for k, v in self.store.rows_by_key("users", list(user_ids)).items()}
 
     def try_rating(self, item_id: str, observer: str, topic: str | None, include_paths: bool = True
-                   ) -> WeightedRatingResult | None | bool:
+                   ) -> WeightedRatingResult | bool | None:
         """:meth:`rating` without waiting: False when it would block (the engine is being built, a write
         holds the lock, or the item is not in the cached state), so an ``async`` route can hand the
         request to a worker thread instead of stalling the event loop."""

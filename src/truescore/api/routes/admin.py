@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -41,8 +42,6 @@ def erase_user(request: Request, state: StateDep, key: WriteKey, user_id: UserId
     state.rebuild()
     if state.store.read_derived("item_quality") or state.store.read_derived("product_rankings"):
         runner: JobRunner = request.app.state.jobs
-        try:
+        with contextlib.suppress(EngineUnavailable):
             runner.submit("fit")
-        except EngineUnavailable:
-            pass
     return report.as_dict()

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
+from truescore.api.authz import Forbidden
 from truescore.api.deps import StateDep, WriteKey, read_access
 from truescore.api.errors import ERROR_RESPONSES, error_responses
 from truescore.api.params import ReviewId
-from truescore.api.authz import Forbidden
 from truescore.api.schemas import ReviewCreate, ReviewScoresPublic, WriteResult
 from truescore.api.service_schemas import ErasurePublic
 from truescore.api.writes import write_events
