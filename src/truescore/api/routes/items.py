@@ -113,7 +113,7 @@ def item_baseline(state: StateDep, item_id: ItemId, topic: TopicQuery = None) ->
 
 
 @router.get("/{item_id}/schema-org", response_model=AggregateRatingPublic, response_class=JsonLdResponse,
-            responses=error_responses(401, 403, 404, 422, 503, json_content=True))
+            responses=error_responses(401, 403, 404, 422, 429, 503, json_content=True))
 def item_schema_org(state: StateDep, item_id: ItemId, topic: TopicQuery = None) -> Any:
     """Schema.org AggregateRating (JSON-LD) of the anonymous baseline, for search engines."""
     item = _item(state, item_id)

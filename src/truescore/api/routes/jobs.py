@@ -31,7 +31,7 @@ def _start(request: Request, response: Response, kind: str) -> Any:
 
 
 @router.post("/fit", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,
-             responses=error_responses(401, 403, 409, 503))
+             responses=error_responses(401, 403, 409, 429, 503))
 def start_fit(request: Request, response: Response, key: AdminKey) -> Any:
     """Fit the reliability engine on the whole store and rank the products (writes item_quality,
     user_reliability, product_rankings). Needs an ``admin`` key. Returns the job; poll GET /jobs/{id}."""
@@ -39,7 +39,7 @@ def start_fit(request: Request, response: Response, key: AdminKey) -> Any:
 
 
 @router.post("/score", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,
-             responses=error_responses(401, 403, 409, 503))
+             responses=error_responses(401, 403, 409, 429, 503))
 def start_score(request: Request, response: Response, key: AdminKey) -> Any:
     """Score every review with the text engine (writes review_scores). Returns the job."""
     return _start(request, response, "score")
@@ -55,7 +55,7 @@ def read_job(state: StateDep, job_id: JobId) -> Any:
     return job
 
 
-@router.get("/jobs", response_model=JobsPublic, responses=error_responses(401, 403, 422, 503))
+@router.get("/jobs", response_model=JobsPublic, responses=error_responses(401, 403, 422, 429, 503))
 def list_jobs(state: StateDep, key: AdminKey) -> Any:
     """The 50 latest jobs, newest first (admin)."""
     return {"data": service.list_jobs(state.store)}
