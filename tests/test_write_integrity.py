@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from test_api_endpoints import auth, build_world, settings_for_tests
 
+from test_api_endpoints import auth, build_world, settings_for_tests
 from truescore.api import create_app
 from truescore.store import Store, service
 
@@ -143,7 +143,8 @@ def test_3_supersedes_only_the_authors_own_review_of_the_item(client: TestClient
                                           "supersedes": target}, headers=auth(dave))
         assert r.status_code == 422, r.text
         assert r.json()["errors"][0]["field"] == "supersedes"
-        assert ("does not exist" if target == "no-such-review" else "only its author's own review") in r.json()["detail"]
+        expected = "does not exist" if target == "no-such-review" else "only its author's own review"
+        assert expected in r.json()["detail"]
     assert state_of(world) == before and public_view(client) == view
     ok = client.post("/reviews", json={"id": "dave-2", "item_id": "lamp", "user_id": "dave", "rating": 4,
                                        "supersedes": "r-dave"}, headers=auth(dave))

@@ -40,7 +40,8 @@ class BadRows(Exception):
 
 
 _TEXT = {400: "Body is not valid JSON text.", 401: "No API key.", 403: "API key unknown or revoked.",
-         404: "Not found.", 409: "Conflict: an event id re-posted with other content, or the engine a job needs is not in this build.",
+         404: "Not found.",
+         409: "Conflict: an event id re-posted with other content, or the engine a job needs is not in this build.",
          413: "Body or batch too large.", 422: "Invalid parameters or body (rows and fields named).",
          429: "Over the API key's rate limit or daily quota (see Retry-After).",
          503: "The database cannot be used."}
