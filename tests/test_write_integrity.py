@@ -411,3 +411,17 @@ def test_two_servers_on_one_store_see_every_acknowledged_write(store_url: str, t
             p.terminate()
             p.wait(timeout=30)
         store.close()
+
+
+def test_2_through_the_importer_history_is_kept_and_counted_once(store: Store, tmp_path: Path) -> None:
+    from truescore.store.ingest import import_file
+
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,item_id,user_id,rating,created_at\n"
+                    "a1,i1,u1,5,2024-01-01\na2,i1,u1,1,2024-02-01\na3,i1,u1,2,2024-03-01\nb1,i1,u2,4,2024-01-05\n")
+    import_file(store, path, "reviews")
+    assert store.counts()["reviews"] == 4  # history kept
+    snap = store.snapshot()
+    assert snap.n_ratings == 2 and sorted(snap.review_ids.tolist()) == ["a3", "b1"]  # counted once
+    assert [r.id for r in store.reviews_by_user("u1")] == ["a3"]
+    assert len(store.review_frame()) == 2
