@@ -15,14 +15,18 @@ from truescore.api.params import UserId
 from truescore.api.service_schemas import AuditPublic, ErasurePublic
 from truescore.store import service
 
+#: no control characters (NUL cannot be sent to PostgreSQL)
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
 router = APIRouter(tags=["service"], responses=error_responses(401, 403, 422, 429, 503))
 
 
 @router.get("/audit", response_model=AuditPublic)
-def audit(state: StateDep, key: AdminKey, key_id: Annotated[str | None, Query(max_length=64)] = None,
-          user_id: Annotated[str | None, Query(max_length=256)] = None,
-          limit: Annotated[int, Query(ge=1, le=10_000)] = 100, before: Annotated[int | None, Query(ge=1)] = None,
-          ) -> Any:
+def audit(state: StateDep, key: AdminKey,
+          key_id: Annotated[str | None, Query(max_length=64, pattern=_PRINTABLE)] = None,
+          user_id: Annotated[str | None, Query(max_length=256, pattern=_PRINTABLE)] = None,
+          limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+          before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> Any:
     """Who wrote what and when, newest first (admin): one row per accepted write, deletion or erasure,
     with the key, its user and the event keys (never content). Page with ``before`` = the last row id."""
     return {"data": service.list_audit(state.store, key_id=key_id, user_id=user_id, limit=limit, before=before)}
