@@ -254,6 +254,9 @@ class ApiState:
                     replacing = [r for r in rows if id(r) not in fresh]
                     if replacing:
                         self._online.replace(replacing)
+                # merge the new events into the index here, in the writer's worker thread, rather than
+                # lazily in the next read (which may run on the event loop)
+                rater.index.ensure()
         if seq is not None and self._seen_seq is not None and seq == self._seen_seq + 1:
             self._seen_seq = seq
         self.version += 1
