@@ -357,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                                     daily_quota=big)
     users = [u.id for u in store.users()][:2000]
     gets: list[tuple[str, LoadResult]] = []
+    anonymous: list[tuple[str, LoadResult]] = []
     posts: list[LoadResult] = []
     warmups: list[int] = []
     before = store.counts()["reviews"]
@@ -377,9 +378,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(paths):,} (item, observer) pairs; warm-up {warm.requests:,} requests", flush=True)
             name = "GET /items/{id}/rating"
             if tool == "wrk":
-                get = _wrk(name, base, paths, seconds, args.connections, workdir, reader)
+                anon = _wrk(name + " (no key: baseline)", base, paths, seconds, args.connections, workdir)
+                get = _wrk(name + " (reader key)", base, paths, seconds, args.connections, workdir, reader)
             else:
-                get = run_load(name, "127.0.0.1", port, seconds, args.connections, _get_factory(paths, reader))
+                anon = run_load(name + " (no key: baseline)", "127.0.0.1", port, seconds, args.connections,
+                                _get_factory(paths))
+                get = run_load(name + " (reader key)", "127.0.0.1", port, seconds, args.connections,
+                               _get_factory(paths, reader))
+            anonymous.append((impl, anon))
             gets.append((impl, get))
             print(f"GET ({impl}): {get.rps:,.0f} req/s, p50 {get.p50:.1f} ms, p99 {get.p99:.1f} ms, "
                   f"errors {get.errors}", flush=True)
@@ -420,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         return (f"| `{r.name}` | {impl} | {r.tool} | {r.connections} | {r.seconds:.0f} | {r.requests:,} | "
                 f"{r.rps:,.0f}{extra} | {r.p50:.1f} | {r.p90:.1f} | {r.p99:.1f} | {r.max:.1f} | {r.errors} |")
 
-    rows = [row(g, impl) for impl, g in gets]
+    rows = [row(a, impl) for impl, a in anonymous] + [row(g, impl) for impl, g in gets]
     rows += [row(p, main_impl, 1 if k == 0 else args.batch) for k, p in enumerate(posts[:2])]
     abuse_rows = [row(flood, main_impl), row(flooded, main_impl)]
     if long_read is not None and long_write is not None:
@@ -453,7 +459,7 @@ deadline and waits for every request in flight.
 {ratio}
 | check | value |
 |---|---|
-| warm GET ({main_impl}): {target} | {verdict} |
+| warm GET ({main_impl}) with a rate-limited key: {target} | {verdict} |
 | reviews acknowledged (2xx) by the POST runs | {len(acked):,} |
 | reviews in the store after minus before | {after - before:,} |
 | acknowledged review ids found in the store | {stored_acked:,} |
