@@ -465,7 +465,8 @@ deadline and waits for every request in flight.
 | acknowledged review ids found in the store | {stored_acked:,} |
 | nothing lost (stored == acknowledged) | {"yes" if lost_nothing else "NO"} |
 
-Abuse limits (issue 10). Every GET above carried a reader key, so the per-key rate limiter (backend
+Abuse limits (issue 10). The "reader key" GET above (beside the same GET without a key, the baseline)
+carried a key, so the per-key rate limiter (backend
 {"memory" if url.startswith("sqlite") else "database"}: `api.rate_backend = auto`) counted each request; its limit
 was set high enough never to refuse. Below, for {seconds:.0f} s, a flooding key (limit {args.flood_rate} requests per
 `api.rate_window_seconds`, 60 s) sends `POST /reviews` back to back on 4 connections while the reader key's GETs run
