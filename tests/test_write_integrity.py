@@ -425,3 +425,26 @@ def test_2_through_the_importer_history_is_kept_and_counted_once(store: Store, t
     assert snap.n_ratings == 2 and sorted(snap.review_ids.tolist()) == ["a3", "b1"]  # counted once
     assert [r.id for r in store.reviews_by_user("u1")] == ["a3"]
     assert len(store.review_frame()) == 2
+
+
+def test_12_redis_counters_are_shared(world: Store) -> None:
+    """With api.redis_url, every server's limiter counts in Redis (skipped when no Redis answers)."""
+    redis = pytest.importorskip("redis")
+    from truescore.api.limits import Limiter, RateLimited
+    from truescore.config import load_settings
+
+    url = os.environ.get("TRUESCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {url}: {exc}")
+    settings = load_settings(api={"redis_url": url, "rate_limit_requests": 3})
+    one, two = Limiter(world, settings), Limiter(world, settings)
+    assert one.backend == "redis"
+    principal = service.verify_key(world, key_for(world, "bob", "write"))
+    assert principal is not None
+    now = time.time()
+    for limiter in (one, two, one):
+        limiter.hit(principal, now=now)
+    with pytest.raises(RateLimited):
+        two.hit(principal, now=now)
