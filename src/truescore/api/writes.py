@@ -61,12 +61,15 @@ def _unprocessable(row: int, field: str, reason: str) -> BadRows:
     return BadRows([RowErrorPublic(row=row, field=field, reason=reason)], f"row {row}, field {field}: {reason}")
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(field: str, a: Any, b: Any) -> bool:
+    """Is a posted value the stored one? Numbers to rounding, flag reasons in any case, None == ''."""
     if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
-    if isinstance(a, str) and isinstance(b, str):
-        return a.upper() == b.upper() if len(a) <= 16 else a == b  # enum values in any case
-    return bool(a == b) if not (a is None or b is None) else a is b or (a in (None, "") and b in (None, ""))
+    if field == "reason" and isinstance(a, str) and isinstance(b, str):
+        return a.upper() == b.upper()
+    if a is None or b is None:
+        return a in (None, "") and b in (None, "")
+    return bool(a == b)
 
 
 def _key(kind: str, row: dict[str, Any]) -> Any:
@@ -93,7 +96,7 @@ def _check_conflicts(store: Store, kind: str, rows: list[dict[str, Any]], explic
         if explicit_time[n - 1]:
             fields.append("created_at")
         for f in fields:
-            if f in row and not _same(row[f], before.get(f)):
+            if f in row and not _same(f, row[f], before.get(f)):
                 raise Conflict(f"row {n}: {kind[:-1]} {key!r} is already stored with another {f} "
                                f"({before.get(f)!r}, not {row[f]!r}); an event is immutable: post a new id "
                                "(a later review of the same item replaces the earlier one)")
