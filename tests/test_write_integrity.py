@@ -63,6 +63,13 @@ def state_of(store: Store) -> tuple[dict[str, int], int]:
     return {k: counts[k] for k in ("users", "items", "reviews", "votes", "trust", "flags")}, service.current_seq(store)
 
 
+def restarts(store: Store) -> None:
+    """A new server process on the same store starts and answers the public view."""
+    with TestClient(create_app(store, settings_for_tests())) as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/items/lamp/baseline").status_code == 200
+
+
 def refused(r: httpx.Response, status: int, *words: str) -> None:
     assert r.status_code == status, r.text
     detail = r.json()["detail"].lower()
@@ -87,6 +94,7 @@ def test_1_a_write_key_acts_only_as_its_user(client: TestClient, world: Store) -
     r = client.post("/reviews", json={"id": "shill-1", "item_id": "lamp", "user_id": "shill", "rating": 5},
                     headers=auth(shill))
     assert r.status_code == 201 and r.json()["inserted"] == 1
+    restarts(world)
 
 
 def test_1_privileged_identities_need_admin(client: TestClient, world: Store) -> None:
@@ -132,6 +140,7 @@ def test_2_one_current_rating_per_user_and_item(client: TestClient, world: Store
     assert after["plain_mean"] == pytest.approx((sum(others) + 1) / (len(others) + 1))
     base = client.get("/items/pan/baseline").json()
     assert sum(1 for c in base["contributions"] if c["reviewer"] == "bob") <= 1
+    restarts(world)
 
 
 # ------------------------------------------------------------------------------------------ 3. supersedes
@@ -146,6 +155,7 @@ def test_3_supersedes_only_the_authors_own_review_of_the_item(client: TestClient
         expected = "does not exist" if target == "no-such-review" else "only its author's own review"
         assert expected in r.json()["detail"]
     assert state_of(world) == before and public_view(client) == view
+    restarts(world)
     ok = client.post("/reviews", json={"id": "dave-2", "item_id": "lamp", "user_id": "dave", "rating": 4,
                                        "supersedes": "r-dave"}, headers=auth(dave))
     assert ok.status_code == 201
