@@ -315,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50, help="reviews per request in the batch POST run (0 = skip)")
     parser.add_argument("--tool", default="auto", choices=["auto", "wrk", "asyncio"], help="GET load generator")
     parser.add_argument("--observers", type=int, default=20, help="observers besides the baseline (default 20)")
-    parser.add_argument("--flood-rate", type=int, default=120,
-                        help="rate limit of the flooding key, requests per api.rate_window_seconds (default 120)")
+    parser.add_argument("--flood-rate", type=int, default=60,
+                        help="rate limit of the flooding key, requests per api.rate_window_seconds (default 60)")
     parser.add_argument("--long-batch", type=int, default=10_000, help="reviews in the long write (0 = skip)")
     args = parser.parse_args(argv)
     seconds = args.duration or (10.0 if args.quick else 60.0)

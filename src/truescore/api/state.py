@@ -125,6 +125,9 @@ class ApiState:
         self.write_lock = threading.Lock()
         #: serialises every use of the Rater: its index rebuilds lazily after writes and is not thread-safe
         self.read_lock = threading.RLock()
+        #: serialises use of the online reliability model (apart from the Rater's lock, so that feeding
+        #: a large batch to the online model does not hold up rating reads)
+        self.online_lock = threading.RLock()
         self._summaries = _Summaries()
         self._summary_lock = threading.Lock()
         #: the store's change sequence that the cached state has seen (None: not built yet)
@@ -192,21 +195,21 @@ class ApiState:
         _ = self.rater
         with self.write_lock:
             online = self._build_online()
-            with self.read_lock:
+            with self.online_lock:
                 self._online = online
             self.version += 1
 
     def quality(self, item_id: str) -> dict[str, Any] | None:
         """The online reliability model's estimate of an item (None: no online model, or no ratings)."""
         _ = self.rater
-        with self.read_lock:
+        with self.online_lock:
             online = self._online
             return None if online is None else online.item(item_id)
 
     def reliability(self, user_id: str) -> dict[str, Any] | None:
         """The online reliability model's estimate of a rater (None: no online model, or no ratings)."""
         _ = self.rater
-        with self.read_lock:
+        with self.online_lock:
             online = self._online
             return None if online is None else online.user(user_id)
 
@@ -247,6 +250,7 @@ class ApiState:
         if rater is not None and rows:
             with self.read_lock:
                 self._apply_to_rater(rater, kind, rows)
+            with self.online_lock:
                 if kind == "reviews" and self._online is not None:
                     fresh = {id(r) for r in new_rows}
                     if new_rows:
@@ -254,9 +258,6 @@ class ApiState:
                     replacing = [r for r in rows if id(r) not in fresh]
                     if replacing:
                         self._online.replace(replacing)
-                # merge the new events into the index here, in the writer's worker thread, rather than
-                # lazily in the next read (which may run on the event loop)
-                rater.index.ensure()
         if seq is not None and self._seen_seq is not None and seq == self._seen_seq + 1:
             self._seen_seq = seq
         self.version += 1
@@ -271,7 +272,8 @@ class ApiState:
         holds the lock, or the item is not in the cached state), so an ``async`` route can hand the
         request to a worker thread instead of stalling the event loop."""
         rater = self._rater
-        if rater is None or not self.read_lock.acquire(blocking=False):
+        # an index with buffered writes rebuilds on its next use: let a worker thread do that
+        if rater is None or not getattr(rater.index, "_built", True) or not self.read_lock.acquire(blocking=False):
             return False
         try:
             if rater.index.item_code(item_id) < 0:
