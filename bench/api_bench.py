@@ -11,6 +11,13 @@ What it measures (each for ``--duration`` seconds, 60 by default, after a warm-u
    in the store must have grown by exactly the number of writes answered 2xx (and every acknowledged id
    must be stored).
 
+3. abuse limits (issue 10): the GET of 1. is sent with a reader key, so the per-key rate limiter runs
+   on every request (its limit set high enough not to refuse); then, for ``--duration`` seconds, one
+   key floods ``POST /reviews`` far above its rate limit (``--flood-rate`` requests per minute) while
+   another key's GETs are measured, and the reader's p99 must stay <= 50 ms;
+4. a long write: one ``--long-batch``-review POST (one transaction) sent while the reader's GETs run;
+   the reads' worst latency during it is reported.
+
 The server runs in its own process (``python -m truescore.cli serve``) with the access log off; the load
 generator shares the machine with it, so on 2 cores both compete for CPU. Run on a quiet machine:
 
@@ -152,12 +159,15 @@ def run_load(name: str, host: str, port: int, seconds: float, connections: int, 
                       errors + len(out) - ok, acked)
 
 
-def _wrk(name: str, url: str, paths: list[str], seconds: float, connections: int, workdir: Path) -> LoadResult:
+def _wrk(name: str, url: str, paths: list[str], seconds: float, connections: int, workdir: Path,
+         secret: str | None = None) -> LoadResult:
     path_file = workdir / "paths.txt"
     path_file.write_text("\n".join(paths) + "\n")
     script = workdir / "cycle.lua"
     script.write_text(_WRK_LUA)
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script), url]
+    if secret:
+        cmd[1:1] = ["-H", f"Authorization: Bearer {secret}"]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TS_PATHS": str(path_file)},
                          check=True).stdout
     m = re.search(r"TS_RESULT (.*)", out)
@@ -213,12 +223,13 @@ def _pairs(base: str, n_observers: int) -> tuple[list[str], list[str], list[str]
     return paths, observers, items
 
 
-def _get_factory(paths: list[str]) -> RequestFactory:
+def _get_factory(paths: list[str], secret: str | None = None) -> RequestFactory:
     position = [0]
+    auth = f"Authorization: Bearer {secret}\r\n" if secret else ""
 
     def make(worker: int) -> tuple[bytes, list[str]]:
         position[0] += 1
-        return f"GET {paths[position[0] % len(paths)]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode(), []
+        return f"GET {paths[position[0] % len(paths)]} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode(), []
 
     return make
 
@@ -240,6 +251,58 @@ def _post_factory(secret: str, items: list[str], users: list[str], batch: int, p
     return make
 
 
+def _abuse_runs(port: int, paths: list[str], items: list[str], users: list[str], secret: str, reader: str,
+                flooder: str, seconds: float, args: argparse.Namespace, tool: str, base: str, workdir: Path,
+                ) -> tuple[LoadResult, LoadResult, LoadResult | None, LoadResult | None]:
+    """(reader GETs during the flood, the flood, reader GETs during the long write, the long write)."""
+    import threading
+
+    half = max(1, args.connections // 2)
+    box: dict[str, LoadResult] = {}
+
+    def flood() -> None:
+        box["flood"] = run_load("POST /reviews (flooding key, over its limit)", "127.0.0.1", port, seconds, half,
+                                _post_factory(flooder, items, users, 1, "flood"))
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    name = "GET /items/{id}/rating (reader key, during the flood)"
+    if tool == "wrk":
+        read = _wrk(name, base, paths, seconds, half, workdir, reader)
+    else:
+        read = run_load(name, "127.0.0.1", port, seconds, half, _get_factory(paths, reader))
+    thread.join()
+    print(f"flood: reader p99 {read.p99:.1f} ms; flooder 2xx {box['flood'].ok:,} of {box['flood'].requests:,}",
+          flush=True)
+    if args.long_batch <= 0:
+        return read, box["flood"], None, None
+
+    def long_write() -> None:
+        time.sleep(1.0)
+        make = _post_factory(secret, items, users, args.long_batch, "long")
+        body = make(0)
+        payload = body[0].split(b"\r\n\r\n", 1)[1]
+        started = time.perf_counter()
+        r = httpx.post(f"{base}/reviews", content=payload, timeout=300,
+                       headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+        ms = (time.perf_counter() - started) * 1000
+        ok = 1 if 200 <= r.status_code < 300 else 0
+        box["long"] = LoadResult(f"POST /reviews (one batch of {args.long_batch:,})", "httpx", 1, ms / 1000, 1, ok,
+                                 ms, ms, ms, ms, 1 - ok, body[1] if ok else [])
+
+    thread = threading.Thread(target=long_write)
+    thread.start()
+    long_seconds = max(10.0, min(seconds, 20.0))
+    name = "GET /items/{id}/rating (reader key, during the long write)"
+    if tool == "wrk":
+        during = _wrk(name, base, paths, long_seconds, half, workdir, reader)
+    else:
+        during = run_load(name, "127.0.0.1", port, long_seconds, half, _get_factory(paths, reader))
+    thread.join()
+    print(f"long write: {box['long'].p99:.0f} ms; reader max {during.max:.1f} ms", flush=True)
+    return read, box["flood"], during, box["long"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s per endpoint on a smaller store")
@@ -252,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50, help="reviews per request in the batch POST run (0 = skip)")
     parser.add_argument("--tool", default="auto", choices=["auto", "wrk", "asyncio"], help="GET load generator")
     parser.add_argument("--observers", type=int, default=20, help="observers besides the baseline (default 20)")
+    parser.add_argument("--flood-rate", type=int, default=60,
+                        help="rate limit of the flooding key, requests per api.rate_window_seconds (default 60)")
+    parser.add_argument("--long-batch", type=int, default=10_000, help="reviews in the long write (0 = skip)")
     args = parser.parse_args(argv)
     seconds = args.duration or (10.0 if args.quick else 60.0)
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "asyncio")
@@ -281,9 +347,17 @@ def main(argv: list[str] | None = None) -> int:
         built = (f"the demo store ({config.n_users:,} users, {config.n_items:,} items, {config.n_ratings:,} "
                  f"ratings, built in {time.perf_counter() - started:.1f} s)")
     store = Store.open(url)
-    _, secret = store.create_api_key("api-bench")
+    from truescore.store import service
+
+    big = 1_000_000_000  # limits that count every request but never refuse: the limiter's cost is measured
+    _, secret = service.create_key(store, "api-bench writer", scopes=["admin"], rate_limit=big, daily_quota=big)
+    _, reader = service.create_key(store, "api-bench reader", user_id="bench-reader", scopes=["write"],
+                                   rate_limit=big, daily_quota=big)
+    _, flooder = service.create_key(store, "api-bench flooder", scopes=["admin"], rate_limit=args.flood_rate,
+                                    daily_quota=big)
     users = [u.id for u in store.users()][:2000]
     gets: list[tuple[str, LoadResult]] = []
+    anonymous: list[tuple[str, LoadResult]] = []
     posts: list[LoadResult] = []
     warmups: list[int] = []
     before = store.counts()["reviews"]
@@ -299,14 +373,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             paths, observers, items = _pairs(base, args.observers)
             warm = run_load("warm-up", "127.0.0.1", port, max(5.0, min(seconds, len(paths) / 400)),
-                            args.connections, _get_factory(paths))
+                            args.connections, _get_factory(paths, reader))
             warmups.append(warm.requests)
             print(f"{len(paths):,} (item, observer) pairs; warm-up {warm.requests:,} requests", flush=True)
             name = "GET /items/{id}/rating"
             if tool == "wrk":
-                get = _wrk(name, base, paths, seconds, args.connections, workdir)
+                anon = _wrk(name + " (no key: baseline)", base, paths, seconds, args.connections, workdir)
+                get = _wrk(name + " (reader key)", base, paths, seconds, args.connections, workdir, reader)
             else:
-                get = run_load(name, "127.0.0.1", port, seconds, args.connections, _get_factory(paths))
+                anon = run_load(name + " (no key: baseline)", "127.0.0.1", port, seconds, args.connections,
+                                _get_factory(paths))
+                get = run_load(name + " (reader key)", "127.0.0.1", port, seconds, args.connections,
+                               _get_factory(paths, reader))
+            anonymous.append((impl, anon))
             gets.append((impl, get))
             print(f"GET ({impl}): {get.rps:,.0f} req/s, p50 {get.p50:.1f} ms, p99 {get.p99:.1f} ms, "
                   f"errors {get.errors}", flush=True)
@@ -324,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
             posts.append(post)
             print(f"{label} ({main_impl}): {post.rps:,.0f} req/s ({post.rps * batch:,.0f} reviews/s), p50 "
                   f"{post.p50:.1f} ms, p99 {post.p99:.1f} ms, 2xx {post.ok:,}", flush=True)
+        flood, flooded, long_read, long_write = _abuse_runs(port, paths, items, users, secret, reader, flooder, seconds,
+                                                            args, tool, base=f"http://127.0.0.1:{port}",
+                                                            workdir=workdir)
+        posts.append(flooded)
+        if long_write is not None:
+            posts.append(long_write)
     finally:
         stop_server(proc)
     after = store.counts()["reviews"]
@@ -341,8 +426,15 @@ def main(argv: list[str] | None = None) -> int:
         return (f"| `{r.name}` | {impl} | {r.tool} | {r.connections} | {r.seconds:.0f} | {r.requests:,} | "
                 f"{r.rps:,.0f}{extra} | {r.p50:.1f} | {r.p90:.1f} | {r.p99:.1f} | {r.max:.1f} | {r.errors} |")
 
-    rows = [row(g, impl) for impl, g in gets]
-    rows += [row(p, main_impl, 1 if k == 0 else args.batch) for k, p in enumerate(posts)]
+    rows = [row(a, impl) for impl, a in anonymous] + [row(g, impl) for impl, g in gets]
+    rows += [row(p, main_impl, 1 if k == 0 else args.batch) for k, p in enumerate(posts[:2])]
+    abuse_rows = [row(flood, main_impl), row(flooded, main_impl)]
+    if long_read is not None and long_write is not None:
+        abuse_rows += [row(long_read, main_impl), row(long_write, main_impl, args.long_batch)]
+    flood_ok = flood.p99 <= GET_TARGET_P99_MS and flood.errors == 0
+    flood_verdict = (f"{'met' if flood_ok else 'NOT met'} (p99 {flood.p99:.1f} ms, max {flood.max:.1f} ms, "
+                     f"{flood.errors} errors)")
+    long_verdict = "-" if long_read is None else f"{long_read.max:.1f} ms (p99 {long_read.p99:.1f} ms)"
     ratio = ""
     if len(gets) > 1:
         ratio = "\nGET throughput, side by side in this run: " + ", ".join(
@@ -367,11 +459,30 @@ deadline and waits for every request in flight.
 {ratio}
 | check | value |
 |---|---|
-| warm GET ({main_impl}): {target} | {verdict} |
+| warm GET ({main_impl}) with a rate-limited key: {target} | {verdict} |
 | reviews acknowledged (2xx) by the POST runs | {len(acked):,} |
 | reviews in the store after minus before | {after - before:,} |
 | acknowledged review ids found in the store | {stored_acked:,} |
 | nothing lost (stored == acknowledged) | {"yes" if lost_nothing else "NO"} |
+
+Abuse limits (issue 10). The "reader key" GET above (beside the same GET without a key, the baseline)
+carried a key, so the per-key rate limiter (backend
+{"memory" if url.startswith("sqlite") else "database"}: `api.rate_backend = auto`) counted each request; its limit
+was set high enough never to refuse. Below, for {seconds:.0f} s, a flooding key (limit {args.flood_rate} requests per
+`api.rate_window_seconds`, 60 s) sends `POST /reviews` back to back on 4 connections while the reader key's GETs run
+on 4 others; its non-2xx are the 429 refusals. Then one {args.long_batch:,}-review `POST /reviews` (one transaction)
+is sent while the reader's GETs run (the "long write" rows: the GET row covers the whole run, the POST row the one
+request).
+
+{header}
+|---|---|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(abuse_rows)}
+
+| check | value |
+|---|---|
+| reader GET p99 <= {GET_TARGET_P99_MS:.0f} ms while another key floods | {flood_verdict} |
+| flooding key: requests answered 2xx / refused | {flooded.ok:,} / {flooded.requests - flooded.ok:,} |
+| reader GET worst latency during the long write | {long_verdict} |
 
 The machine is shared (2 cores, other jobs may run; load average {os.getloadavg()[0]:.1f} at the end of this run,
 niceness {os.nice(0)}) and the load generator competes with the server for the same CPUs, so these numbers are a

@@ -1,9 +1,10 @@
 """Shared fixtures: isolated configuration, and a store on SQLite and (when available) PostgreSQL.
 
-PostgreSQL tests use the server named by ``TRUESCORE_TEST_DATABASE_URL`` (``.ci/run`` sets it), each
-test in a schema of its own that is dropped afterwards. Without the variable, or without a reachable
-server, they skip and say why; with ``TRUESCORE_REQUIRE_POSTGRES=1`` (set in CI) an unreachable server
-is an error instead.
+PostgreSQL tests use the server named by ``TRUESCORE_TEST_DATABASE_URL`` (``.ci/run`` sets it), else
+the local server at ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres`` whenever it answers, so a
+plain ``make test`` on a machine with the services runs what CI runs. Each test gets a schema of its own
+that is dropped afterwards. Without a reachable server they skip and say why; with
+``TRUESCORE_REQUIRE_POSTGRES=1`` (set in CI) an unreachable server is an error instead.
 """
 
 from __future__ import annotations
@@ -58,11 +59,40 @@ def require_data(*parts: str) -> Path:
     return path
 
 
+#: tried when TRUESCORE_TEST_DATABASE_URL is not set: the local server's always-present database
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+_local_answer: dict[str, str | None] = {}
+
+
+def _local_postgres() -> str | None:
+    """None if the local server answers (asked once per session, 2 s timeout), else why not."""
+    if "reason" not in _local_answer:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        engine = create_engine(LOCAL_POSTGRES, connect_args={"connect_timeout": 2})
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            _local_answer["reason"] = None
+        except SQLAlchemyError as exc:
+            _local_answer["reason"] = str(getattr(exc, "orig", exc)).splitlines()[0]
+        finally:
+            engine.dispose()
+    return _local_answer["reason"]
+
+
 def _postgres_url() -> str:
     url = os.environ.get("TRUESCORE_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("PostgreSQL tests need TRUESCORE_TEST_DATABASE_URL (set by .ci/run), which is not set")
-    return url
+    if url:
+        return url
+    reason = _local_postgres()
+    if reason is not None:
+        if os.environ.get("TRUESCORE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but {LOCAL_POSTGRES} does not answer: {reason}")
+        pytest.skip(f"no PostgreSQL: TRUESCORE_TEST_DATABASE_URL is not set and the local server "
+                    f"{LOCAL_POSTGRES} does not answer ({reason})")
+    return LOCAL_POSTGRES
 
 
 @pytest.fixture

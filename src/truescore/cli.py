@@ -431,21 +431,42 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("create")
 def keys_create_cmd(
     name: Annotated[str, typer.Option("--name", help="What the key is for.")] = "default",
+    user: Annotated[str | None, typer.Option("--user", help="The user the key acts as (omit for a platform admin "
+                                             "key).")] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="write | moderate | admin (repeatable; default "
+                                                    "write with --user, admin without).")] = None,
+    rate: Annotated[int | None, typer.Option("--rate", min=0, help="Requests per rate window for this key "
+                                             "(default api.rate_limit_requests; 0 = unlimited).")] = None,
+    quota: Annotated[int | None, typer.Option("--quota", min=0, help="Events per UTC day for this key (default "
+                                              "api.daily_event_quota; 0 = unlimited).")] = None,
     db: DbOption = None,
 ) -> None:
-    """Create a key and print its secret (only once: only its SHA-256 is stored)."""
-    key_id, secret = _open_store(db).create_api_key(name)
-    console.print(f"key {key_id} ({name}) created; send it as 'Authorization: Bearer <secret>'. Secret:",
-                  highlight=False)
+    """Create a key for a user with scopes and print its secret on the last line (only once: only its
+    SHA-256 is stored)."""
+    from truescore.store import service
+
+    key_id, secret = service.create_key(_open_store(db), name, user_id=user, scopes=scope, rate_limit=rate,
+                                        daily_quota=quota)
+    scopes = ",".join(scope) if scope else ("write" if user else "admin")
+    who = f"user {user}" if user else "the platform"
+    console.print(f"key {key_id} ({name}) created for {who} with scope {scopes}; send it as "
+                  "'Authorization: Bearer <secret>'. Secret:", highlight=False)
     typer.echo(secret)
 
 
 @keys_app.command("list")
 def keys_list_cmd(db: DbOption = None) -> None:
-    """Every key's id, name, creation time and state (never the secret)."""
-    rows = [[k["id"], k["name"], time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(k["created_at"])),
-             "revoked" if k["revoked"] else "live"] for k in _open_store(db).api_keys()]
-    console.print(_table("API keys", ["id", "name", "created (UTC)", "state"], rows))
+    """Every key's id, name, user, scopes, limits, creation time and state (never the secret)."""
+    from truescore.store import service
+
+    def limit(value: int | None) -> str:
+        return "default" if value is None else ("unlimited" if value == 0 else str(value))
+
+    rows = [[k["id"], k["name"], k["user_id"] or "(platform)", ",".join(k["scopes"]), limit(k["rate_limit"]),
+             limit(k["daily_quota"]), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(k["created_at"])),
+             "revoked" if k["revoked"] else "live"] for k in service.list_keys(_open_store(db))]
+    console.print(_table("API keys", ["id", "name", "user", "scopes", "rate", "quota", "created (UTC)", "state"],
+                         rows))
 
 
 @keys_app.command("revoke")
@@ -457,6 +478,81 @@ def keys_revoke_cmd(
     if not _open_store(db).revoke_api_key(key_id):
         raise CliError(f"no API key with id {key_id!r}")
     console.print(f"key {key_id} revoked")
+
+
+# --- audit, erasure and jobs (issue 10; docs/security.md) ---
+@app.command("audit")
+def audit_cmd(
+    key: Annotated[str | None, typer.Option("--key", help="Only this key id.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many rows (newest first).")] = 50,
+    db: DbOption = None,
+) -> None:
+    """Who wrote what and when: one row per accepted write, deletion, erasure or key change."""
+    from truescore.store import service
+
+    rows = []
+    for a in service.list_audit(_open_store(db), key_id=key, user_id=user, limit=limit):
+        refs = ", ".join(str(r) for r in a["refs"][:3]) + (" ..." if len(a["refs"]) > 3 else "")
+        rows.append([str(a["id"]), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a["at"])), a["key_id"] or "(cli)",
+                     a["user_id"] or "", a["action"], a["kind"], str(a["n"]), refs])
+    console.print(_table("audit", ["#", "at (UTC)", "key", "user", "action", "kind", "n", "events"], rows))
+
+
+@app.command("erase")
+def erase_cmd(
+    user: Annotated[str, typer.Option("--user", help="The user to erase.")],
+    refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Refit the engines afterwards when the store "
+                                        "holds fitted results (default yes).")] = True,
+    db: DbOption = None,
+) -> None:
+    """Erase a user: their reviews, votes, trust statements and flags, with the rows derived from them;
+    the audit keeps counts only. Running servers pick it up within api.refresh_seconds."""
+    from truescore.store import service
+
+    store = _open_store(db)
+    if store.get_user(user) is None:
+        raise CliError(f"no user {user!r} in the store")
+    report = service.erase_user(store, user)
+    d = report.as_dict()
+    console.print(f"erased user {user}: {d['reviews']} reviews, {d['votes']} votes, {d['trust']} trust statements, "
+                  f"{d['flags']} flags, {d['derived']} derived rows; {d['items_touched']} items touched",
+                  highlight=False)
+    if refit and (store.read_derived("item_quality") or store.read_derived("product_rankings")):
+        from truescore.ranking import rank_store
+        from truescore.reliability.report import run_fit
+
+        fitted = run_fit(store)
+        rank_store(store, reliability=fitted.result, write=True)
+        console.print("refitted the reliability engine and the ranking")
+
+
+jobs_app = typer.Typer(help="Background jobs of the API (fit, score).", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list_cmd(db: DbOption = None) -> None:
+    """The latest jobs, newest first."""
+    from truescore.store import service
+
+    rows = [[j["id"], j["kind"], j["status"], time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(j["created_at"])),
+             j["owner"] or "", (j["message"] or "")[:60]] for j in service.list_jobs(_open_store(db))]
+    console.print(_table("jobs", ["id", "kind", "status", "created (UTC)", "server", "message"], rows))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel_cmd(
+    job_id: Annotated[str, typer.Argument(help="Job id (from jobs list).")],
+    db: DbOption = None,
+) -> None:
+    """Cancel a queued or running job."""
+    from truescore.store import service
+
+    job = service.cancel_job(_open_store(db), job_id)
+    if job is None:
+        raise CliError(f"no job with id {job_id!r}")
+    console.print(f"job {job_id} is {job['status']}")
 
 
 # --- text commands ---

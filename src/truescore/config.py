@@ -454,6 +454,30 @@ class ApiSettings(_Section):
         le=3600,
         description="Item-list summaries (counts, means, derived scores) are rebuilt at most this often, seconds.",
     )
+    # --- abuse limits (issue 10, docs/security.md) ---
+    rate_limit_requests: int = Field(
+        600, ge=0, le=10_000_000,
+        description="Requests one API key may make per rate window (0 = unlimited); more are answered 429 with "
+        "Retry-After. A key's own limit (`keys create --rate`) overrides it.",
+    )
+    rate_window_seconds: int = Field(60, ge=1, le=86_400, description="Length of the rate-limit window, seconds.")
+    daily_event_quota: int = Field(
+        50_000, ge=0, le=1_000_000_000,
+        description="Events one API key may write per UTC day (0 = unlimited); a key's own quota "
+        "(`keys create --quota`) overrides it.",
+    )
+    rate_backend: str = Field(
+        "auto", pattern="^(auto|memory|database|redis)$",
+        description="Where the counters live: 'redis' (api.redis_url), 'database' (the store: shared by every server "
+        "of the store), 'memory' (this process only) or 'auto' (redis if redis_url is set, else database on "
+        "PostgreSQL, memory on SQLite).",
+    )
+    redis_url: str | None = Field(None, max_length=1024, description="redis://host:port/db for the rate counters.")
+    key_cache_seconds: float = Field(
+        5.0, ge=0, le=3600,
+        description="How long a server remembers a verified key before asking the store again (a revoked key "
+        "works for at most this long).",
+    )
 
 
 class Settings(BaseSettings):

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import truescore
 from truescore.api.errors import BodyLimit, install_error_handlers
 from truescore.api.jobs import JobRunner
+from truescore.api.limits import Gate
 from truescore.api.routes import api_router
 from truescore.api.state import ApiState
 from truescore.config import Settings, get_settings
@@ -160,6 +161,8 @@ def create_app(store: str | Store | None = None, settings: Settings | None = Non
     app.state.jobs = runner
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+    # outermost: the key is checked and rate-limited from the headers, before the body is read (issue 10)
+    app.add_middleware(Gate, store=opened, settings=settings, limiter=state.limiter)
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])

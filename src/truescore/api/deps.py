@@ -5,8 +5,10 @@ check reads the database and runs in the thread pool.
 
 - :data:`StateDep`: the process's :class:`~truescore.api.state.ApiState` (store, settings, cached engines);
 - :data:`StoreDep`: its store;
-- :data:`WriteKey`: the id of the API key in ``Authorization: Bearer <key>``; 401 without a key, 403 with
-  a key that is unknown or revoked (keys are stored hashed; create one with ``truescore keys create``);
+- :data:`WriteKey`: the :class:`~truescore.store.service.Principal` (key, user, scopes) of the API key in
+  ``Authorization: Bearer <key>``; 401 without a key, 403 with a key that is unknown or revoked (keys are
+  stored hashed; create one with ``truescore keys create``);
+- :data:`AdminKey`: the same, with the ``admin`` scope (else 403);
 - :data:`ReadAccess`: the same check on reads when ``api.require_key_for_reads`` is set, else nothing.
 """
 
@@ -18,10 +20,13 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from truescore.api.authz import require_scope
 from truescore.api.state import ApiState
-from truescore.store import Store
+from truescore.store import Store, service
+from truescore.store.service import Principal
 
-__all__ = ["ReadAccess", "StateDep", "StoreDep", "WriteKey", "get_state", "read_access", "require_key"]
+__all__ = ["AdminKey", "ReadAccess", "StateDep", "StoreDep", "WriteKey", "get_state", "read_access", "require_admin",
+           "require_key"]
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -46,8 +51,14 @@ async def get_store(state: StateDep) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def require_key(state: StateDep, credentials: Credentials) -> str:
-    """The id of a live API key, else 401 (no key) or 403 (bad or revoked key)."""
+def require_key(request: Request, state: StateDep, credentials: Credentials) -> Principal:
+    """The principal (key, user, scopes) of a live API key, else 401 (no key) or 403 (bad or revoked key).
+
+    The :class:`~truescore.api.limits.Gate` middleware has usually checked the key already, before the
+    body was read, and left the principal in the request state; otherwise it is checked here."""
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal):
+        return principal
     if credentials is None or not credentials.credentials:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
@@ -55,20 +66,29 @@ def require_key(state: StateDep, credentials: Credentials) -> str:
             "(create one with `truescore keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key_id = state.store.verify_api_key(credentials.credentials)
-    if key_id is None:
+    found = service.verify_key(state.store, credentials.credentials)
+    if found is None:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="the API key is not valid or was revoked")
-    return key_id
+    return found
 
 
-WriteKey = Annotated[str, Depends(require_key)]
+WriteKey = Annotated[Principal, Depends(require_key)]
 
 
-async def read_access(state: StateDep, credentials: Credentials) -> str | None:
+def require_admin(principal: WriteKey) -> Principal:
+    """A key with the ``admin`` scope, else 403 naming the rule."""
+    require_scope(principal, "admin", "this endpoint")
+    return principal
+
+
+AdminKey = Annotated[Principal, Depends(require_admin)]
+
+
+async def read_access(request: Request, state: StateDep, credentials: Credentials) -> Principal | None:
     """Reads are open unless ``api.require_key_for_reads``; then they need a key like writes."""
     if not state.settings.api.require_key_for_reads:
         return None
-    return await run_in_threadpool(require_key, state, credentials)
+    return await run_in_threadpool(require_key, request, state, credentials)
 
 
-ReadAccess = Annotated[str | None, Depends(read_access)]
+ReadAccess = Annotated[Principal | None, Depends(read_access)]

@@ -44,8 +44,10 @@ class BadRows(Exception):
 
 
 _TEXT = {400: "Body is not valid JSON text.", 401: "No API key.", 403: "API key unknown or revoked.",
-         404: "Not found.", 409: "Conflict (for example: the engine a job needs is not in this build).",
+         404: "Not found.",
+         409: "Conflict: an event id re-posted with other content, or the engine a job needs is not in this build.",
          413: "Body or batch too large.", 422: "Invalid parameters or body (rows and fields named).",
+         429: "Over the API key's rate limit or daily quota (see Retry-After).",
          503: "The database cannot be used."}
 
 
@@ -63,7 +65,7 @@ def error_responses(*codes: int, json_content: bool = False) -> dict[int | str, 
 
 
 #: every read endpoint can answer these
-ERROR_RESPONSES = error_responses(401, 403, 404, 422, 503)
+ERROR_RESPONSES = error_responses(401, 403, 404, 422, 429, 503)
 
 
 def _union_branch(loc: Sequence[Any]) -> tuple[str | None, list[Any]]:

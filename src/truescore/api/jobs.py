@@ -2,6 +2,10 @@
 
 A job is a row of the store's ``jobs`` table (``queued`` -> ``running`` -> ``done`` | ``failed``, with a
 message), so its status survives the request and can be read with ``GET /jobs/{id}`` from any process.
+``POST /jobs/{id}/cancel`` (or ``truescore jobs cancel``) makes it ``cancelled``: a queued job never
+starts, a running one is left to finish its current step and its result is not reported as done. At
+start-up, jobs left ``queued`` or ``running`` by a server process of this host that is gone become
+``interrupted`` (:func:`truescore.store.service.interrupt_orphaned_jobs`).
 Each kind calls one library function; a kind whose engine is not part of this build is refused with
 409 (Conflict) before a job is created.
 """
@@ -79,6 +83,14 @@ class JobRunner:
 
     def __init__(self, state: ApiState) -> None:
         self.state = state
+        from truescore.store import service
+
+        try:
+            n = service.interrupt_orphaned_jobs(state.store)
+            if n:
+                log.warning("%d job(s) of a stopped server marked interrupted", n)
+        except Exception:  # the store may be down at start-up; /health says so
+            log.exception("could not check for interrupted jobs")
         self._pool: ThreadPoolExecutor | None = None
         self._active: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -105,13 +117,18 @@ class JobRunner:
         return row, True
 
     def _run(self, job_id: str, kind: str) -> None:
+        from truescore.store import service
+
         store = self.state.store
         try:
-            store.update_job(job_id, "running")
+            if not service.update_job(store, job_id, "running"):  # cancelled while queued
+                log.info("job %s (%s) was cancelled before it started", job_id, kind)
+                return
             message = JOB_KINDS[kind][0](self.state)
             if kind == "fit":
                 self.state.refit_online()
-            store.update_job(job_id, "done", message)
+            if not service.update_job(store, job_id, "done", message):
+                log.info("job %s (%s) finished after it was cancelled: %s", job_id, kind, message)
             log.info("job %s (%s) done: %s", job_id, kind, message)
         except Exception as exc:  # a failed job is reported through its status, never raised into the server
             log.exception("job %s (%s) failed", job_id, kind)

@@ -8,8 +8,9 @@ for the next batch fit. This module only maps ids to the updater's inner indices
 :meth:`~truescore.reliability.online.OnlineReliability.result` between writes.
 
 Limits (the updater's): the model without rater bias (``reliability.use_bias = False``) and the VB
-backend only; a review that supersedes another is added without removing the older rating until the
-next refit.
+backend only. A review that replaces its author's earlier review of the same item (one current rating
+per user and item) changes the value of that rating in place (:meth:`OnlineEstimates.replace`): the
+rating is counted once, and the item is re-solved.
 """
 
 from __future__ import annotations
@@ -70,6 +71,30 @@ class OnlineEstimates:
                 self._item_max.append(float(r["max_rating"]))
             self.model.update(u, i, normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"])))
         return len(reviews)
+
+    def replace(self, reviews: Sequence[dict[str, Any]]) -> int:
+        """Reviews that replace their author's current rating of the item: the stored rating of the
+        (user, item) pair takes the new value, and the item's posterior is re-solved exactly given its
+        raters (:meth:`OnlineReliability._solve_item`, which keeps the raters' sums consistent); a pair
+        the model does not hold is added as a new rating. Returns how many were replaced."""
+        model = self.model
+        done = 0
+        for r in reviews:
+            u, i = self._users.get(r["user_id"]), self._items.get(r["item_id"])
+            x = normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"]))
+            if u is None or i is None:
+                self.add([r])
+                continue
+            idx = model._item_ratings(i)
+            mine = idx[model._ru.data[idx] == u]
+            if mine.shape[0] == 0:
+                self.add([r])
+                continue
+            model._rv.data[mine] = x
+            model._solve_item(i)
+            self._result = None
+            done += 1
+        return done
 
     def result(self) -> ReliabilityResult:
         """The current estimates (recomputed only after new ratings)."""

@@ -2,9 +2,11 @@
 
 Reads are answered from this cached state; writes that come through the API are applied to it
 incrementally (the Rater's ``add_reviews`` / ``add_votes`` / ``add_trust_edges`` / ``add_flags``), so a
-write is visible to the very next read. Events written by other processes (a CLI import, another
-server) are noticed by a periodic check of the store's row counts (``api.refresh_seconds``), after
-which the Rater is rebuilt in the background and swapped in.
+write is visible to the very next read. Events written or erased by other processes (a CLI import,
+another server) are noticed by a periodic check of the store-wide change sequence
+(``api.refresh_seconds``): every transaction that changes events increments it, so a process whose
+cached state was built at sequence ``s`` rebuilds as soon as the store is past ``s`` plus its own
+writes. The Rater is rebuilt in the background and swapped in.
 
 Nothing here computes a rating: the numbers come from :class:`truescore.trust.Rater` and from the
 derived tables the engines write; this module only decides when to rebuild what.
@@ -23,10 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from truescore.api.limits import Limiter
 from truescore.api.online import OnlineEstimates, online_supported
 from truescore.config import Settings
 from truescore.domain import Flag, FlagReason, Item, Review, TrustEdge, Vote, from_epoch
-from truescore.store import Store
+from truescore.store import Store, service
 from truescore.trust import Rater, WeightedRatingResult
 
 __all__ = ["ApiState", "ItemSummary"]
@@ -42,7 +45,6 @@ _RATER_COLUMNS = {
     "items": ["id", "topic"],
     "users": ["id", "role"],
 }
-_EVENT_TABLES = ("users", "items", "reviews", "votes", "trust", "flags")
 
 
 def _columns(frame: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -126,9 +128,15 @@ class ApiState:
         self.write_lock = threading.Lock()
         #: serialises every use of the Rater: its index rebuilds lazily after writes and is not thread-safe
         self.read_lock = threading.RLock()
+        #: serialises use of the online reliability model (apart from the Rater's lock, so that feeding
+        #: a large batch to the online model does not hold up rating reads)
+        self.online_lock = threading.RLock()
         self._summaries = _Summaries()
         self._summary_lock = threading.Lock()
-        self._signature: dict[str, int] | None = None
+        #: the store's change sequence that the cached state has seen (None: not built yet)
+        self._seen_seq: int | None = None
+        #: per-key rate limits and quotas (api.rate_*)
+        self.limiter = Limiter(store, settings)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
 
@@ -142,7 +150,7 @@ class ApiState:
             with self.write_lock, self._build_lock:
                 if self._rater is None:
                     started = time.perf_counter()
-                    self._signature = self._counts()
+                    self._seen_seq = service.current_seq(self.store)
                     self._rater = build_rater(self.store, self.settings)
                     self._online = self._build_online()
                     log.info("engine state built in %.2f s", time.perf_counter() - started)
@@ -191,21 +199,21 @@ class ApiState:
         _ = self.rater
         with self.write_lock:
             online = self._build_online()
-            with self.read_lock:
+            with self.online_lock:
                 self._online = online
             self.version += 1
 
     def quality(self, item_id: str) -> dict[str, Any] | None:
         """The online reliability model's estimate of an item (None: no online model, or no ratings)."""
         _ = self.rater
-        with self.read_lock:
+        with self.online_lock:
             online = self._online
             return None if online is None else online.item(item_id)
 
     def reliability(self, user_id: str) -> dict[str, Any] | None:
         """The online reliability model's estimate of a rater (None: no online model, or no ratings)."""
         _ = self.rater
-        with self.read_lock:
+        with self.online_lock:
             online = self._online
             return None if online is None else online.user(user_id)
 
@@ -222,7 +230,7 @@ class ApiState:
 
     def _rebuild_locked(self) -> None:
         started = time.perf_counter()
-        self._signature = self._counts()
+        self._seen_seq = service.current_seq(self.store)
         self._rater = build_rater(self.store, self.settings)
         self._online = self._build_online()
         self.version += 1
@@ -231,24 +239,52 @@ class ApiState:
 
     # ------------------------------------------------------------------ writes
     def apply(self, kind: str, rows: Sequence[dict[str, Any]], inserted: int,
-              new_rows: Sequence[dict[str, Any]] = ()) -> None:
+              new_rows: Sequence[dict[str, Any]] = (), seq: int | None = None) -> None:
         """Apply events just written to the store (validated rows, epoch times) to the cached state.
 
-        ``new_rows`` are the reviews that were not stored before (only those count as new ratings for
-        the online reliability model). The caller holds :attr:`write_lock` from before the store write
-        until this returns.
+        ``rows`` are the events that are new and current (a review older than its author's current
+        review of the item is history and not applied); ``new_rows`` are the reviews that are a user's
+        first rating of an item (only those are fed to the online reliability model). ``seq`` is the
+        change sequence the write committed: if it directly follows the one the state has seen, no
+        other process wrote in between and the state stays current; otherwise the next check of the
+        store rebuilds it. The caller holds :attr:`write_lock` from before the store write until this
+        returns.
         """
         rater = self._rater
-        if rater is not None:
+        if rater is not None and rows:
             with self.read_lock:
                 self._apply_to_rater(rater, kind, rows)
-                if kind == "reviews" and self._online is not None and new_rows:
-                    self._online.add(new_rows)
-        if self._signature is not None and kind in self._signature:
-            self._signature[kind] += inserted
-            if kind == "reviews":
-                self._signature = None  # placeholder users/items may have been created: recount next time
+            with self.online_lock:
+                if kind == "reviews" and self._online is not None:
+                    fresh = {id(r) for r in new_rows}
+                    if new_rows:
+                        self._online.add(new_rows)
+                    replacing = [r for r in rows if id(r) not in fresh]
+                    if replacing:
+                        self._online.replace(replacing)
+        if seq is not None and self._seen_seq is not None and seq == self._seen_seq + 1:
+            self._seen_seq = seq
         self.version += 1
+
+    def user_roles(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Stored role of each known user of ``user_ids``."""
+        return {k: str(v["role"]) for k, v in self.store.rows_by_key("users", list(user_ids)).items()}
+
+    def try_rating(self, item_id: str, observer: str, topic: str | None, include_paths: bool = True,
+                   at: float | None = None) -> WeightedRatingResult | bool | None:
+        """:meth:`rating` without waiting: False when it would block (the engine is being built, a write
+        holds the lock, or the item is not in the cached state), so an ``async`` route can hand the
+        request to a worker thread instead of stalling the event loop."""
+        rater = self._rater
+        # an index with buffered writes rebuilds on its next use: let a worker thread do that
+        if rater is None or not getattr(rater.index, "_built", True) or not self.read_lock.acquire(blocking=False):
+            return False
+        try:
+            if rater.index.item_code(item_id) < 0:
+                return False
+            return rater.effective_rating(item_id, observer, topic=topic, include_paths=include_paths, at=at)
+        finally:
+            self.read_lock.release()
 
     @staticmethod
     def _apply_to_rater(rater: Rater, kind: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -315,20 +351,13 @@ class ApiState:
         return out
 
     # ------------------------------------------------------------------ changes by other processes
-    def _counts(self) -> dict[str, int]:
-        counts = self.store.counts()
-        return {k: counts[k] for k in _EVENT_TABLES if k in counts}
-
     def check_store(self) -> bool:
-        """Rebuild if the store holds events this process has not seen; returns whether it did."""
+        """Rebuild if the store's change sequence moved past what this process has seen (another
+        process wrote or erased events); returns whether it did."""
         if self._rater is None:
             return False
         with self.write_lock, self._build_lock:
-            now = self._counts()
-            if self._signature is None:  # API writes may have created placeholder rows: take the count
-                self._signature = now
-                return False
-            if self._signature == now:
+            if service.current_seq(self.store) == self._seen_seq:
                 return False
             self._rebuild_locked()
             return True

@@ -26,12 +26,15 @@ __all__ = [
     "DERIVED_KEYS",
     "EVENT_TABLES",
     "api_keys",
+    "audit",
+    "changes",
     "flags",
     "item_quality",
     "items",
     "jobs",
     "metadata",
     "product_rankings",
+    "rate_counters",
     "review_scores",
     "reviews",
     "rings",
@@ -84,6 +87,7 @@ reviews = Table(
     Index("ix_reviews_item", "item_id"),
     Index("ix_reviews_user_time", "user_id", "created_at"),
     Index("ix_reviews_supersedes", "supersedes"),
+    Index("ix_reviews_user_item", "user_id", "item_id", "created_at"),
 )
 
 votes = Table(
@@ -182,6 +186,12 @@ api_keys = Table(
     Column("key_hash", String(128), nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
     Column("revoked", Boolean, nullable=False, server_default="0"),
+    # issue 10: a key is one user with scopes (NULL user and scopes: a key from before, treated as admin);
+    # optional per-key overrides of api.rate_limit_requests / api.daily_event_quota (0 = unlimited)
+    Column("user_id", ID),
+    Column("scopes", String(64)),
+    Column("rate_limit", Integer),
+    Column("daily_quota", Integer),
 )
 
 jobs = Table(
@@ -193,6 +203,42 @@ jobs = Table(
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float),
     Column("message", Text),
+    Column("owner", String(128)),  # host:pid of the server process running it (issue 10)
+)
+
+# ---------------------------------------------------------------------------------------------- issue 10
+#: one row per accepted write or erasure: which key, which user, when, which event keys (never content)
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("key_id", String(64)),
+    Column("user_id", ID),
+    Column("action", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("refs", Text),
+    Index("ix_audit_key", "key_id"),
+    Index("ix_audit_user", "user_id"),
+)
+
+#: the store-wide change sequence: one row (id 1) whose ``seq`` every committed event write increments
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+)
+
+#: request and event counters of the database rate limiter, per key, bucket and window start
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("bucket", String(8), primary_key=True),
+    Column("win", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
 )
 
 EVENT_TABLES = ("users", "items", "reviews", "votes", "trust", "flags")

@@ -8,9 +8,8 @@ or the compact :class:`~truescore.domain.RatingSnapshot` arrays with ratings nor
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -109,6 +108,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect: str = engine.dialect.name
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -143,6 +143,9 @@ class Store:
         if create:
             try:
                 schema.metadata.create_all(engine)
+                from truescore.store import service
+
+                service.migrate(store)
                 store._ensure_indexes()
                 integrity_io.migrate(engine)
             except OperationalError as exc:
@@ -186,16 +189,51 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One database transaction; pass the connection to the ``add_*`` methods to group writes."""
+        """One database transaction; pass the connection to the ``add_*`` methods to group writes.
+
+        Transactions nest: inside an open ``transaction()`` of the same thread, another ``transaction()``
+        (and every ``add_*`` call without ``conn``) joins the outer one, so a caller can make a whole
+        import one transaction. When the outermost transaction wrote events, it increments the
+        store-wide change sequence (table ``changes``) before it commits; :attr:`last_seq` is then the
+        value it wrote, in this thread."""
+        outer = getattr(self._local, "txn", None)
+        if outer is not None:
+            yield outer[0]
+            return
         with self.engine.begin() as conn:
-            yield conn
+            state = [conn, False]
+            self._local.txn = state
+            try:
+                yield conn
+                if state[1]:
+                    from truescore.store import service
+
+                    self._local.last_seq = service.bump_seq(conn)
+            finally:
+                self._local.txn = None
+
+    @property
+    def last_seq(self) -> int | None:
+        """The change sequence written by this thread's last committed transaction that wrote events."""
+        return getattr(self._local, "last_seq", None)
+
+    def mark_changed(self, conn: Connection) -> None:
+        """Events were written or deleted on ``conn``: bump the change sequence (once, at commit when
+        ``conn`` is this thread's open :meth:`transaction`, else now)."""
+        outer = getattr(self._local, "txn", None)
+        if outer is not None and outer[0] is conn:
+            outer[1] = True
+        else:
+            from truescore.store import service
+
+            service.bump_seq(conn)
 
     @contextmanager
     def _conn(self, conn: Connection | None) -> Iterator[Connection]:
         if conn is not None:
             yield conn
         else:
-            with self.engine.begin() as own:
+            with self.transaction() as own:
                 yield own
 
     # ------------------------------------------------------------------ low-level writes
@@ -237,6 +275,8 @@ class Store:
                 f"{c} = excluded.{c}" for c in updates)
         else:
             conflict = "ON CONFLICT DO NOTHING"
+        if table.name in schema.EVENT_TABLES:
+            self.mark_changed(conn)
         dbapi: Any = conn.connection.driver_connection
         if self.dialect == "sqlite":
             cur = dbapi.cursor()
@@ -373,6 +413,40 @@ class Store:
                 found.update(c.execute(select(tbl.c.id).where(tbl.c.id.in_(chunk))).scalars())
         return found
 
+    def rows_by_key(self, table: str, keys: Sequence[Any]) -> dict[Any, dict[str, Any]]:
+        """Stored rows of ``table`` by primary key (a value, or a tuple for composite keys) for ``keys``;
+        the write path's look-up for idempotence and conflict checks."""
+        tbl = self._table(table)
+        cols = [c.name for c in tbl.primary_key.columns]
+        out: dict[Any, dict[str, Any]] = {}
+        keys = list(dict.fromkeys(keys))
+        with self.engine.connect() as c:
+            for start in range(0, len(keys), 400):
+                chunk = keys[start : start + 400]
+                if len(cols) == 1:
+                    q = select(tbl).where(tbl.c[cols[0]].in_(chunk))
+                else:
+                    q = select(tbl).where(or_(*(and_(*(tbl.c[n] == v for n, v in zip(cols, k, strict=True)))
+                                                for k in chunk)))
+                for row in c.execute(q).mappings():
+                    key = row[cols[0]] if len(cols) == 1 else tuple(row[n] for n in cols)
+                    out[key] = dict(row)
+        return out
+
+    def current_reviews(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The current review (id, created_at) of each (user_id, item_id) pair that has one."""
+        r = schema.reviews
+        pairs = list(dict.fromkeys(pairs))
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        with self.engine.connect() as c:
+            for start in range(0, len(pairs), 300):
+                chunk = pairs[start : start + 300]
+                q = select(r.c.id, r.c.user_id, r.c.item_id, r.c.created_at).where(
+                    or_(*(and_(r.c.user_id == u, r.c.item_id == i) for u, i in chunk)), self._live_reviews())
+                for row in c.execute(q):
+                    out[(row.user_id, row.item_id)] = {"id": row.id, "created_at": row.created_at}
+        return out
+
     # ------------------------------------------------------------------ row -> domain
     @staticmethod
     def _review(row: Any) -> Review:
@@ -396,9 +470,15 @@ class Store:
         )
 
     def _live_reviews(self) -> Any:
-        """Reviews not superseded by a later review."""
-        r, newer = schema.reviews, schema.reviews.alias("newer")
-        return ~select(newer.c.id).where(newer.c.supersedes == r.c.id).exists()
+        """Current reviews: not superseded by another review, and the latest (by ``created_at``, then id)
+        of their author on their item; one current rating per (user, item), the others are history."""
+        r, newer, later = schema.reviews, schema.reviews.alias("newer"), schema.reviews.alias("later")
+        superseded = select(newer.c.id).where(newer.c.supersedes == r.c.id).exists()
+        replaced = select(later.c.id).where(
+            later.c.user_id == r.c.user_id, later.c.item_id == r.c.item_id,
+            or_(later.c.created_at > r.c.created_at, and_(later.c.created_at == r.c.created_at, later.c.id > r.c.id)),
+        ).exists()
+        return and_(~superseded, ~replaced)
 
     # ------------------------------------------------------------------ reads
     def get_user(self, user_id: str) -> User | None:
@@ -430,7 +510,7 @@ class Store:
     ) -> list[Review]:
         """A user's reviews, optionally only in ``topic`` (and its subtopics) and since a time."""
         r, i = schema.reviews, schema.items
-        q = select(r).where(r.c.user_id == user_id)
+        q = select(r).where(r.c.user_id == user_id, self._live_reviews())
         if topic is not None:
             q = q.join(i, i.c.id == r.c.item_id).where(_topic_clause(i.c.topic, topic))
         if since is not None:
@@ -447,7 +527,7 @@ class Store:
         with self.engine.connect() as c:
             for start in range(0, len(user_ids), 900):
                 chunk = list(user_ids[start : start + 900])
-                q = select(r.c.user_id, func.count()).where(r.c.user_id.in_(chunk))
+                q = select(r.c.user_id, func.count()).where(r.c.user_id.in_(chunk), self._live_reviews())
                 if topic is not None:
                     q = q.join(i, i.c.id == r.c.item_id).where(_topic_clause(i.c.topic, topic))
                 if since is not None:
@@ -468,7 +548,7 @@ class Store:
     def votes_on_user_reviews(self, user_id: str, topic: str | None = None) -> list[Vote]:
         """Votes cast on the reviews written by ``user_id`` (optionally in ``topic`` and subtopics)."""
         v, r, i = schema.votes, schema.reviews, schema.items
-        q = select(v).join(r, r.c.id == v.c.review_id).where(r.c.user_id == user_id)
+        q = select(v).join(r, r.c.id == v.c.review_id).where(r.c.user_id == user_id, self._live_reviews())
         if topic is not None:
             q = q.join(i, i.c.id == r.c.item_id).where(_topic_clause(i.c.topic, topic))
         with self.engine.connect() as c:
@@ -645,55 +725,45 @@ class Store:
         return self._frame(select(self._table(table)))
 
 
-    # ------------------------------------------------------------------ API keys and jobs
-    def create_api_key(self, name: str) -> tuple[str, str]:
-        """Create a write key; returns ``(key_id, secret)``. Only the SHA-256 of the secret is stored,
-        so the secret is shown once and cannot be recovered."""
-        key_id = secrets.token_hex(6)
-        secret = f"ts_{key_id}_{secrets.token_urlsafe(32)}"
-        with self.engine.begin() as c:
-            c.execute(schema.api_keys.insert().values(id=key_id, name=name, key_hash=_hash_secret(secret),
-                                                      created_at=time.time(), revoked=False))
-        return key_id, secret
+    # ------------------------------------------------------------------ API keys and jobs (store/service.py)
+    def create_api_key(self, name: str, user_id: str | None = None, scopes: Sequence[str] | None = None,
+                       ) -> tuple[str, str]:
+        """See :func:`truescore.store.service.create_key` (no user: a platform key with the admin scope)."""
+        from truescore.store import service
+
+        return service.create_key(self, name, user_id=user_id, scopes=scopes)
 
     def verify_api_key(self, secret: str) -> str | None:
         """The id of the live key whose secret this is, else None."""
-        k = schema.api_keys
-        with self.engine.connect() as c:
-            row = c.execute(select(k.c.id, k.c.revoked).where(k.c.key_hash == _hash_secret(secret))).first()
-        return None if row is None or row.revoked else str(row.id)
+        from truescore.store import service
+
+        principal = service.verify_key(self, secret)
+        return None if principal is None else principal.key_id
 
     def revoke_api_key(self, key_id: str) -> bool:
-        k = schema.api_keys
-        with self.engine.begin() as c:
-            return bool(c.execute(k.update().where(k.c.id == key_id).values(revoked=True)).rowcount)
+        from truescore.store import service
+
+        return service.revoke_key(self, key_id)
 
     def api_keys(self) -> list[dict[str, Any]]:
-        """Every key's id, name, creation time and state (never the secret or its hash)."""
-        k = schema.api_keys
-        with self.engine.connect() as c:
-            rows = c.execute(select(k.c.id, k.c.name, k.c.created_at, k.c.revoked).order_by(k.c.created_at))
-            return [dict(r) for r in rows.mappings()]
+        from truescore.store import service
+
+        return service.list_keys(self)
 
     def create_job(self, kind: str) -> str:
-        job_id = secrets.token_hex(8)
-        with self.engine.begin() as c:
-            c.execute(schema.jobs.insert().values(id=job_id, kind=kind, status="queued", created_at=time.time()))
-        return job_id
+        from truescore.store import service
+
+        return service.create_job(self, kind)
 
     def update_job(self, job_id: str, status: str, message: str | None = None) -> None:
-        j = schema.jobs
-        values: dict[str, Any] = {"status": status, "message": message}
-        if status in ("done", "failed"):
-            values["finished_at"] = time.time()
-        with self.engine.begin() as c:
-            c.execute(j.update().where(j.c.id == job_id).values(**values))
+        from truescore.store import service
+
+        service.update_job(self, job_id, status, message)
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
-        j = schema.jobs
-        with self.engine.connect() as c:
-            row = c.execute(select(j).where(j.c.id == job_id)).mappings().first()
-        return None if row is None else dict(row)
+        from truescore.store import service
+
+        return service.get_job(self, job_id)
 
 
 def snapshot_from_frame(df: pd.DataFrame) -> RatingSnapshot:
@@ -729,10 +799,6 @@ def snapshot_from_frame(df: pd.DataFrame) -> RatingSnapshot:
         item_max=item_max,
         item_topic=topics,
     )
-
-
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

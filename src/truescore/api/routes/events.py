@@ -11,22 +11,22 @@ from truescore.api.errors import error_responses
 from truescore.api.schemas import FlagCreate, TrustCreate, VoteCreate, WriteResult
 from truescore.api.writes import write_events
 
-router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 413, 422, 503))
+router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 409, 413, 422, 429, 503))
 
 
 @router.post("/votes", response_model=WriteResult, status_code=status.HTTP_201_CREATED)
 def post_votes(state: StateDep, key: WriteKey, body: VoteCreate | list[VoteCreate]) -> Any:
     """Helpful / unhelpful votes on stored reviews; the first vote of a voter on a review stands."""
-    return write_events(state, "votes", body)
+    return write_events(state, "votes", body, key)
 
 
 @router.post("/trust", response_model=WriteResult, status_code=status.HTTP_201_CREATED)
 def post_trust(state: StateDep, key: WriteKey, body: TrustCreate | list[TrustCreate]) -> Any:
     """Trust statements; the latest per (truster, trustee, domain) is current, level 0 withdraws trust."""
-    return write_events(state, "trust", body)
+    return write_events(state, "trust", body, key)
 
 
 @router.post("/flags", response_model=WriteResult, status_code=status.HTTP_201_CREATED)
 def post_flags(state: StateDep, key: WriteKey, body: FlagCreate | list[FlagCreate]) -> Any:
     """Moderation flags on stored reviews (they count for observers who trust the flagger as a moderator)."""
-    return write_events(state, "flags", body)
+    return write_events(state, "flags", body, key)

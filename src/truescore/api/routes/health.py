@@ -12,7 +12,8 @@ from truescore.api.deps import StateDep, read_access
 from truescore.api.errors import error_responses
 from truescore.api.schemas import HealthPublic, ObserversPublic, TopicsPublic
 
-router = APIRouter(tags=["service"], dependencies=[Depends(read_access)], responses=error_responses(401, 403, 422, 503))
+router = APIRouter(tags=["service"], dependencies=[Depends(read_access)],
+                   responses=error_responses(401, 403, 422, 429, 503))
 
 
 def _has_module(name: str, attr: str | None = None) -> bool:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from truescore.api.deps import StateDep, read_access
 from truescore.api.errors import ERROR_RESPONSES, error_responses
@@ -117,7 +118,12 @@ async def item_rating(state: StateDep, item_id: ItemId, observer: ObserverQuery 
     contributing review with its factors and "via" intermediary; and the observer's personal estimate
     ``for_you`` with its sd and the pieces behind it (issue 13)."""
     who = observer if observer is not None else state.settings.trust.baseline_observer_id
-    return rating_view(_found(state.rating(item_id, who, topic, paths, at=_at(at)), item_id))
+    clock = _at(at)
+    result = state.try_rating(item_id, who, topic, paths, at=clock)
+    if result is False:  # the engine is busy (a write, a rebuild): wait in a worker thread, not in the event loop
+        result = await run_in_threadpool(state.rating, item_id, who, topic, paths, clock)
+    assert result is not True
+    return rating_view(_found(result, item_id))
 
 
 @router.get("/{item_id}/baseline", response_model=RatingPublic)
@@ -127,7 +133,7 @@ def item_baseline(state: StateDep, item_id: ItemId, topic: TopicQuery = None) ->
 
 
 @router.get("/{item_id}/schema-org", response_model=AggregateRatingPublic, response_class=JsonLdResponse,
-            responses=error_responses(401, 403, 404, 422, 503, json_content=True))
+            responses=error_responses(401, 403, 404, 422, 429, 503, json_content=True))
 def item_schema_org(state: StateDep, item_id: ItemId, topic: TopicQuery = None) -> Any:
     """Schema.org AggregateRating (JSON-LD) of the anonymous baseline, for search engines."""
     item = _item(state, item_id)
