@@ -48,12 +48,12 @@ def settings() -> Settings:
 
 
 def build(store: Store) -> None:
-    store.add_users([User("operator", role=UserRole.OPERATOR), *(User(f"u{k}") for k in range(1, 5))])
+    store.add_users([User("operator", role=UserRole.OPERATOR), *(User(f"u{k}") for k in range(1, 6))])
     store.add_items([Item("i26", "reviews.public.home", HYPERLINK)])
     store.add_reviews([Review(f"r{k}", "i26", f"u{k}", float(k), title=t, text=x)
                        for k, t, x in [(1, HYPERLINK, "+1 great"), (2, "-2 bad", "@SUM(A1:A9)"),
                                        (3, "\tTabbed", "\rCR"), (4, "plain", "fine - really")]])
-    store.add_reviews([Review("neg", "i26", "u1", -5.0, min_rating=-10.0, max_rating=10.0, title="neg")])
+    store.add_reviews([Review("neg", "i26", "u5", -5.0, min_rating=-10.0, max_rating=10.0, title="neg")])
     store.add_trust([TrustEdge("operator", f"u{k}", "reviews.public", 0.9) for k in range(1, 5)])
 
 

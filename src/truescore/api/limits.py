@@ -197,6 +197,12 @@ class Gate:
         except RateLimited as exc:
             await _answer(send, 429, exc.detail, {"retry-after": str(exc.retry_after)})
             return
+        except Exception as exc:  # the counters' store (database or Redis) cannot be used: 503, one line
+            from truescore.store.errors import unavailable_reason
+
+            reason = unavailable_reason(exc) or f"rate-limit counters unavailable ({exc.__class__.__name__})"
+            await _answer(send, 503, f"the store cannot be used: {reason}", {"retry-after": "5"})
+            return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
