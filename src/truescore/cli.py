@@ -458,6 +458,13 @@ def score_cmd(
     console.print(f"scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s)")
 
 
+# --- spark commands (optional extra `spark`; pyspark is imported only when one runs) ---
+from truescore.spark.cli import import_results_cmd, spark_app  # noqa: E402
+
+app.add_typer(spark_app, name="spark")
+app.command("import-results")(import_results_cmd)
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 _ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileNotFoundError, PermissionError)
 
