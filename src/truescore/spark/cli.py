@@ -45,8 +45,8 @@ def spark_fit_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption =
     from truescore.spark.fit import fit_frames, spark_fit
 
     spark = _session(master, partitions)
-    items, users, report = spark_fit(spark, reviews)
-    fit_frames(items, users, report, out)
+    result, report = spark_fit(spark, reviews)
+    fit_frames(result, report, out)
     _console().print(f"{report.model_version} on {report.master} ({report.partitions} partitions): "
                      f"{report.n_items:,} items, {report.n_users:,} raters, {report.n_ratings:,} ratings; "
                      f"{report.n_iter} sweeps, converged={report.converged}, {report.seconds:.1f} s; "
@@ -75,14 +75,14 @@ def spark_rank_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption 
                    store_dir: Annotated[Path | None, typer.Option(
                        "--tables", help="Folder with the other event tables (items, votes, flags, trust, users) "
                                         "as <table>.parquet; default: the folder of --reviews.")] = None,
-                   fit_dir: Annotated[Path | None, typer.Option(
-                       "--fit", help="Output folder of `spark fit` / `spark score` to rank with.")] = None) -> None:
+                   scores: Annotated[Path | None, typer.Option(
+                       "--scores", help="Output folder of `spark score` (text scores to rank with).")] = None) -> None:
     """Public ranking (fused score and love score) of every item: DIR/product_rankings.parquet."""
     from truescore.spark.rank import spark_rank
 
     spark = _session(master, partitions)
     started = time.perf_counter()
-    n = spark_rank(spark, reviews, out, tables=store_dir, derived=fit_dir)
+    n = spark_rank(spark, reviews, out, tables=store_dir, scores=scores)
     _console().print(f"ranked {n:,} items in {time.perf_counter() - started:.1f} s; "
                      f"wrote {out}/product_rankings.parquet")
 

@@ -250,7 +250,7 @@ def _merge_states(frame: pd.DataFrame) -> K.ExactSum:
 
 # ------------------------------------------------------------------------------------------- the fit
 def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
-              checkpoint: str = "local") -> tuple[pd.DataFrame, pd.DataFrame, SparkFitReport]:
+              checkpoint: str = "local") -> tuple[Any, SparkFitReport]:
     """Fit the VB model to the reviews Parquet at ``reviews`` on ``spark``.
 
     Parameters
@@ -265,8 +265,9 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
 
     Returns
     -------
-    items, users : pandas.DataFrame
-        Rows for ``item_quality`` / ``user_reliability`` (without ``model_version`` / ``fitted_at``).
+    result : ReliabilityResult
+        As :func:`truescore.reliability.fit` returns for the store's snapshot (ids in first-appearance
+        order; ``elbo_history`` empty).
     report : SparkFitReport
     """
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
@@ -367,33 +368,44 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
     by_item.unpersist()
     by_user.unpersist()
 
-    span = items["item_max"].to_numpy(float) - items["item_min"].to_numpy(float)
-    sd = np.sqrt(v)
-    lo, hi = gamma_interval(shape, rate, opts.credible_level)
-    item_rows = pd.DataFrame({
-        "item_id": items["item_id"].astype(str), "quality": items["item_min"].to_numpy(float) + m * span,
-        "quality_sd": sd * span, "n_ratings": items["n"].astype(np.int64), "effective_weight": weight_sum})
-    user_rows = pd.DataFrame({
-        "user_id": users["user_id"].astype(str), "reliability": shape / rate, "reliability_lo": lo,
-        "reliability_hi": hi, "bias": c if use_bias else np.zeros(n_users), "n_ratings": users["n"].astype(np.int64)})
+    from truescore.reliability._types import Hyperparameters, ReliabilityResult
     from truescore.reliability.report import ENGINE_VERSION
 
+    item_min, item_max = items["item_min"].to_numpy(float), items["item_max"].to_numpy(float)
+    span = item_max - item_min
+    sd = np.sqrt(v)
+    lo, hi = gamma_interval(shape, rate, opts.credible_level)
+    seconds = time.perf_counter() - started
+    result = ReliabilityResult(
+        backend="vb", item_ids=items["item_id"].to_numpy(object), item_mean=m, item_sd=sd,
+        item_quality=item_min + m * span, item_quality_sd=sd * span,
+        item_n_ratings=items["n"].to_numpy(np.int64), item_effective_weight=weight_sum,
+        user_ids=users["user_id"].to_numpy(object), reliability=shape / rate, reliability_lo=lo, reliability_hi=hi,
+        rater_shape=shape, rater_rate=rate, bias=c, bias_sd=np.sqrt(w if use_bias else np.zeros(n_users)),
+        user_n_ratings=users["n"].to_numpy(np.int64),
+        hyper=Hyperparameters(mu0=h.mu0, tau0=h.tau0, a0=h.a0, b0=h.b0, tau_b=h.tau_b),
+        elbo_history=np.array([]), delta_history=np.asarray(deltas), n_iter=n_iter, converged=converged,
+        fit_seconds=seconds, credible_level=opts.credible_level, item_min=item_min, item_max=item_max)
     report = SparkFitReport(
         n_items=n_items, n_users=n_users, n_ratings=n_ratings, n_iter=n_iter, converged=converged,
-        seconds=time.perf_counter() - started, partitions=n_parts, master=sc.master,
+        seconds=seconds, partitions=n_parts, master=sc.master,
         model_version=f"vb-{ENGINE_VERSION}", broadcast_bytes_per_sweep=bytes_per_sweep,
         hyper={"mu0": h.mu0, "tau0": h.tau0, "a0": h.a0, "b0": h.b0, "tau_b": h.tau_b})
-    return item_rows, user_rows, report
+    return result, report
 
 
-def fit_frames(items: pd.DataFrame, users: pd.DataFrame, report: SparkFitReport, out: str | Path) -> list[Path]:
-    """Write a fit's rows as ``item_quality.parquet`` / ``user_reliability.parquet`` (+ ``fit.json``) in ``out``."""
+def fit_frames(result: Any, report: SparkFitReport, out: str | Path) -> list[Path]:
+    """Write a fit as ``item_quality.parquet`` / ``user_reliability.parquet`` (+ ``fit.json``) in ``out``,
+    with the store's columns (rows by :func:`truescore.reliability.derived_records`)."""
+    from truescore.reliability._types import derived_records
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fitted_at = time.time()
+    items, users = derived_records(result)
     paths = []
-    for name, frame in (("item_quality", items), ("user_reliability", users)):
-        frame = frame.assign(model_version=report.model_version, fitted_at=fitted_at)
+    for name, rows in (("item_quality", items), ("user_reliability", users)):
+        frame = pd.DataFrame(rows).assign(model_version=report.model_version, fitted_at=fitted_at)
         path = out / f"{name}.parquet"
         frame.to_parquet(path, index=False)
         paths.append(path)
