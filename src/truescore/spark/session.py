@@ -74,7 +74,8 @@ def get_session(master: str | None = None, *, shuffle_partitions: int | None = N
         # local workers run this interpreter (its packages); on a cluster spark-submit's settings win
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    if master or active is None:
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # under spark-submit: its --master and --conf hold
+    if master or (active is None and not submitted):
         builder = builder.master(master or os.environ.get("TRUESCORE_SPARK_MASTER", "local[2]"))
     settings = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -92,7 +93,7 @@ def get_session(master: str | None = None, *, shuffle_partitions: int | None = N
         raise SparkUnavailableError(f"Spark did not start: {str(exc).splitlines()[0]}") from exc
     if shuffle_partitions:
         spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
-    elif active is None and spark.sparkContext.master.startswith("local"):
+    elif active is None and not submitted and spark.sparkContext.master.startswith("local"):
         # Spark's default of 200 shuffle partitions costs a Python task each per job on a laptop
         spark.conf.set("spark.sql.shuffle.partitions", str(spark.sparkContext.defaultParallelism))
     spark.sparkContext.setLogLevel("ERROR")
