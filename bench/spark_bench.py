@@ -86,7 +86,7 @@ def _run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[dict
 def child_single(path: str, out: str) -> dict[str, Any]:
     """Single-machine fit from the Parquet file, compact dtypes; prints timings as JSON."""
     import numpy as np
-    import pyarrow.compute as pc
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from bench.common import peak_rss_mb
@@ -94,17 +94,24 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     from truescore.reliability.vb import VBOptions, vb_sweeps
 
     t0 = time.perf_counter()
-    table = pq.read_table(path, columns=["user_id", "item_id", "rating", "min_rating", "max_rating"])
-    users = pc.dictionary_encode(table.column("user_id")).combine_chunks()
-    items = pc.dictionary_encode(table.column("item_id")).combine_chunks()
-    lo = table.column("min_rating").to_numpy()
-    r = (table.column("rating").to_numpy() - lo) / (table.column("max_rating").to_numpy() - lo)
-    del lo
-    u = users.indices.to_numpy().astype(np.int32, copy=False)
-    i = items.indices.to_numpy().astype(np.int32, copy=False)
-    item_ids = items.dictionary
-    n_users, n_items = len(users.dictionary), len(item_ids)
-    del table, users
+
+    def codes(column: str) -> tuple[Any, Any]:
+        # Parquet keeps the ids dictionary-encoded per row group: read them so (no strings per row), unify
+        # the dictionaries (first-appearance order kept), keep int32 codes only.
+        chunked = pq.read_table(path, columns=[column], read_dictionary=[column]).column(column).unify_dictionaries()
+        dictionary = chunked.chunk(0).dictionary if chunked.num_chunks else pa.array([], pa.string())
+        idx = np.concatenate([c.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+                              for c in chunked.chunks]) if chunked.num_chunks else np.zeros(0, np.int32)
+        return idx, dictionary
+
+    u, user_ids = codes("user_id")
+    i, item_ids = codes("item_id")
+    n_users, n_items = len(user_ids), len(item_ids)
+    del user_ids
+    cols = pq.read_table(path, columns=["rating", "min_rating", "max_rating"])
+    lo = cols.column("min_rating").to_numpy()
+    r = (cols.column("rating").to_numpy() - lo) / (cols.column("max_rating").to_numpy() - lo)
+    del lo, cols
     load = time.perf_counter() - t0
     t1 = time.perf_counter()
     layout = RatingLayout.build(u, i, r, n_users, n_items)
@@ -112,8 +119,6 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     state = vb_sweeps(layout, VBOptions())
     fit = time.perf_counter() - t1
     quality = 1.0 + 4.0 * state.item_mean  # every item on the 1-5 scale
-    import pyarrow as pa
-
     pq.write_table(pa.table({"item_id": item_ids, "quality": quality, "quality_sd": 4.0 * np.sqrt(state.item_var)}),
                    out)
     return {"load_s": load, "fit_s": fit, "sweeps": state.n_iter, "converged": state.converged,
