@@ -676,6 +676,15 @@ def _append_ratings(world: SynthWorld, u: np.ndarray, i: np.ndarray, stars: np.n
 STREAM_COLUMNS = ("id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at", "supersedes")
 
 
+def _prefixed(prefix: str, values: npt.NDArray[np.int64]) -> Any:
+    """``prefix + str(value)`` for every value, as an Arrow string array (vectorised in Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(values), pa.string())
+    return pc.binary_join_element_wise(pa.scalar(prefix), text, "")
+
+
 def write_ratings_parquet(path: Any, n_ratings: int, *, n_users: int | None = None, n_items: int | None = None,
                           seed: int = 0, chunk: int = 2_000_000, years: float = 4.0,
                           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -723,9 +732,7 @@ def write_ratings_parquet(path: Any, n_ratings: int, *, n_users: int | None = No
             times = t_start + (written + np.arange(m)) * ((t_end - t_start) / n_ratings)  # in id order
             ids = np.arange(written, written + m)
             table = pa.table({
-                "id": pa.array(np.char.add("r", ids.astype(str))),
-                "item_id": pa.array(np.char.add("i", i.astype(str))),
-                "user_id": pa.array(np.char.add("u", u.astype(str))),
+                "id": _prefixed("r", ids), "item_id": _prefixed("i", i), "user_id": _prefixed("u", u),
                 "rating": stars, "min_rating": np.ones(m), "max_rating": np.full(m, 5.0), "created_at": times,
                 "supersedes": pa.nulls(m, pa.string()),
             }, schema=schema)
