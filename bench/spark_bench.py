@@ -89,7 +89,7 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from bench.common import peak_rss_mb
+    from bench.common import peak_rss_mb, reset_peak_rss
     from truescore.reliability._layout import RatingLayout
     from truescore.reliability.vb import VBOptions, vb_sweeps
 
@@ -113,6 +113,11 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     r = (cols.column("rating").to_numpy() - lo) / (cols.column("max_rating").to_numpy() - lo)
     del lo, cols
     load = time.perf_counter() - t0
+    import gc
+
+    gc.collect()
+    peak_load = peak_rss_mb()
+    reset_peak_rss()  # from here on: the fit's own peak (inputs included)
     t1 = time.perf_counter()
     layout = RatingLayout.build(u, i, r, n_users, n_items)
     del u, i, r
@@ -122,7 +127,8 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     pq.write_table(pa.table({"item_id": item_ids, "quality": quality, "quality_sd": 4.0 * np.sqrt(state.item_var)}),
                    out)
     return {"load_s": load, "fit_s": fit, "sweeps": state.n_iter, "converged": state.converged,
-            "n_items": n_items, "n_users": n_users, "n_ratings": int(layout.n_ratings), "peak_self_mb": peak_rss_mb()}
+            "n_items": n_items, "n_users": n_users, "n_ratings": int(layout.n_ratings), "peak_load_mb": peak_load,
+            "peak_fit_mb": peak_rss_mb()}
 
 
 def _stage_metrics(ui: str, app_id: str) -> list[dict[str, Any]]:
@@ -207,10 +213,14 @@ def _fit_section(n: int, gen_s: float, single: dict[str, Any] | None, single_pea
              f"(generated once, reused); default VB (cavity, no bias, tol 1e-5)", "",
              "| engine | wall time | of which fit | sweeps | peak memory | ratings/s |",
              "|---|---:|---:|---:|---:|---:|"]
+    fit_peak = ""
+    if single and "peak_fit_mb" in single:
+        fit_peak = (f" (loading the Parquet: {single['peak_load_mb']:,.0f} MB; the fit from the int32 codes: "
+                    f"{single['peak_fit_mb']:,.0f} MB)")
     if single:
         total = single["load_s"] + single["fit_s"]
         lines.append(f"| one machine (numpy, compact dtypes) | {total:.1f} s | {single['fit_s']:.1f} s | "
-                     f"{single['sweeps']} | {single_peak:,.0f} MB | {n / total:,.0f} |")
+                     f"{single['sweeps']} | {single_peak:,.0f} MB{fit_peak} | {n / total:,.0f} |")
     if spark:
         lines.append(f"| Spark local[2], {spark['partitions']} partitions | {spark['wall_s']:.1f} s | "
                      f"{spark['fit_s']:.1f} s | {spark['sweeps']} | {spark_peak:,.0f} MB (driver+JVM+workers) | "
