@@ -116,6 +116,7 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     import gc
 
     gc.collect()
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
     peak_load = peak_rss_mb()
     reset_peak_rss()  # from here on: the fit's own peak (inputs included)
     t1 = time.perf_counter()
@@ -226,7 +227,7 @@ def _fit_section(n: int, gen_s: float, single: dict[str, Any] | None, single_pea
                      f"{spark['fit_s']:.1f} s | {spark['sweeps']} | {spark_peak:,.0f} MB (driver+JVM+workers) | "
                      f"{n / spark['wall_s']:,.0f} |")
     else:
-        lines.append("| Spark local[2] | not run at this size (see below) | | | | |")
+        lines.append("| Spark local[2] | not run at this size (estimate and command: docs/scale.md) | | | | |")
     if diff:
         lines += ["", f"Spark vs one machine: max |quality difference| = {diff['quality']:.2e}, "
                       f"max |quality_sd difference| = {diff['quality_sd']:.2e} over {diff['items']:,} items "
