@@ -654,6 +654,13 @@ def report_cmd(
     console.print(f"wrote the transparency report to {out} ({len(page) / 1024:.0f} KiB)")
 
 
+# --- spark commands (optional extra `spark`; pyspark is imported only when one runs) ---
+from truescore.spark.cli import import_results_cmd, spark_app  # noqa: E402
+
+app.add_typer(spark_app, name="spark")
+app.command("import-results")(import_results_cmd)
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 _ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileNotFoundError, PermissionError)
 

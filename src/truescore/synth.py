@@ -35,7 +35,8 @@ import pandas as pd
 from truescore.domain import RatingSnapshot
 
 __all__ = ["SynthConfig", "SynthTruth", "SynthWorld", "account_labels", "add_bot_attack", "add_genuine_change",
-           "add_incentivised", "add_item", "add_ring_campaign", "add_sock_puppets", "campaign_text", "generate"]
+           "add_incentivised", "add_item", "add_ring_campaign", "add_sock_puppets", "campaign_text", "generate",
+           "write_ratings_parquet"]
 
 DAY = 86400.0
 #: the synthetic world's "now": fixed so that every run is identical
@@ -847,3 +848,76 @@ def account_labels(world: SynthWorld) -> npt.NDArray[np.bool_]:
     out = np.zeros(world.n_users, dtype=bool)
     out[world.ratings["user"][world.truth.review_is_fake]] = True
     return out
+
+
+# ----------------------------------------------------------------------------------- streamed Parquet
+#: Columns of a streamed reviews file: the ``truescore export reviews`` layout without texts.
+STREAM_COLUMNS = ("id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at", "supersedes")
+
+
+def _prefixed(prefix: str, values: npt.NDArray[np.int64]) -> Any:
+    """``prefix + str(value)`` for every value, as an Arrow string array (vectorised in Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(values), pa.string())
+    return pc.binary_join_element_wise(pa.scalar(prefix), text, "")
+
+
+def write_ratings_parquet(path: Any, n_ratings: int, *, n_users: int | None = None, n_items: int | None = None,
+                          seed: int = 0, chunk: int = 2_000_000, years: float = 4.0,
+                          progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write ``n_ratings`` synthetic ratings to a reviews Parquet file, ``chunk`` rows at a time.
+
+    The same rating model as :func:`generate` without rings or texts: item quality
+    ``q_i = 1 + 4 Beta(4, 2)``, honest raters with star noise ``s_u ~ LogNormal(log 0.55, 0.35)``, 8% harsh
+    and 8% lenient (bias -/+ 0.5..1.2 stars), 10% careless (sd 1.5..2.5), log-normal popularity of users
+    and items; ``r_ui = round(clip(q_i + b_u + s_u eps, 1, 5))``. Only per-user and per-item arrays are
+    held (O(users + items)); each chunk of ratings is drawn, written as a row group and dropped, so
+    100 M ratings need no 100 M-row lists. A (user, item) pair may repeat (a second review of the same
+    product), which the fit treats as another rating. Defaults: ``n_users = n_ratings / 20``,
+    ``n_items = n_ratings / 200``. Returns the sizes and the planted truth's summary.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if n_ratings < 1 or chunk < 1:
+        raise ValueError("n_ratings and chunk must be >= 1")
+    n_users = int(n_users or max(10, n_ratings // 20))
+    n_items = int(n_items or max(5, n_ratings // 200))
+    rng = np.random.default_rng(seed)
+    quality = 1.0 + 4.0 * rng.beta(4.0, 2.0, n_items)
+    noise = rng.lognormal(np.log(0.55), 0.35, n_users)
+    bias = np.zeros(n_users)
+    roll = rng.random(n_users)
+    harsh, lenient, careless = roll < 0.08, (roll >= 0.08) & (roll < 0.16), (roll >= 0.16) & (roll < 0.26)
+    bias[harsh] = -rng.uniform(0.5, 1.2, int(harsh.sum()))
+    bias[lenient] = rng.uniform(0.5, 1.2, int(lenient.sum()))
+    noise[careless] = rng.uniform(1.5, 2.5, int(careless.sum()))
+    cu = np.cumsum(_zipf_weights(rng, n_users, 1.0))
+    ci = np.cumsum(_zipf_weights(rng, n_items, 1.2))
+    t_end = SYNTH_NOW
+    t_start = t_end - years * 365 * DAY
+    schema = pa.schema([("id", pa.string()), ("item_id", pa.string()), ("user_id", pa.string()),
+                        ("rating", pa.float64()), ("min_rating", pa.float64()), ("max_rating", pa.float64()),
+                        ("created_at", pa.float64()), ("supersedes", pa.string())])
+    written = 0
+    with pq.ParquetWriter(str(path), schema, compression="snappy") as writer:
+        while written < n_ratings:
+            m = min(chunk, n_ratings - written)
+            u = np.minimum(np.searchsorted(cu, rng.random(m)), n_users - 1)
+            i = np.minimum(np.searchsorted(ci, rng.random(m)), n_items - 1)
+            stars = np.clip(np.rint(quality[i] + bias[u] + noise[u] * rng.standard_normal(m)), 1.0, 5.0)
+            times = t_start + (written + np.arange(m)) * ((t_end - t_start) / n_ratings)  # in id order
+            ids = np.arange(written, written + m)
+            table = pa.table({
+                "id": _prefixed("r", ids), "item_id": _prefixed("i", i), "user_id": _prefixed("u", u),
+                "rating": stars, "min_rating": np.ones(m), "max_rating": np.full(m, 5.0), "created_at": times,
+                "supersedes": pa.nulls(m, pa.string()),
+            }, schema=schema)
+            writer.write_table(table)
+            written += m
+            if progress is not None:
+                progress(written, n_ratings)
+    return {"n_ratings": written, "n_users": n_users, "n_items": n_items, "seed": seed,
+            "item_quality": quality, "user_bias": bias, "user_noise_sd": noise}

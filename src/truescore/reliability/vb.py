@@ -53,7 +53,10 @@ Cost
 A sweep is one pass over the ratings in item-major order (:class:`RatingLayout`): ``np.repeat`` of
 item quantities, one gather of rater quantities through an int32 index, ``np.add.reduceat`` for item
 sums and ``np.bincount`` for rater sums; O(number of ratings) time and memory, no Python loop over
-ratings. Starting from the item means, about 6-10 sweeps reach ``tol = 1e-5``.
+ratings. Each numbered step is a small pure function of :mod:`truescore.reliability.kernels`, which
+the Spark job (:mod:`truescore.spark.fit`) calls too; the few sums over all items, raters or ratings
+(empirical Bayes, the starting mean) are exact there, so both paths give the same numbers.
+Starting from the item means, about 6-10 sweeps reach ``tol = 1e-5``.
 
 References
 ----------
@@ -71,12 +74,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma, polygamma
+from scipy.special import digamma
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
 from truescore.config import ReliabilitySettings, get_settings
 from truescore.domain import RatingSnapshot
+from truescore.reliability import kernels as K
 from truescore.reliability._layout import RatingLayout, check_arrays, snapshot_arrays
 from truescore.reliability._stats import gamma_interval, gamma_kl_terms, gaussian_kl_terms
 from truescore.reliability._types import Hyperparameters, ReliabilityResult
@@ -85,10 +89,6 @@ __all__ = ["VBOptions", "VBReliability", "VBState", "fit_vb", "result_from_state
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Fallback values of free hyperparameters when empirical Bayes is switched off.
-_FIXED_TAU_B = 16.0  # bias sd of a quarter of the scale
-_A0_BOUNDS = (1e-3, 1e6)
-_B0_FLOOR = 1e-10
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
@@ -153,75 +153,17 @@ class VBState:
         return self.shape / self.rate
 
 
-@dataclass(slots=True)
-class _Hyper:
-    mu0: float
-    tau0: float
-    a0: float
-    b0: float
-    tau_b: float
-    free_mu0: bool
-    free_tau0: bool
-    free_a0: bool
-    free_b0: bool
-    free_tau_b: bool
-
-    def frozen(self) -> Hyperparameters:
-        return Hyperparameters(mu0=self.mu0, tau0=self.tau0, a0=self.a0, b0=self.b0, tau_b=self.tau_b)
+#: The hyperparameter state and the Gamma M-step live with the other step kernels (shared with Spark).
+_Hyper = K.Hyper
+_gamma_mstep = K.gamma_mstep
 
 
 def _initial_hyper(opts: VBOptions, layout: RatingLayout) -> _Hyper:
-    eb = opts.empirical_bayes
-    mean_rating = float(layout.rating.mean()) if layout.n_ratings else 0.5
-    var_rating = float(layout.rating.var()) if layout.n_ratings > 1 else 0.25
-    mu0 = opts.mu0 if opts.mu0 is not None else mean_rating
-    # Free item precision: start from the spread of the ratings (EB refines it).
-    tau0 = opts.tau0 if opts.tau0 is not None else 1.0 / max(var_rating, 1e-4)
-    if opts.a0 is not None and opts.b0 is not None:
-        a0, b0 = opts.a0, opts.b0
-    elif opts.a0 is not None:
-        a0, b0 = opts.a0, opts.a0 * max(var_rating, 1e-4)
-    elif opts.b0 is not None:
-        a0, b0 = 1.0, opts.b0
-    else:
-        a0, b0 = 1.0, max(var_rating, 1e-4)
-    tau_b = opts.tau_b if opts.tau_b is not None else _FIXED_TAU_B
-    return _Hyper(
-        mu0=mu0, tau0=tau0, a0=a0, b0=b0, tau_b=tau_b,
-        free_mu0=eb and opts.mu0 is None, free_tau0=eb and opts.tau0 is None,
-        free_a0=eb and opts.a0 is None, free_b0=eb and opts.b0 is None,
-        free_tau_b=eb and opts.use_bias and opts.tau_b is None,
-    )
-
-
-def _gamma_mstep(h: _Hyper, shape: FloatArray, rate: FloatArray) -> None:
-    """M-step of the Gamma prior: maximise sum_u E_q[log Gamma(alpha_u; a0, b0)]."""
-    mean_alpha = float(np.mean(shape / rate))
-    mean_log = float(np.mean(digamma(shape) - np.log(rate)))
-    if h.free_a0:
-        if h.free_b0:
-            # log a0 - digamma(a0) = log mean(E alpha) - mean(E log alpha) =: s  (s > 0 by Jensen)
-            s = max(np.log(mean_alpha) - mean_log, 1e-12)
-            a0 = (3.0 - s + np.sqrt((s - 3.0) ** 2 + 24.0 * s)) / (12.0 * s)  # Minka's initialisation
-            for _ in range(30):
-                g = np.log(a0) - digamma(a0) - s
-                dg = 1.0 / a0 - polygamma(1, a0)
-                step = g / dg
-                a0 = max(a0 - step, a0 / 10.0)
-                if abs(step) < 1e-10 * a0:
-                    break
-        else:
-            # digamma(a0) = log b0 + mean(E log alpha)
-            target = np.log(h.b0) + mean_log
-            a0 = max(h.a0, 1e-3)
-            for _ in range(50):
-                step = (digamma(a0) - target) / polygamma(1, a0)
-                a0 = max(a0 - step, a0 / 10.0)
-                if abs(step) < 1e-10 * a0:
-                    break
-        h.a0 = float(np.clip(a0, *_A0_BOUNDS))
-    if h.free_b0:
-        h.b0 = max(h.a0 / mean_alpha, _B0_FLOOR)
+    """Starting hyperparameters; the mean and variance of the ratings are exact sums (as in Spark)."""
+    n = layout.n_ratings
+    mean_rating = K.exact_mean(layout.rating) if n else 0.5
+    var_rating = K.rating_var(layout.rating, mean_rating).value() / n if n > 1 else 0.25
+    return K.initial_hyper(opts, n, mean_rating, var_rating)
 
 
 def _elbo(layout: RatingLayout, m: FloatArray, v: FloatArray, shape: FloatArray, rate: FloatArray,
@@ -304,35 +246,19 @@ def vb_sweeps(layout: RatingLayout, opts: VBOptions, init: VBState | None = None
     cav_num = (shape - 0.5)[user] if cavity and not h.free_a0 else None
 
     for it in range(opts.max_iter):
-        # 1. raters: q(alpha_u) from the expected squared residuals s_ui
-        e = r - layout.expand_items(m)              # r_ui - m_i
-        if use_bias:
-            eb = e - c[user]
-            s = eb * eb
-            del eb
-        else:
-            s = e * e
-        s += layout.expand_items(v)
-        if use_bias:
-            s += w[user]
-        shape = h.a0 + 0.5 * n_u
-        rate = h.b0 + 0.5 * layout.user_sum(s)
-        # weight of each rating in the item (and bias) update
+        # 1. raters: q(alpha_u) from the expected squared residuals s_ui, then the weight of each rating
+        e, s = K.expected_sq_residuals(r, layout.expand_items(m), layout.expand_items(v),
+                                       c[user] if use_bias else None, w[user] if use_bias else None)
+        shape, rate = K.rater_precision(h, n_u, layout.user_sum(s))
         if cavity:
             num = cav_num if cav_num is not None else (shape - 0.5)[user]
-            den = rate[user]
-            den -= 0.5 * s
-            np.maximum(den, h.b0, out=den)          # = b0 + sum over the rater's other ratings >= b0
-            omega = num / den
-            del den
+            omega = K.rating_weights(s, num, rate[user], h.b0, cavity=True)
         else:
-            omega = (shape / rate)[user]
+            omega = K.rating_weights(s, shape[user], rate[user], h.b0, cavity=False)
         del s
         # 2. raters: q(b_u)
         if use_bias:
-            wsum_u = layout.user_sum(omega)
-            c = layout.user_sum(omega * e) / (h.tau_b + wsum_u)
-            w = 1.0 / (h.tau_b + wsum_u)
+            c, w = K.rater_bias(h.tau_b, layout.user_sum(omega), layout.user_sum(omega * e))
             target = r - c[user]
         else:
             target = r
@@ -340,36 +266,14 @@ def vb_sweeps(layout: RatingLayout, opts: VBOptions, init: VBState | None = None
         # 3. items: q(x_i)
         weight_sum = layout.item_sum(omega)
         omega *= target
-        prec = h.tau0 + weight_sum
-        m_new = (h.tau0 * h.mu0 + layout.item_sum(omega)) / prec
+        m_new, v = K.item_posterior(h, weight_sum, layout.item_sum(omega))
         del omega, target
-        v = 1.0 / prec
         if use_bias:
-            # Exact move along the direction (x_i + d, b_u - d) that leaves every residual unchanged, so
-            # only the priors change and the ELBO cannot decrease. It removes the slow mode in which the
-            # item means and the biases trade a common offset (one move instead of hundreds of sweeps).
-            cr = c[rated_u]
-            if h.free_mu0:
-                # mu0 moves with the items (x prior unchanged): optimum of the bias prior term alone
-                d = float(cr.mean()) if cr.size else 0.0
-                m_new += d
-                h.mu0 += d
-            else:
-                d = (h.tau_b * float(cr.sum()) - h.tau0 * float((m_new[rated_i] - h.mu0).sum())) / (
-                    h.tau_b * cr.size + h.tau0 * int(rated_i.sum()))
-                m_new[rated_i] += d
-            c[rated_u] -= d
-        delta = float(np.max(np.abs(m_new - m))) if n_items else 0.0
+            K.bias_shift(h, m_new, c, rated_i, rated_u)
+        delta = K.max_abs_change(m_new, m)
         m = m_new
         # 4. empirical Bayes M-step
-        if h.free_mu0:
-            h.mu0 = float(m.mean())
-        if h.free_tau0:
-            h.tau0 = float(1.0 / max(np.mean((m - h.mu0) ** 2 + v), 1e-12))
-        if h.free_tau_b:
-            h.tau_b = float(1.0 / max(np.mean(c * c + w), 1e-12))
-        if h.free_a0 or h.free_b0:
-            _gamma_mstep(h, shape, rate)
+        K.empirical_bayes(h, m, v, c, w, shape, rate)
         state.delta_history.append(delta)
         state.n_iter = it + 1
         if opts.track_elbo:
@@ -394,15 +298,12 @@ def vb_sweeps(layout: RatingLayout, opts: VBOptions, init: VBState | None = None
 def _refresh_raters(layout: RatingLayout, m: FloatArray, v: FloatArray, c: FloatArray, w: FloatArray,
                     h: _Hyper, use_bias: bool) -> tuple[FloatArray, FloatArray]:
     """q(alpha_u) given the current item (and bias) posteriors: step 1 of a sweep."""
-    e = layout.rating - layout.expand_items(m)
-    if use_bias:
-        e -= c[layout.user]
-    e *= e
-    e += layout.expand_items(v)
-    ss = layout.user_sum(e)
+    _, s = K.expected_sq_residuals(layout.rating, layout.expand_items(m), layout.expand_items(v),
+                                   c[layout.user] if use_bias else None)
+    ss = layout.user_sum(s)
     if use_bias:
         ss += layout.user_count * w
-    return h.a0 + 0.5 * layout.user_count, h.b0 + 0.5 * ss
+    return K.rater_precision(h, layout.user_count, ss)
 
 
 def vb_fit_arrays(user_idx: npt.ArrayLike, item_idx: npt.ArrayLike, rating: npt.ArrayLike, n_users: int,

@@ -709,6 +709,23 @@ class Store:
         with self.engine.begin() as c:
             return self._upsert(c, self._table(table), rows)
 
+    def import_derived(self, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+        """Load derived rows computed elsewhere (e.g. a Spark run) in ONE transaction, keeping each row's
+        own ``model_version`` and ``fitted_at``; rows replace those with the same key. Returns rows per table."""
+        out: dict[str, int] = {}
+        with self.engine.begin() as c:
+            for name, df in frames.items():
+                if name not in schema.DERIVED_KEYS:
+                    raise StoreError(f"{name!r} is not a derived table; choose one of {', '.join(schema.DERIVED_KEYS)}")
+                tbl = self._table(name)
+                for col in ("model_version", "fitted_at", schema.DERIVED_KEYS[name]):
+                    if col not in df.columns:
+                        raise StoreError(f"{name}: column {col!r} is missing")
+                clean = df.astype(object).where(df.notna(), None)
+                rows = clean.to_dict(orient="records")
+                out[name] = self._upsert(c, tbl, rows)
+        return out
+
     def read_derived(self, table: str, key: str | None = None) -> list[dict[str, Any]]:
         """Derived rows of ``table``: the one with id ``key``, or all of them."""
         if table not in schema.DERIVED_KEYS:

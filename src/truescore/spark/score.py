@@ -1,0 +1,127 @@
+"""Text scores of every review as a Spark job (``truescore spark score``).
+
+What runs where
+---------------
+1. *Context features* (reviewer history, item consensus, timing, duplicates within an item or a
+   reviewer, votes): :func:`truescore.text.features.compute_features` over ALL current reviews, exactly
+   the call ``truescore score`` makes, on the driver. These features need every review of an item and
+   of a reviewer and one TF-IDF vocabulary, so they are not split (see docs/scale.md for the plan to
+   distribute them by item and by reviewer).
+2. *Models* (the sentence encoder, VADER, the sentiment, fake and quality heads): per partition with
+   ``mapInPandas``, the shipped models loaded ONCE per Python worker (:func:`truescore.text.get_scorer`
+   is process-wide and Spark reuses its workers), batches of ``batch_size`` reviews. This is the slow
+   part (~100 reviews/s per core) and it scales with the executors.
+
+Per-review metadata functions
+-----------------------------
+``review_functions`` maps a column name to ``fn(reviews: DataFrame) -> array``, evaluated on the same
+batches (e.g. the integrity engine's per-review suspicion once it exists); each becomes a column of
+``review_scores.parquet``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from truescore.spark.fit import live_reviews
+
+__all__ = ["ReviewFunction", "read_votes", "spark_score"]
+
+ReviewFunction = Callable[[pd.DataFrame], Any]
+_F = "f__"
+_SCORE_COLS = ("quality", "fake_probability", "sentiment")
+
+
+def read_votes(reviews: str | Path, votes: str | Path | None) -> pd.DataFrame | None:
+    """The votes Parquet named, else ``votes.parquet`` beside the reviews file, else None."""
+    path = Path(votes) if votes is not None else Path(reviews).parent / "votes.parquet"
+    if not path.exists():
+        if votes is not None:
+            raise FileNotFoundError(f"{votes}: no such file")
+        return None
+    frame = pd.read_parquet(path)
+    return frame if len(frame) else None
+
+
+def _score_job(feature_names: list[str], review_columns: list[str], functions: Mapping[str, ReviewFunction]
+               ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """Score each chunk (``_chunk``) of a partition as ONE call of ``score_frame``, in row order.
+
+    The encoder pads and sorts within a call, so a review's scores depend (slightly, ~1e-3 in bfloat16)
+    on the other reviews of its call; the chunks are those of ``truescore score`` (``batch_size``
+    consecutive reviews in ``(created_at, id)`` order), which makes the numbers the same.
+    """
+    def score(scorer: Any, chunk: pd.DataFrame) -> pd.DataFrame:
+        part = chunk.reset_index(drop=True)
+        feats = part[[_F + n for n in feature_names]].set_axis(feature_names, axis=1).astype(float)
+        reviews = part[review_columns]
+        scored = scorer.score_frame(reviews, features=feats)
+        for name, fn in functions.items():
+            scored[name] = np.asarray(fn(reviews), dtype=float)
+        return scored
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from truescore.text import get_scorer
+
+        scorer = get_scorer()  # loaded once per worker process
+        pending: pd.DataFrame | None = None
+        for batch in batches:
+            if not len(batch):
+                continue
+            pending = batch if pending is None else pd.concat([pending, batch], ignore_index=True)
+            last = pending["_chunk"].iloc[-1]
+            done = pending[pending["_chunk"] != last]
+            pending = pending[pending["_chunk"] == last]
+            for _, chunk in done.groupby("_chunk", sort=True):
+                yield score(scorer, chunk)
+        if pending is not None and len(pending):
+            yield score(scorer, pending)
+    return run
+
+
+def spark_score(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: int | None = None,
+                votes: str | Path | None = None, review_functions: Mapping[str, ReviewFunction] | None = None,
+                ) -> int:
+    """Score every current review of the reviews Parquet; writes ``out/review_scores.parquet``.
+
+    Returns the number of reviews scored. Equal to ``truescore score`` on the same store (the same
+    features, the same models; see tests/test_spark.py for the tolerance).
+    """
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    from truescore.config import get_settings
+    from truescore.spark.session import partitions
+    from truescore.text import get_scorer
+    from truescore.text.features import compute_features
+
+    size = int(batch_size or get_settings().text.batch_size)
+    if size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {size}")
+    functions = dict(review_functions or {})
+    frame = live_reviews(spark, reviews).toPandas()
+    if "text" not in frame.columns:
+        raise ValueError(f"{reviews}: column text missing; write the file with `truescore export reviews`")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if frame.empty:
+        return 0
+    frame = frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
+    frame["text"] = ["" if not isinstance(t, str) else t for t in frame["text"].tolist()]
+    feats = compute_features(frame, read_votes(reviews, votes), global_duplicates=False)
+    review_columns = [c for c in frame.columns if c not in ("supersedes",)]
+    wide = pd.concat([frame[review_columns], feats.add_prefix(_F).astype(float)], axis=1)
+    wide["_pos"] = np.arange(len(wide), dtype=np.int64)
+    wide["_chunk"] = wide["_pos"] // size
+    schema = StructType([StructField("review_id", StringType()),
+                         *(StructField(c, DoubleType()) for c in (*_SCORE_COLS, *functions))])
+    sdf = spark.createDataFrame(wide).repartition(partitions(spark), "_chunk").sortWithinPartitions("_chunk", "_pos")
+    scored = sdf.mapInPandas(_score_job(list(feats.columns), review_columns, functions), schema).toPandas()
+    scored = scored.assign(model_version=get_scorer().model_version, fitted_at=time.time())
+    scored.to_parquet(out_dir / "review_scores.parquet", index=False)
+    return len(scored)

@@ -1,0 +1,222 @@
+"""Spark jobs (``truescore spark fit|score|rank``, ``import-results``) against the single-machine commands.
+
+One local[2] SparkSession for the module; small synthetic stores exported to Parquet the way
+``truescore export`` writes them. Without Java or pyspark the module skips and says why, unless
+``TRUESCORE_REQUIRE_SPARK=1`` (set by .ci/run), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from truescore.domain import Review
+from truescore.store import Store
+from truescore.synth import SynthConfig, generate
+
+from conftest import run_cli
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+_TRUESCORE = str(Path(sys.executable).with_name("truescore"))
+_REQUIRED = os.environ.get("TRUESCORE_REQUIRE_SPARK") == "1"
+_NOW = 1.79e9
+
+
+def _unavailable() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install '.[spark]')"
+    from truescore.spark.session import java_problem
+
+    return java_problem()
+
+
+_WHY = _unavailable()
+if _WHY and not _REQUIRED:
+    pytest.skip(_WHY, allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    from truescore.spark.session import get_session
+
+    session = get_session("local[2]", shuffle_partitions=4, app_name="truescore-tests")
+    yield session
+    session.stop()
+
+
+def _export(store: Store, folder: Path, tables: tuple[str, ...] = ("reviews",)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in tables:
+        store.read_table(name).to_parquet(folder / f"{name}.parquet", index=False)
+    return folder / "reviews.parquet"
+
+
+@pytest.fixture(scope="module")
+def world_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Path]:
+    """A synthetic marketplace with a few edits (superseded reviews) and reviews on a 1-10 scale."""
+    folder = tmp_path_factory.mktemp("spark-world")
+    store = Store.open(f"sqlite:///{folder / 's.db'}")
+    generate(SynthConfig(n_users=500, n_items=60, n_ratings=4000, seed=5, with_text=False)).write(store)
+    first = store.review_frame(with_text=False).head(6)
+    t = datetime.fromtimestamp(_NOW - 86400, UTC)
+    edits = [Review(id=f"edit{k}", item_id=row.item_id, user_id=row.user_id, rating=1.0, created_at=t,
+                    supersedes=row.id) for k, row in enumerate(first.itertuples())]
+    tenths = [Review(id=f"ten{k}", item_id=f"i{k % 3}", user_id=f"u{k + 7}", rating=float(1 + k % 10),
+                     min_rating=1.0, max_rating=10.0, created_at=t) for k in range(25)]
+    store.add_reviews(edits + tenths)
+    return store, _export(store, folder / "export", ("reviews", "items", "votes", "flags", "trust", "users"))
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))))
+
+
+@pytest.mark.parametrize("parts", [1, 4])
+def test_spark_fit_equals_the_single_machine_fit(spark: Any, world_store: tuple[Store, Path], parts: int) -> None:
+    from truescore.reliability import fit
+    from truescore.spark.fit import spark_fit
+
+    store, reviews = world_store
+    expected = fit(store.snapshot())
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    got, report = spark_fit(spark, reviews)
+    assert report.partitions == parts
+    assert list(got.item_ids) == list(expected.item_ids)
+    assert list(got.user_ids) == list(expected.user_ids)
+    assert got.n_iter == expected.n_iter and got.converged == expected.converged
+    assert _max_diff(got.item_quality, expected.item_quality) <= 1e-9
+    assert _max_diff(got.item_quality_sd, expected.item_quality_sd) <= 1e-9
+    assert _max_diff(got.reliability, expected.reliability) <= 1e-9
+    assert _max_diff(got.reliability_lo, expected.reliability_lo) <= 1e-9
+    assert _max_diff(got.item_effective_weight, expected.item_effective_weight) <= 1e-9
+    assert np.array_equal(got.item_n_ratings, expected.item_n_ratings)
+    assert got.hyper.mu0 == pytest.approx(expected.hyper.mu0, abs=1e-12)
+    # the 1-10 items are shown on their own scale, the superseded reviews are gone
+    assert got.item_n_ratings.sum() == expected.item_n_ratings.sum() == 4000 + 25
+
+
+def test_spark_fit_with_bias_and_free_priors_equals_single_machine(spark: Any,
+                                                                   world_store: tuple[Store, Path]) -> None:
+    from truescore.reliability import fit
+    from truescore.reliability.vb import VBOptions
+    from truescore.spark.fit import spark_fit
+
+    store, reviews = world_store
+    overrides = {"use_bias": True, "tau0": None, "a0": None, "b0": None}
+    expected = fit(store.snapshot(), **overrides)
+    spark.conf.set("spark.sql.shuffle.partitions", "3")
+    got, _ = spark_fit(spark, reviews, VBOptions(**overrides))
+    assert got.n_iter == expected.n_iter
+    assert _max_diff(got.item_quality, expected.item_quality) <= 1e-9
+    assert _max_diff(got.bias, expected.bias) <= 1e-9
+    assert _max_diff(got.reliability, expected.reliability) <= 1e-6 * float(np.max(expected.reliability))
+
+
+def test_cli_spark_fit_and_import_results_round_trip(spark: Any, world_store: tuple[Store, Path], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    _, reviews = world_store
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(["spark", "fit", "--reviews", str(reviews), "--out", str(out)], capsys)
+    assert code == 0, stderr
+    assert "converged=True" in stdout
+    items = pd.read_parquet(out / "item_quality.parquet")
+    assert set(items.columns) == {"item_id", "quality", "quality_sd", "n_ratings", "effective_weight",
+                                  "model_version", "fitted_at"}
+    target = Store.open(f"sqlite:///{tmp_path / 'serve.db'}")
+    code, stdout, stderr = run_cli(["import-results", str(out), "--db", f"sqlite:///{tmp_path / 'serve.db'}"],
+                                   capsys)
+    assert code == 0, stderr
+    assert f"{len(items):,} rows of item_quality" in stdout
+    back = pd.DataFrame(target.read_derived("item_quality")).set_index("item_id").loc[items["item_id"]]
+    assert np.array_equal(back["quality"].to_numpy(), items["quality"].to_numpy())
+    assert (back["model_version"] == items["model_version"].iloc[0]).all()
+    assert np.array_equal(back["fitted_at"].to_numpy(), items["fitted_at"].to_numpy())
+    users = pd.DataFrame(target.read_derived("user_reliability"))
+    assert len(users) == len(pd.read_parquet(out / "user_reliability.parquet"))
+
+
+def test_import_results_refuses_a_folder_without_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, stderr = run_cli(["import-results", str(tmp_path), "--db", f"sqlite:///{tmp_path / 'x.db'}"], capsys)
+    assert code == 1
+    assert "item_quality.parquet" in stderr
+
+
+def test_spark_fit_names_a_missing_column(spark: Any, tmp_path: Path) -> None:
+    from truescore.spark.fit import spark_fit
+
+    path = tmp_path / "bad.parquet"
+    pd.DataFrame({"id": ["r1"], "item_id": ["i1"], "user_id": ["u1"], "rating": [4.0]}).to_parquet(path)
+    with pytest.raises(ValueError, match="min_rating, max_rating, created_at missing"):
+        spark_fit(spark, path)
+
+
+@pytest.mark.parametrize("parts", [1, 4])
+def test_spark_rank_equals_the_single_machine_ranking(spark: Any, world_store: tuple[Store, Path],
+                                                      tmp_path: Path, parts: int) -> None:
+    from truescore.ranking import rank_store
+    from truescore.spark.rank import spark_rank
+
+    store, reviews = world_store
+    expected = pd.DataFrame(rank_store(store, at=_NOW).records()).set_index("item_id")
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    n = spark_rank(spark, reviews, tmp_path, at=_NOW)
+    got = pd.read_parquet(tmp_path / "product_rankings.parquet").set_index("item_id").loc[expected.index]
+    assert n == len(expected)
+    for col in ("fused_mean", "fused_sd", "lower_bound", "n_eff", "plain_mean", "love_score"):
+        a, b = got[col].to_numpy(float), expected[col].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        assert _max_diff(a[~np.isnan(a)], b[~np.isnan(b)]) <= 1e-9, col
+    assert (got["tier"].fillna("") == expected["tier"].fillna("")).all()
+    assert (got["topic"] == expected["topic"]).all()
+
+
+def test_spark_score_equals_the_single_machine_scores(spark: Any, tmp_path: Path) -> None:
+    from truescore.spark.score import spark_score
+    from truescore.text import score_store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'text.db'}")
+    generate(SynthConfig(n_users=40, n_items=6, n_ratings=60, seed=2, n_rings=1, ring_size=5)).write(store)
+    reviews = _export(store, tmp_path / "export", ("reviews", "votes"))
+    assert score_store(store, batch_size=16) == 60
+    expected = pd.DataFrame(store.read_derived("review_scores")).set_index("review_id")
+    spark.conf.set("spark.sql.shuffle.partitions", "2")
+    words = {"n_words": lambda frame: frame["text"].str.split().str.len()}
+    assert spark_score(spark, reviews, tmp_path / "out", batch_size=16, review_functions=words) == 60
+    got = pd.read_parquet(tmp_path / "out" / "review_scores.parquet").set_index("review_id").loc[expected.index]
+    for col in ("quality", "fake_probability", "sentiment"):
+        assert _max_diff(got[col], expected[col]) <= 1e-6, col
+    assert (got["model_version"] == expected["model_version"]).all()
+    assert (got["n_words"] > 0).all()
+
+
+def test_clear_error_without_java(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "TRUESCORE_SPARK_MASTER")}
+    env["JAVA_HOME"] = str(tmp_path / "no-java-here")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    path = tmp_path / "r.parquet"
+    pd.DataFrame({"id": ["r1"]}).to_parquet(path)
+    proc = subprocess.run([_TRUESCORE, "spark", "fit", "--reviews", str(path), "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Spark needs Java 17" in lines[0] and "no-java-here" in lines[0]
+    env.pop("JAVA_HOME")
+    env["PATH"] = str(tmp_path)  # no java on it
+    proc = subprocess.run([_TRUESCORE, "spark", "fit", "--reviews", str(path), "--out",
+                           str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    assert "no `java` on the PATH" in proc.stderr
