@@ -72,7 +72,8 @@ class SparkFitReport:
 
 # --------------------------------------------------------------------------------------------- input
 def live_reviews(spark: Any, path: str | Path) -> Any:
-    """The current reviews of a reviews Parquet (file or folder): superseded ones dropped, columns checked."""
+    """The current reviews of a reviews Parquet (file or folder), columns checked: superseded ones dropped,
+    and of several by one user on one item only the latest (``created_at``, then id), as in the store."""
     from pyspark.sql import functions as F
 
     p = Path(path)
@@ -86,6 +87,11 @@ def live_reviews(spark: Any, path: str | Path) -> Any:
     if "supersedes" in df.columns:
         newer = df.select(F.col("supersedes").alias("_sid")).where(F.col("_sid").isNotNull()).distinct()
         df = df.join(newer, df["id"] == newer["_sid"], "left_anti")
+    # one current rating per (user, item), as Store.snapshot: the latest by (created_at, id); the rest is history
+    from pyspark.sql import Window
+
+    latest = Window.partitionBy("user_id", "item_id").orderBy(F.col("created_at").desc(), F.col("id").desc())
+    df = df.withColumn("_rank", F.row_number().over(latest)).where(F.col("_rank") == 1).drop("_rank")
     cols = [*REVIEW_COLUMNS, *(c for c in df.columns if c not in REVIEW_COLUMNS and c != "supersedes")]
     return df.select(*cols)
 
