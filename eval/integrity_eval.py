@@ -36,6 +36,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from bench.common import write_result
 
 PY = sys.executable
+DAY = 86400.0
 
 
 def data_dir() -> Path:
@@ -142,6 +143,84 @@ def _amazon_frame(name: str) -> pd.DataFrame:
                          "min_rating": 1, "max_rating": 5,
                          "created_at": pd.to_datetime(df["unixReviewTime"], unit="s", utc=True).dt.strftime(
                              "%Y-%m-%dT%H:%M:%SZ")})
+
+
+
+
+def plant_attacks(reviews: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, set[str]]:
+    """Plant the campaigns review farms run into a real review frame (1..5 stars).
+
+    Returns the frame with the planted reviews appended, a per-review fake label and the planted
+    account ids. Campaigns (each on its own targets, all within the data's time span):
+
+    - an aged ring of 40 accounts reused on 3 targets, up (5 stars on items whose mean is at most 4),
+      each account with 8 organic-looking ratings (the item's mean rounded, +/- 1 star noise) spread over
+      the year before; each target's campaign spread over 180 days, 45 days apart;
+    - the same ring shape bombing (1 star) 3 well-rated items (mean >= 4.5);
+    - a single-target aged ring of 30 accounts (5 organic ratings each), 5 stars over 180 days;
+    - sock puppets: 10 people x 4 accounts, each account 2 organic ratings, all 5 stars on 3 items;
+    - singleton bombers: 60 one-review accounts, 1 star on 3 well-rated items, within 60 days;
+    - singleton boosters: 60 one-review accounts, 5 stars on 3 weak items, within 60 days.
+
+    The organic ratings of planted accounts are labelled honest (per review) but their accounts are
+    planted (per account). Targets need at least 10 real ratings.
+    """
+    rng = np.random.default_rng(seed)
+    t = (pd.to_datetime(reviews["created_at"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+    stats = reviews.assign(t=t).groupby("item_id").agg(n=("rating", "size"), m=("rating", "mean"))
+    stats = stats[stats["n"] >= 10]
+    weak = list(rng.permutation(stats.index[stats["m"] <= 4.0].to_numpy()))
+    good = list(rng.permutation(stats.index[stats["m"] >= 4.5].to_numpy()))
+    all_items = reviews["item_id"].to_numpy()
+    item_mean = reviews.groupby("item_id")["rating"].mean()
+    t_end = float(np.quantile(t, 0.98))
+    rows: list[tuple[str, str, float, float, bool]] = []
+    planted: set[str] = set()
+    counter = iter(range(10**9))
+
+    def account(prefix: str) -> str:
+        name = f"planted-{prefix}-{next(counter)}"
+        planted.add(name)
+        return name
+
+    def organic(user: str, n: int, before: float) -> None:
+        for item in rng.choice(all_items, size=n, replace=False):
+            r = float(np.clip(np.rint(item_mean[item] + rng.normal(0, 0.7)), 1, 5))
+            rows.append((user, str(item), r, before - rng.random() * 365 * DAY, False))
+
+    def ring(name: str, targets: list[str], k: int, rating: float, camo: int, spread: float = 180.0) -> None:
+        users = [account(name) for _ in range(k)]
+        starts = t_end - spread * DAY - (len(targets) - 1 - np.arange(len(targets))) * 45 * DAY
+        for u in users:
+            organic(u, camo, float(starts[0]))
+        for s, target in zip(starts, targets, strict=True):
+            for u in users:
+                rows.append((u, target, rating, float(s + rng.random() * spread * DAY), True))
+
+    ring("ring-up", [weak.pop() for _ in range(3)], 40, 5.0, 8)
+    ring("ring-down", [good.pop() for _ in range(3)], 40, 1.0, 8)
+    ring("ring-single", [weak.pop()], 30, 5.0, 5)
+    puppet_targets = [weak.pop() for _ in range(3)]
+    for _ in range(10):
+        for _ in range(4):
+            u = account("puppet")
+            organic(u, 2, t_end - 90 * DAY)
+            for target in puppet_targets:
+                rows.append((u, target, 5.0, t_end - rng.random() * 60 * DAY, True))
+    for name, targets, rating in (("bomber", [good.pop() for _ in range(3)], 1.0),
+                                  ("booster", [weak.pop() for _ in range(3)], 5.0)):
+        for k in range(60):
+            rows.append((account(name), targets[k % 3], rating, t_end - rng.random() * 60 * DAY, True))
+    add = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "t", "fake"])
+    add = add.drop_duplicates(["user_id", "item_id"])
+    start = len(reviews)
+    extra = pd.DataFrame({"id": [f"p{start + k}" for k in range(len(add))], "item_id": add["item_id"],
+                          "user_id": add["user_id"], "rating": add["rating"], "min_rating": 1, "max_rating": 5,
+                          "created_at": pd.to_datetime(add["t"], unit="s", utc=True).dt.strftime(
+                              "%Y-%m-%dT%H:%M:%SZ")})
+    out = pd.concat([reviews, extra], ignore_index=True)
+    fake = np.r_[np.zeros(len(reviews), dtype=bool), add["fake"].to_numpy(bool)]
+    return out, fake, planted
 
 
 def clean_reference(name: str, tmp: Path) -> dict[str, object]:
