@@ -182,9 +182,11 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
     rings = detect_rings(inp, max_user_ratings=s.ring_max_user_ratings, min_members=s.ring_min_members,
                          min_lift=s.ring_min_lift, min_gap=s.ring_min_gap, eps=s.ring_peel_eps,
                          max_rings=s.ring_max_rings, account_weight=np.clip(1.0 - beh.account, 0.05, 1.0),
-                         max_window_days=s.ring_max_window_days, consensus_z_min=s.ring_consensus_z)
+                         max_window_days=s.ring_max_window_days, consensus_z_min=s.consensus_z)
     cohort = cohort_concentration(inp, bucket_days=s.cohort_bucket_days, min_accounts=s.cohort_min_accounts,
-                                  min_lift=s.cohort_min_lift, min_age_days=s.cohort_min_age_days)
+                                  min_lift=s.cohort_min_lift, min_age_days=s.cohort_min_age_days,
+                                  consensus_z=s.consensus_z,
+                                  account_weight=np.clip(1.0 - beh.account, 0.05, 1.0))
     changes = change_points(inp, z0=s.change_z, min_ratings=s.change_min_ratings)
     dups = near_duplicates(inp, threshold=s.duplicate_threshold, min_accounts=s.duplicate_min_accounts,
                            min_words=s.duplicate_min_words, min_lift=s.duplicate_min_lift)
