@@ -106,8 +106,14 @@ def bitcoin_otc(tmp: Path) -> dict[str, object]:
         _, ur_nr, _ = run_cli(reviews, Path(t2), env={"TRUESCORE_INTEGRITY__RING_MIN_MEMBERS": "100000"})
     ur_nr["user_id"] = ur_nr["user_id"].astype(str)
     no_ring = ur_nr.set_index("user_id")["suspicion"].reindex(users).to_numpy(float)
+    with tempfile.TemporaryDirectory() as t2:
+        rs_nc, ur_nc, _ = run_cli(reviews, Path(t2), env={"TRUESCORE_INTEGRITY__CONSENSUS_Z": "0"})
+    ur_nc["user_id"] = ur_nc["user_id"].astype(str)
+    no_cons = ur_nc.set_index("user_id")["suspicion"].reindex(users).to_numpy(float)
     rows = [("suspicion (truescore score)", *_metrics(y, acc["suspicion"].to_numpy(float))),
             ("diagnostic: suspicion with the ring detector off", *_metrics(y, no_ring)),
+            ("diagnostic: suspicion without the independent-consensus test (consensus_z = 0)",
+             *_metrics(y, no_cons)),
             ("baseline: number of ratings given (fewer = worse)", *_metrics(y, -acc["n_ratings"].to_numpy(float))),
             ("baseline: mean rating deviation", *_metrics(y, dev.reindex(users).fillna(0).to_numpy())),
             ("reliability_lo (truescore fit; before issue 11)", *_metrics(y, -acc["reliability_lo"].to_numpy(float))),
@@ -117,7 +123,9 @@ def bitcoin_otc(tmp: Path) -> dict[str, object]:
     lab_r = rs[rs["user_id"].isin(label.keys())]
     y_r = np.array([label[u] == -1 for u in lab_r["user_id"]], dtype=int)
     n_by_user = reviews.groupby("user_id").size()
+    rev_nc = rs_nc.set_index("review_id")["suspicion"].reindex(lab_r["review_id"]).to_numpy(float)
     rev_rows = [("suspicion (truescore score)", *_metrics(y_r, lab_r["suspicion"].to_numpy(float))),
+                ("diagnostic: without the independent-consensus test", *_metrics(y_r, rev_nc)),
                 ("baseline: author's number of ratings",
                  *_metrics(y_r, -lab_r["user_id"].map(n_by_user).to_numpy(float))),
                 ("baseline: rating deviation", *_metrics(

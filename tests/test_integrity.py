@@ -396,14 +396,14 @@ def _warning_world(others: list[float]) -> IntegrityInputs:
 
 
 def test_a_ring_must_contradict_its_targets_independent_raters() -> None:
-    # a handful of split independent raters (mean 0.5, sd 0.35, 4 of them: z = 2.8): no contradiction
-    # strong enough; with the test off, the same group is a ring
-    few = _warning_world([1.0, 0.0, 0.5, 0.5])
-    assert not detect_rings(few, consensus_z_min=3.0).rings
+    # a handful of split independent raters (mean 0.375, sd 0.41, 4 of them: z = 1.8 < 2): no
+    # contradiction strong enough; with the test off, the same group is a ring
+    few = _warning_world([1.0, 0.0, 0.0, 0.5])
+    assert not detect_rings(few).rings
     assert detect_rings(few, consensus_z_min=0.0).rings
     # twenty independent raters who like the targets: the group pushes against them, a bombing ring
     many = _warning_world([1.0, 0.75] * 10)
-    rings = detect_rings(many, consensus_z_min=3.0).rings
+    rings = detect_rings(many).rings
     assert rings and set(rings[0].members.tolist()) == set(range(8)) and rings[0].direction == "down"
 
 

@@ -382,7 +382,7 @@ class IntegritySettings(_Section):
         description="Lockstep: a ring's ratings of one target (central 80%) fall within this many days.",
     )
     consensus_z: float = Field(
-        3.0, ge=0.0, le=100.0,
+        2.0, ge=0.0, le=100.0,
         description="A ring (on >= 2 targets) or an aged cohort must push the item against its independent "
         "raters' consensus by this z (one-sample test), so a community that agrees with everyone else is no ring.",
     )

@@ -46,10 +46,12 @@ each weighted by ``v_u = 1 - b_u`` (ordinary accounts define the consensus). On 
 raters' weighted mean ``c_t``, weighted sd ``s_t`` (floored at :data:`_SD_FLOOR`) and effective number
 ``n_t = (sum v)^2 / sum v^2``, the ring's mean ``m_t`` must contradict it in the ring's direction with
 
-    z_t = sign * (m_t - c_t) / (s_t / sqrt(n_t)) >= ring_consensus_z,
+    z_t = sign * (m_t - c_t) / (s_t / sqrt(n_t)) >= consensus_z   (default 2),
 
 a one-sample test of "the ring rates ``t`` as its independent raters do". A target without independent
-raters cannot be contradicted and fails. Two targets must pass, as for the lockstep test. A ring that
+raters cannot be contradicted and fails. Two targets must pass, as for the lockstep test: each at the
+conventional one-sided 2-sigma level (p ~ 0.023), jointly p ~ 5e-4 when the targets' raters are
+independent. The candidate rings are few (tens), so this joint level leaves room for their number. A ring that
 makes up all of its targets' raters is thus left to the behaviour score: with no independent witness,
 the data cannot tell a bombing ring from the only people who dealt with a scammer.
 
@@ -242,7 +244,7 @@ def consensus_z(inp: IntegrityInputs, members: IntArray, targets: IntArray, dire
 def detect_rings(inp: IntegrityInputs, *, max_user_ratings: int = 500, min_members: int = 5,
                  min_lift: float = 50.0, min_gap: float = 0.25, eps: float = 0.1,
                  max_rings: int = 200, account_weight: FloatArray | None = None,
-                 max_window_days: float = 365.0, consensus_z_min: float = 3.0) -> RingDetection:
+                 max_window_days: float = 365.0, consensus_z_min: float = 2.0) -> RingDetection:
     """Find lockstep rings (see the module docstring); ``account_weight`` is ``v_u`` (default 1)."""
     n = inp.n_ratings
     out = RingDetection(rings=[], review_ring=np.full(n, -1, dtype=np.int64),
