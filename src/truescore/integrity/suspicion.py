@@ -13,6 +13,10 @@ For review ``j`` by account ``u``:
 
     suspicion_j = w b_j + (1 - w) E_j,    w = behaviour_weight (0.4)
 
+where ``b_j`` is :func:`inherited_review_score`: the review's own behavioural percentiles averaged
+with the percentile of its author's account *suspicion* (below), so ring and cohort membership
+reach the member's other reviews too,
+
 with ``e_ring`` the ring's strength for a member's rating of a ring target, ``e_cohort`` the cohort
 evidence, ``e_change = change evidence x b_u`` and ``e_burst = (1 - expected/count) x b_u`` for a
 rating in a significant burst of its item (count >= 5 and count > expected + 4 sqrt(expected); the
