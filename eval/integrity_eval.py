@@ -11,6 +11,11 @@ no trust), written to a CSV and run through the CLI in fresh processes, as an ou
   scored by its account ``suspicion``; per review, each rating given by a labelled user by the review's
   ``suspicion``. Baselines: number of ratings given, mean absolute deviation of its ratings from the
   rated users' mean, the reliability engine's ``reliability_lo`` and fairness (Kumar et al. 2016).
+  Diagnostics: the same with the ring detector off, and without the independent-consensus test.
+- **planted campaigns in amazon-musical-instruments** (a second labelled check we can run):
+  :func:`plant_attacks` adds aged rings reused up and down, a single-target ring, sock puppets and
+  singleton bombers / boosters to the real store; per-review and per-account AUC, overall and per
+  campaign, beside the author's review count, the rating deviation and ``reliability_lo``.
 - **amazon-musical-instruments** and **amazon-fashion**: no manipulation labels; clean references.
   Share of reviews and accounts flagged at the default threshold and rings found, beside the share of
   one-review accounts (what a count rule would flag).
