@@ -11,6 +11,11 @@ no trust), written to a CSV and run through the CLI in fresh processes, as an ou
   scored by its account ``suspicion``; per review, each rating given by a labelled user by the review's
   ``suspicion``. Baselines: number of ratings given, mean absolute deviation of its ratings from the
   rated users' mean, the reliability engine's ``reliability_lo`` and fairness (Kumar et al. 2016).
+  Diagnostics: the same with the ring detector off, and without the independent-consensus test.
+- **planted campaigns in amazon-musical-instruments** (a second labelled check we can run):
+  :func:`plant_attacks` adds aged rings reused up and down, a single-target ring, sock puppets and
+  singleton bombers / boosters to the real store; per-review and per-account AUC, overall and per
+  campaign, beside the author's review count, the rating deviation and ``reliability_lo``.
 - **amazon-musical-instruments** and **amazon-fashion**: no manipulation labels; clean references.
   Share of reviews and accounts flagged at the default threshold and rings found, beside the share of
   one-review accounts (what a count rule would flag).
@@ -36,6 +41,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from bench.common import write_result
 
 PY = sys.executable
+DAY = 86400.0
 
 
 def data_dir() -> Path:
@@ -105,8 +111,14 @@ def bitcoin_otc(tmp: Path) -> dict[str, object]:
         _, ur_nr, _ = run_cli(reviews, Path(t2), env={"TRUESCORE_INTEGRITY__RING_MIN_MEMBERS": "100000"})
     ur_nr["user_id"] = ur_nr["user_id"].astype(str)
     no_ring = ur_nr.set_index("user_id")["suspicion"].reindex(users).to_numpy(float)
+    with tempfile.TemporaryDirectory() as t2:
+        rs_nc, ur_nc, _ = run_cli(reviews, Path(t2), env={"TRUESCORE_INTEGRITY__CONSENSUS_Z": "0"})
+    ur_nc["user_id"] = ur_nc["user_id"].astype(str)
+    no_cons = ur_nc.set_index("user_id")["suspicion"].reindex(users).to_numpy(float)
     rows = [("suspicion (truescore score)", *_metrics(y, acc["suspicion"].to_numpy(float))),
             ("diagnostic: suspicion with the ring detector off", *_metrics(y, no_ring)),
+            ("diagnostic: suspicion without the independent-consensus test (consensus_z = 0)",
+             *_metrics(y, no_cons)),
             ("baseline: number of ratings given (fewer = worse)", *_metrics(y, -acc["n_ratings"].to_numpy(float))),
             ("baseline: mean rating deviation", *_metrics(y, dev.reindex(users).fillna(0).to_numpy())),
             ("reliability_lo (truescore fit; before issue 11)", *_metrics(y, -acc["reliability_lo"].to_numpy(float))),
@@ -116,7 +128,9 @@ def bitcoin_otc(tmp: Path) -> dict[str, object]:
     lab_r = rs[rs["user_id"].isin(label.keys())]
     y_r = np.array([label[u] == -1 for u in lab_r["user_id"]], dtype=int)
     n_by_user = reviews.groupby("user_id").size()
+    rev_nc = rs_nc.set_index("review_id")["suspicion"].reindex(lab_r["review_id"]).to_numpy(float)
     rev_rows = [("suspicion (truescore score)", *_metrics(y_r, lab_r["suspicion"].to_numpy(float))),
+                ("diagnostic: without the independent-consensus test", *_metrics(y_r, rev_nc)),
                 ("baseline: author's number of ratings",
                  *_metrics(y_r, -lab_r["user_id"].map(n_by_user).to_numpy(float))),
                 ("baseline: rating deviation", *_metrics(
@@ -142,6 +156,139 @@ def _amazon_frame(name: str) -> pd.DataFrame:
                          "min_rating": 1, "max_rating": 5,
                          "created_at": pd.to_datetime(df["unixReviewTime"], unit="s", utc=True).dt.strftime(
                              "%Y-%m-%dT%H:%M:%SZ")})
+
+
+
+
+def plant_attacks(reviews: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, set[str]]:
+    """Plant the campaigns review farms run into a real review frame (1..5 stars).
+
+    Returns the frame with the planted reviews appended, a per-review fake label and the planted
+    account ids. Campaigns (each on its own targets, all within the data's time span):
+
+    - an aged ring of 40 accounts reused on 3 targets, up (5 stars on items whose mean is at most 4),
+      each account with 8 organic-looking ratings (the item's mean rounded, +/- 1 star noise) spread over
+      the year before; each target's campaign spread over 180 days, 45 days apart;
+    - the same ring shape bombing (1 star) 3 well-rated items (mean >= 4.5);
+    - a single-target aged ring of 30 accounts (5 organic ratings each), 5 stars over 180 days;
+    - sock puppets: 10 people x 4 accounts, each account 2 organic ratings, all 5 stars on 3 items;
+    - singleton bombers: 60 one-review accounts, 1 star on 3 well-rated items, within 60 days;
+    - singleton boosters: 60 one-review accounts, 5 stars on 3 weak items, within 60 days.
+
+    The organic ratings of planted accounts are labelled honest (per review) but their accounts are
+    planted (per account). Targets need at least 10 real ratings.
+    """
+    rng = np.random.default_rng(seed)
+    t = (pd.to_datetime(reviews["created_at"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+    stats = reviews.assign(t=t).groupby("item_id").agg(n=("rating", "size"), m=("rating", "mean"))
+    stats = stats[stats["n"] >= 10]
+    weak = list(rng.permutation(stats.index[stats["m"] <= 4.0].to_numpy()))
+    good = list(rng.permutation(stats.index[stats["m"] >= 4.5].to_numpy()))
+    all_items = reviews["item_id"].to_numpy()
+    item_mean = reviews.groupby("item_id")["rating"].mean()
+    t_end = float(np.quantile(t, 0.98))
+    rows: list[tuple[str, str, float, float, bool]] = []
+    planted: set[str] = set()
+    counter = iter(range(10**9))
+
+    def account(prefix: str) -> str:
+        name = f"planted-{prefix}-{next(counter)}"
+        planted.add(name)
+        return name
+
+    def organic(user: str, n: int, before: float) -> None:
+        for item in rng.choice(all_items, size=n, replace=False):
+            r = float(np.clip(np.rint(item_mean[item] + rng.normal(0, 0.7)), 1, 5))
+            rows.append((user, str(item), r, before - rng.random() * 365 * DAY, False))
+
+    def ring(name: str, targets: list[str], k: int, rating: float, camo: int, spread: float = 180.0) -> None:
+        users = [account(name) for _ in range(k)]
+        starts = t_end - spread * DAY - (len(targets) - 1 - np.arange(len(targets))) * 45 * DAY
+        for u in users:
+            organic(u, camo, float(starts[0]))
+        for s, target in zip(starts, targets, strict=True):
+            for u in users:
+                rows.append((u, target, rating, float(s + rng.random() * spread * DAY), True))
+
+    ring("ring-up", [weak.pop() for _ in range(3)], 40, 5.0, 8)
+    ring("ring-down", [good.pop() for _ in range(3)], 40, 1.0, 8)
+    ring("ring-single", [weak.pop()], 30, 5.0, 5)
+    puppet_targets = [weak.pop() for _ in range(3)]
+    for _ in range(10):
+        for _ in range(4):
+            u = account("puppet")
+            organic(u, 2, t_end - 90 * DAY)
+            for target in puppet_targets:
+                rows.append((u, target, 5.0, t_end - rng.random() * 60 * DAY, True))
+    for name, targets, rating in (("bomber", [good.pop() for _ in range(3)], 1.0),
+                                  ("booster", [weak.pop() for _ in range(3)], 5.0)):
+        for k in range(60):
+            rows.append((account(name), targets[k % 3], rating, t_end - rng.random() * 60 * DAY, True))
+    add = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "t", "fake"])
+    add = add.drop_duplicates(["user_id", "item_id"])
+    start = len(reviews)
+    extra = pd.DataFrame({"id": [f"p{start + k}" for k in range(len(add))], "item_id": add["item_id"],
+                          "user_id": add["user_id"], "rating": add["rating"], "min_rating": 1, "max_rating": 5,
+                          "created_at": pd.to_datetime(add["t"], unit="s", utc=True).dt.strftime(
+                              "%Y-%m-%dT%H:%M:%SZ")})
+    out = pd.concat([reviews, extra], ignore_index=True)
+    fake = np.r_[np.zeros(len(reviews), dtype=bool), add["fake"].to_numpy(bool)]
+    return out, fake, planted
+
+
+def _loo_deviation(reviews: pd.DataFrame) -> np.ndarray:
+    """``|r - mean of the item's other ratings|`` per review, normalised scale (0 when alone)."""
+    z = (reviews["rating"] - reviews["min_rating"]) / (reviews["max_rating"] - reviews["min_rating"])
+    cnt = z.groupby(reviews["item_id"]).transform("count")
+    tot = z.groupby(reviews["item_id"]).transform("sum")
+    loo = np.where(cnt > 1, (tot - z) / (cnt - 1).clip(lower=1), np.nan)
+    return np.nan_to_num(np.abs(z.to_numpy() - loo))
+
+
+def planted_check(tmp: Path, name: str = "amazon-musical-instruments", seed: int = 0) -> dict[str, object]:
+    """Second labelled real-data check: campaigns planted into a real store (:func:`plant_attacks`),
+    run through the CLI like the others; per-review and per-account AUC beside the trivial baselines,
+    overall and per campaign (its planted reviews / accounts against every real one)."""
+    reviews, fake, planted = plant_attacks(_amazon_frame(name), seed=seed)
+    rs, ur, sec = run_cli(reviews, tmp)
+    rs = rs.set_index("review_id").reindex(reviews["id"])
+    susp_r = rs["suspicion"].to_numpy(float)
+    n_by_user = reviews.groupby("user_id")["id"].transform("size").to_numpy(float)
+    dev = _loo_deviation(reviews)
+    ur["user_id"] = ur["user_id"].astype(str)
+    ur = ur.set_index("user_id")
+    users = ur.index.to_numpy()
+    y_u = np.array([u in planted for u in users], dtype=int)
+    dev_u = pd.Series(dev).groupby(reviews["user_id"].to_numpy()).mean().reindex(users).to_numpy()
+    n_u = reviews.groupby("user_id").size().reindex(users).to_numpy(float)
+    y_r = fake.astype(int)
+    rows = [("per review: suspicion (truescore score)", *_metrics(y_r, susp_r)),
+            ("per review: baseline author's review count (fewer = worse)", *_metrics(y_r, -n_by_user)),
+            ("per review: baseline rating deviation", *_metrics(y_r, dev)),
+            ("per account: suspicion (truescore score)", *_metrics(y_u, ur["suspicion"].to_numpy(float))),
+            ("per account: baseline review count (fewer = worse)", *_metrics(y_u, -n_u)),
+            ("per account: baseline mean rating deviation", *_metrics(y_u, dev_u)),
+            ("per account: reliability_lo (truescore fit; before issue 11)",
+             *_metrics(y_u, -ur["reliability_lo"].to_numpy(float)))]
+    camp = []
+    author = reviews["user_id"].to_numpy().astype(str)
+    real_r = ~np.char.startswith(author, "planted-")
+    real_u = ~np.char.startswith(users.astype(str), "planted-")
+    for c in ("ring-up", "ring-down", "ring-single", "puppet", "bomber", "booster"):
+        sel_r = np.char.startswith(author, f"planted-{c}-") & fake
+        sel_u = np.char.startswith(users.astype(str), f"planted-{c}-")
+        mr, mu = sel_r | real_r, sel_u | real_u
+        camp.append((c, int(sel_u.sum()), int(sel_r.sum()), _metrics(sel_r[mr].astype(int), susp_r[mr])[0],
+                     _metrics(sel_r[mr].astype(int), -n_by_user[mr])[0],
+                     _metrics(sel_u[mu].astype(int), ur["suspicion"].to_numpy(float)[mu])[0],
+                     _metrics(sel_u[mu].astype(int), -n_u[mu])[0]))
+    from truescore.config import get_settings
+
+    thr = get_settings().integrity.flag_threshold
+    flagged = ur["suspicion"].to_numpy(float) >= thr
+    return {"rows": rows, "campaigns": camp, "n_reviews": len(reviews), "n_fake": int(fake.sum()),
+            "n_accounts": len(users), "n_planted": int(y_u.sum()), "honest_flagged": float(flagged[y_u == 0].mean()),
+            "planted_flagged": float(flagged[y_u == 1].mean()), "seconds": sec}
 
 
 def clean_reference(name: str, tmp: Path) -> dict[str, object]:
@@ -174,6 +321,24 @@ def main(argv: list[str] | None = None) -> None:
     lines += [f"| {name} | {auc:.3f} | {ap:.3f} |" for name, auc, ap in otc["reviews"]]  # type: ignore[attr-defined]
     lines += ["", "CLI seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in otc["seconds"].items()),  # type: ignore[attr-defined]
               ""]
+    with tempfile.TemporaryDirectory() as t:
+        pc = planted_check(Path(t))
+    lines += ["## Planted campaigns in real data (amazon-musical-instruments; labelled check 2)", "",
+              f"The real store ({pc['n_reviews'] - pc['n_fake']:,} reviews) with campaigns planted by "
+              "`eval.integrity_eval.plant_attacks` (seed 0): an aged ring of 40 reused on 3 weak items (5 stars) "
+              "and one bombing 3 good items (1 star), each account with 8 organic ratings; a single-target aged "
+              "ring of 30; 10 people x 4 sock puppets on 3 items; 60 singleton bombers and 60 singleton boosters. "
+              f"{pc['n_fake']:,} planted reviews, {pc['n_planted']} planted accounts of {pc['n_accounts']:,}; "
+              "the planted accounts' organic ratings count as honest reviews. Through the CLI, metadata only.", "",
+              "| | AUC | average precision |", "|---|---:|---:|"]
+    lines += [f"| {name} | {auc:.3f} | {ap:.3f} |" for name, auc, ap in pc["rows"]]  # type: ignore[attr-defined]
+    lines += ["", f"At the default threshold: {pc['planted_flagged']:.1%} of planted accounts flagged, "
+              f"{pc['honest_flagged']:.2%} of real ones.", "",
+              "| campaign | accounts | planted reviews | review AUC | baseline: author's review count | "
+              "account AUC | baseline: review count |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {c} | {na} | {nr} | {a:.3f} | {b:.3f} | {au:.3f} | {bu:.3f} |"
+              for c, na, nr, a, b, au, bu in pc["campaigns"]]  # type: ignore[attr-defined]
+    lines += [""]
     refs = []
     for name in ("amazon-musical-instruments", "amazon-fashion"):
         with tempfile.TemporaryDirectory() as t:

@@ -345,3 +345,95 @@ def test_score_with_texts_but_no_models_still_writes_suspicion(tmp_path, capsys,
     assert len(Store.open(db).read_table("review_scores")) == 12
     code, _, err = run_cli(["score", "--text", "--db", db], capsys)
     assert code == 1 and "text engine cannot run" in err
+
+
+# --- issue 11b: the independent-consensus test, and reviews that inherit their author's suspicion ---
+
+
+def test_consensus_z_by_hand() -> None:
+    from truescore.integrity.rings import consensus_z
+
+    # members 0, 1 rate item 0 with 0; independent raters 2, 3, 4 rate it 1, 1, 0.5; item 1 has no
+    # independent rater
+    inp = _inputs([0, 1, 2, 3, 4, 0, 1], [0, 0, 0, 0, 0, 1, 1], [0, 0, 1, 1, 0.5, 0, 0], np.zeros(7))
+    independent = np.array([False, False, True, True, True])
+    z = consensus_z(inp, np.array([0, 1]), np.array([0, 1]), "down", independent, np.ones(5))
+    c = 2.5 / 3
+    sd = np.sqrt((2 * (1 - c) ** 2 + (0.5 - c) ** 2) / 3)
+    assert z[0] == pytest.approx(c / (sd / np.sqrt(3)))
+    assert z[1] == -np.inf
+    # pushing the item the way its independent raters already rate it is no contradiction
+    assert consensus_z(inp, np.array([0, 1]), np.array([0]), "up", independent, np.ones(5))[0] < 0
+
+
+def _warning_world(others: list[float]) -> IntegrityInputs:
+    """8 accounts rate items 0 and 1 with 0 within 30 days; each item also has its own independent raters
+    (``others``, each rating only that item and background items); 100 harsh background accounts."""
+    rng = np.random.default_rng(5)
+    users, items, ratings, times = [], [], [], []
+
+    def add(u: int, it: int, r: float, t: float) -> None:
+        users.append(u)
+        items.append(it)
+        ratings.append(r)
+        times.append(t * DAY)
+
+    for u in range(8):
+        for it in (0, 1):
+            add(u, it, 0.0, 100 + rng.uniform(0, 30))
+    u = 8
+    for it in (0, 1):
+        for r in others:
+            add(u, it, r, rng.uniform(0, 400))
+            for b in rng.choice(np.arange(2, 40), 3, replace=False):
+                add(u, int(b), 0.75, rng.uniform(0, 400))
+            u += 1
+    for _ in range(100):
+        for b in rng.choice(np.arange(2, 40), 2, replace=False):
+            add(u, int(b), 0.0, rng.uniform(0, 400))
+        u += 1
+    return _inputs(users, items, ratings, times)
+
+
+def test_a_ring_must_contradict_its_targets_independent_raters() -> None:
+    # a handful of split independent raters (mean 0.375, sd 0.41, 4 of them: z = 1.8 < 2): no
+    # contradiction strong enough; with the test off, the same group is a ring
+    few = _warning_world([1.0, 0.0, 0.0, 0.5])
+    assert not detect_rings(few).rings
+    assert detect_rings(few, consensus_z_min=0.0).rings
+    # twenty independent raters who like the targets: the group pushes against them, a bombing ring
+    many = _warning_world([1.0, 0.75] * 10)
+    rings = detect_rings(many).rings
+    assert rings and set(rings[0].members.tolist()) == set(range(8)) and rings[0].direction == "down"
+
+
+@pytest.mark.parametrize("cohort_rating, flagged", [(0.875, False), (0.0, True)], ids=["agrees", "contradicts"])
+def test_cohort_must_contradict_the_items_other_raters(cohort_rating: float, flagged: bool) -> None:
+    rng = np.random.default_rng(3)
+    n_h = 1000
+    created = np.r_[rng.uniform(0, 4 * 365, n_h), np.full(12, 500.0) + rng.uniform(0, 1, 12)] * DAY
+    users = np.r_[np.arange(n_h), np.arange(n_h, n_h + 12)]
+    items = np.r_[rng.integers(0, 40, n_h), np.zeros(12, dtype=int)]
+    times = created[users] + rng.uniform(30, 200, users.size) * DAY
+    ratings = np.r_[np.full(n_h, 1.0) - rng.uniform(0, 0.25, n_h), np.full(12, cohort_rating)]
+    inp = _inputs(users, items, ratings, times, user_created_at=created)
+    off = cohort_concentration(inp, bucket_days=14, min_accounts=5, min_lift=10)
+    on = cohort_concentration(inp, bucket_days=14, min_accounts=5, min_lift=10, consensus_z=3.0)
+    assert (off.evidence[n_h:] > 0).all()
+    assert (on.evidence[n_h:] > 0).all() == flagged
+    assert (on.evidence[:n_h] > 0).sum() <= (off.evidence[:n_h] > 0).sum()
+
+
+def test_review_inherits_its_authors_suspicion() -> None:
+    from truescore.integrity.behaviour import behaviour_scores
+    from truescore.integrity.suspicion import inherited_review_score
+
+    # accounts 0 and 1 write identical reviews (same item pattern, rating, time); only their account
+    # suspicion differs
+    inp = _inputs([0, 1, 2, 3, 2, 3], [0, 0, 0, 0, 1, 1], [1.0, 1.0, 0.5, 0.5, 0.5, 0.5],
+                  [0, 0, DAY, 2 * DAY, 3 * DAY, 4 * DAY])
+    beh = behaviour_scores(inp)
+    assert beh.review[0] == beh.review[1]
+    b = inherited_review_score(np.array([0.9, 0.1, 0.3, 0.3]), beh, inp.user_idx)
+    assert b[0] > b[1]
+    assert ((b >= 0) & (b <= 1)).all()

@@ -381,6 +381,11 @@ class IntegritySettings(_Section):
         365.0, gt=0, le=36500,
         description="Lockstep: a ring's ratings of one target (central 80%) fall within this many days.",
     )
+    consensus_z: float = Field(
+        2.0, ge=0.0, le=100.0,
+        description="A ring (on >= 2 targets) or an aged cohort must push the item against its independent "
+        "raters' consensus by this z (one-sample test), so a community that agrees with everyone else is no ring.",
+    )
     ring_max_rings: int = Field(200, ge=0, le=100_000, description="Most rings reported.")
     ring_peel_eps: float = Field(
         0.1, gt=0.0, le=1.0, description="FRAUDAR batch peeling: drop nodes within (1+eps) of the mean priority."

@@ -38,6 +38,23 @@ it (10th to 90th percentile of their times) span at most ``ring_max_window_days`
 targets. Honest co-raters of two items, or a community that warns against the same scammer over the
 years, accumulate over the items' whole lives and are not rings.
 
+**Against an independent consensus.** Coordination is not manipulation by itself: members of a
+community who warn against the same scammers rate the same targets the same way, and what makes them
+honest is that they agree with everyone else who knows the target. A ring must therefore push its
+targets *against* the consensus of the targets' independent raters: those outside every candidate ring,
+each weighted by ``v_u = 1 - b_u`` (ordinary accounts define the consensus). On target ``t`` with such
+raters' weighted mean ``c_t``, weighted sd ``s_t`` (floored at :data:`_SD_FLOOR`) and effective number
+``n_t = (sum v)^2 / sum v^2``, the ring's mean ``m_t`` must contradict it in the ring's direction with
+
+    z_t = sign * (m_t - c_t) / (s_t / sqrt(n_t)) >= consensus_z   (default 2),
+
+a one-sample test of "the ring rates ``t`` as its independent raters do". A target without independent
+raters cannot be contradicted and fails. Two targets must pass, as for the lockstep test: each at the
+conventional one-sided 2-sigma level (p ~ 0.023), jointly p ~ 5e-4 when the targets' raters are
+independent. The candidate rings are few (tens), so this joint level leaves room for their number. A ring that
+makes up all of its targets' raters is thus left to the behaviour score: with no independent witness,
+the data cannot tell a bombing ring from the only people who dealt with a scammer.
+
 Strength ``s = clip(1/2 + overlap, 1/2, 1)``, ``overlap`` the median over the ring's co-targeted pairs
 of ``o_AB / min(d_A, d_B)`` (the share of the smaller item's polar raters that the pair shares: 1 when
 one item's raters are all the ring), is the evidence given to each of the ring's ratings of its
@@ -57,7 +74,10 @@ from scipy.sparse.csgraph import connected_components
 from truescore.integrity._common import DAY, FloatArray, IntArray, IntegrityInputs
 from truescore.integrity.fraudar import column_weights, peel
 
-__all__ = ["Ring", "RingDetection", "detect_rings"]
+__all__ = ["Ring", "RingDetection", "consensus_z", "detect_rings"]
+
+#: floor of the independent raters' sd (normalised scale): a unanimous handful is not infinitely sure
+_SD_FLOOR = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +214,37 @@ def _lockstep_targets(inp: IntegrityInputs, members: IntArray, targets: IntArray
     return np.asarray(keep, dtype=np.int64)
 
 
+def consensus_z(inp: IntegrityInputs, members: IntArray, targets: IntArray, direction: str,
+                independent: np.ndarray, weight: FloatArray) -> FloatArray:
+    """Per target: ``z_t`` of the ring's mean against its independent raters' consensus (module docstring).
+
+    ``independent`` marks the accounts outside every candidate ring, ``weight`` is ``v_u``; a target
+    without independent raters gets ``-inf``.
+    """
+    sign = 1.0 if direction == "up" else -1.0
+    is_member = np.zeros(inp.n_users, dtype=bool)
+    is_member[members] = True
+    out = np.full(targets.size, -np.inf)
+    on_t = np.isin(inp.item_idx, targets)
+    for k, t in enumerate(targets.tolist()):
+        on = on_t & (inp.item_idx == t)
+        ring_r = inp.rating[on & is_member[inp.user_idx]]
+        oth = on & independent[inp.user_idx] & ~is_member[inp.user_idx]
+        v = weight[inp.user_idx[oth]]
+        if ring_r.size == 0 or v.sum() <= 1e-9:
+            continue
+        r = inp.rating[oth]
+        c = float((v * r).sum() / v.sum())
+        sd = max(float(np.sqrt((v * (r - c) ** 2).sum() / v.sum())), _SD_FLOOR)
+        n_eff = float(v.sum() ** 2 / (v ** 2).sum())
+        out[k] = sign * (float(ring_r.mean()) - c) / (sd / np.sqrt(n_eff))
+    return out
+
+
 def detect_rings(inp: IntegrityInputs, *, max_user_ratings: int = 500, min_members: int = 5,
                  min_lift: float = 50.0, min_gap: float = 0.25, eps: float = 0.1,
                  max_rings: int = 200, account_weight: FloatArray | None = None,
-                 max_window_days: float = 365.0) -> RingDetection:
+                 max_window_days: float = 365.0, consensus_z_min: float = 2.0) -> RingDetection:
     """Find lockstep rings (see the module docstring); ``account_weight`` is ``v_u`` (default 1)."""
     n = inp.n_ratings
     out = RingDetection(rings=[], review_ring=np.full(n, -1, dtype=np.int64),
@@ -230,6 +277,17 @@ def detect_rings(inp: IntegrityInputs, *, max_user_ratings: int = 500, min_membe
                              if p < q and (p, q) in pair_info]).reshape(-1, 3)
             med = np.median(info, axis=0) if info.size else np.array([min_lift, min_gap, 0.0])
             found.append((direction, members, tgt, float(med[0]), float(med[1]), block.density, float(med[2])))
+    # against an independent consensus: the targets' raters outside every candidate ring
+    independent = np.ones(inp.n_users, dtype=bool)
+    for f in found:
+        independent[f[1]] = False
+    kept = []
+    for direction, members, tgt, lift, gap, density, overlap in found:
+        z = consensus_z(inp, members, tgt, direction, independent, weight)
+        tgt = tgt[z >= consensus_z_min]
+        if tgt.size >= 2:
+            kept.append((direction, members, tgt, lift, gap, density, overlap))
+    found = kept
     found.sort(key=lambda f: -(f[1].size * f[2].size))
     for direction, members, tgt, lift, gap, density, overlap in found[:max_rings]:
         rid = len(out.rings)

@@ -13,6 +13,10 @@ For review ``j`` by account ``u``:
 
     suspicion_j = w b_j + (1 - w) E_j,    w = behaviour_weight (0.4)
 
+where ``b_j`` is :func:`inherited_review_score`: the review's own behavioural percentiles averaged
+with the percentile of its author's account *suspicion* (below), so ring and cohort membership
+reach the member's other reviews too,
+
 with ``e_ring`` the ring's strength for a member's rating of a ring target, ``e_cohort`` the cohort
 evidence, ``e_change = change evidence x b_u`` and ``e_burst = (1 - expected/count) x b_u`` for a
 rating in a significant burst of its item (count >= 5 and count > expected + 4 sqrt(expected); the
@@ -41,8 +45,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from truescore.integrity._common import FloatArray, IntegrityInputs
-from truescore.integrity.behaviour import BehaviourScores, behaviour_scores
+from truescore.integrity._common import FloatArray, IntegrityInputs, percentile_rank, weighted_percentile_mean
+from truescore.integrity.behaviour import REVIEW_WEIGHTS, BehaviourScores, behaviour_scores
 from truescore.integrity.changepoint import ChangePoints, change_points
 from truescore.integrity.cohort import CohortScores, cohort_concentration
 from truescore.integrity.duplicates import Duplicates, near_duplicates
@@ -72,6 +76,8 @@ class IntegrityResult:
     Attributes
     ----------
     review_suspicion, account_suspicion : float arrays in [0, 1]
+    review_behaviour : float array in [0, 1]
+        ``b_j``: the review's own features with its author's account suspicion (order only).
     review_evidence, account_evidence : dict of float arrays
         Per detector (:data:`DETECTORS`), in [0, 1].
     behaviour : BehaviourScores
@@ -82,6 +88,7 @@ class IntegrityResult:
 
     review_suspicion: FloatArray
     account_suspicion: FloatArray
+    review_behaviour: FloatArray
     review_evidence: dict[str, FloatArray]
     account_evidence: dict[str, FloatArray]
     behaviour: BehaviourScores
@@ -171,6 +178,26 @@ def _burst_evidence(inp: IntegrityInputs, window_hours: float = 48.0, min_rating
     return 1.0 - beta
 
 
+def inherited_review_score(account_suspicion: FloatArray, beh: BehaviourScores, user_idx: np.ndarray) -> FloatArray:
+    """``b_j``: a review inherits its author's account suspicion, beside its own features.
+
+    Review filters score a review by its author first (SpEagle's user prior feeds the review's; Rayana &
+    Akoglu KDD 2015) and then by what the review itself does. The author's *suspicion* (behaviour and
+    the account's detector evidence: a ring member's camouflage reviews and its campaign reviews come
+    from the same account) replaces the behavioural account score ``b_u`` in the review's mean:
+
+        b_j = p( (W_a p(s_u) + sum_f W_f p_f(x_j)) / (W_a + sum_f W_f) )
+
+    with ``p`` the mid-rank percentile over accounts (``s_u``) or reviews, ``W`` :data:`REVIEW_WEIGHTS`
+    (``account`` 3, rating deviation, extremity and item-day burst 1 each; unchanged).
+    """
+    has = np.bincount(user_idx, minlength=account_suspicion.shape[0]) > 0
+    p_acc = np.zeros(account_suspicion.shape[0])
+    p_acc[has] = percentile_rank(account_suspicion[has])
+    ranks = {"account": p_acc[user_idx], **beh.review_ranks}
+    return percentile_rank(weighted_percentile_mean(ranks, REVIEW_WEIGHTS))
+
+
 def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = None) -> IntegrityResult:
     """Run every detector and combine them (see the module docstring)."""
     if settings is None:
@@ -182,9 +209,11 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
     rings = detect_rings(inp, max_user_ratings=s.ring_max_user_ratings, min_members=s.ring_min_members,
                          min_lift=s.ring_min_lift, min_gap=s.ring_min_gap, eps=s.ring_peel_eps,
                          max_rings=s.ring_max_rings, account_weight=np.clip(1.0 - beh.account, 0.05, 1.0),
-                         max_window_days=s.ring_max_window_days)
+                         max_window_days=s.ring_max_window_days, consensus_z_min=s.consensus_z)
     cohort = cohort_concentration(inp, bucket_days=s.cohort_bucket_days, min_accounts=s.cohort_min_accounts,
-                                  min_lift=s.cohort_min_lift, min_age_days=s.cohort_min_age_days)
+                                  min_lift=s.cohort_min_lift, min_age_days=s.cohort_min_age_days,
+                                  consensus_z=s.consensus_z,
+                                  account_weight=np.clip(1.0 - beh.account, 0.05, 1.0))
     changes = change_points(inp, z0=s.change_z, min_ratings=s.change_min_ratings)
     dups = near_duplicates(inp, threshold=s.duplicate_threshold, min_accounts=s.duplicate_min_accounts,
                            min_words=s.duplicate_min_words, min_lift=s.duplicate_min_lift)
@@ -213,8 +242,10 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
     for v in acc_ev.values():
         keep_u *= 1.0 - np.clip(v, 0.0, 1.0)
     w = s.behaviour_weight
-    review = np.clip(w * beh.review + (1.0 - w) * e_review, 0.0, 1.0)
     account = np.clip(w * beh.account + (1.0 - w) * (1.0 - keep_u), 0.0, 1.0)
-    return IntegrityResult(review_suspicion=review, account_suspicion=account, review_evidence=ev,
+    review_b = inherited_review_score(account, beh, inp.user_idx)
+    review = np.clip(w * review_b + (1.0 - w) * e_review, 0.0, 1.0)
+    return IntegrityResult(review_suspicion=review, account_suspicion=account, review_behaviour=review_b,
+                           review_evidence=ev,
                            account_evidence=acc_ev, behaviour=beh, rings=rings, cohort=cohort, changes=changes,
                            duplicates=dups, flag_threshold=s.flag_threshold, inputs=inp)
