@@ -7,6 +7,7 @@ One local[2] SparkSession for the module; small synthetic stores exported to Par
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 
 from truescore.domain import Review
 from truescore.store import Store
-from truescore.synth import SynthConfig, generate
+from truescore.synth import SynthConfig, add_item, add_ring_campaign, generate
 
 from conftest import run_cli
 
@@ -194,7 +195,7 @@ def test_spark_score_equals_the_single_machine_scores(spark: Any, tmp_path: Path
 
     store = Store.open(f"sqlite:///{tmp_path / 'text.db'}")
     generate(SynthConfig(n_users=40, n_items=6, n_ratings=60, seed=2, n_rings=1, ring_size=5)).write(store)
-    reviews = _export(store, tmp_path / "export", ("reviews", "votes"))
+    reviews = _export(store, tmp_path / "export", ("reviews", "votes", "items", "users"))
     assert score_store(store, batch_size=16) == 60
     expected = pd.DataFrame(store.read_derived("review_scores")).set_index("review_id")
     spark.conf.set("spark.sql.shuffle.partitions", "2")
@@ -205,6 +206,102 @@ def test_spark_score_equals_the_single_machine_scores(spark: Any, tmp_path: Path
         assert _max_diff(got[col], expected[col]) <= 1e-6, col
     assert (got["model_version"] == expected["model_version"]).all()
     assert (got["n_words"] > 0).all()
+    assert got["suspicion"].between(0, 1).all()  # the integrity engine ran too (compared in detail below)
+
+
+@pytest.fixture(scope="module")
+def integrity_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, pd.DataFrame, list[Any]]:
+    """A store with texts (near duplicates), rings, edits and account ages, exported; and what
+    ``truescore score``'s integrity step (run_integrity, fitting first) writes for it."""
+    from truescore.integrity.runner import run_integrity
+    from truescore.store.integrity_io import read_rings, suspicion_frame
+
+    folder = tmp_path_factory.mktemp("spark-integrity")
+    store = Store.open(f"sqlite:///{folder / 's.db'}")
+    world = generate(SynthConfig(n_users=400, n_items=50, n_ratings=3000, seed=11, n_rings=0))
+    targets = []
+    for k in range(3):
+        world, target = add_item(world, 3.0, 15, seed=k)
+        targets.append(target)
+    add_ring_campaign(world, targets, 25, rating=1.0, camouflage_ratings=5, text="templated", seed=5).write(store)
+    first = store.review_frame(with_text=False).head(5)
+    t = datetime.fromtimestamp(_NOW - 86400, UTC)
+    store.add_reviews([Review(id=f"edit{k}", item_id=row.item_id, user_id=row.user_id, rating=1.0, created_at=t,
+                              supersedes=row.id) for k, row in enumerate(first.itertuples())])
+    reviews = _export(store, folder / "export", ("reviews", "items", "users"))
+    report = run_integrity(store)
+    assert report.rings_written > 0 and report.result.flagged_reviews.any()
+    assert any("near-duplicate text" in r for r in report.result.review_reasons())
+    reviews_expected = suspicion_frame(store).set_index("review_id")
+    accounts = pd.DataFrame(store.read_derived("user_reliability")).set_index("user_id")
+    return reviews, reviews_expected, accounts, read_rings(store)
+
+
+def _check_suspicion(folder: Path, reviews_expected: pd.DataFrame, accounts: pd.DataFrame, rings: list[Any]) -> None:
+    got = pd.read_parquet(folder / "review_scores.parquet").set_index("review_id")
+    assert sorted(got.index) == sorted(reviews_expected.index)
+    got = got.loc[reviews_expected.index]
+    assert _max_diff(got["suspicion"], reviews_expected["suspicion"]) <= 1e-6
+    assert (got["suspicion_reasons"].fillna("") == reviews_expected["suspicion_reasons"].fillna("")).all()
+    users = pd.read_parquet(folder / "user_reliability.parquet").set_index("user_id")
+    assert sorted(users.index) == sorted(accounts.index)
+    users = users.loc[accounts.index]
+    assert _max_diff(users["suspicion"], accounts["suspicion"]) <= 1e-6
+    assert (users["suspicion_reasons"].fillna("") == accounts["suspicion_reasons"].fillna("")).all()
+    got_rings = pd.read_parquet(folder / "rings.parquet")
+    assert sorted(got_rings["ring_id"]) == sorted(r["ring_id"] for r in rings)
+    for ring in rings:
+        row = got_rings.set_index("ring_id").loc[ring["ring_id"]]
+        assert json.loads(row["members"]) == ring["members"] and json.loads(row["targets"]) == ring["targets"]
+
+
+@pytest.mark.parametrize("parts", [1, 4])
+def test_spark_score_suspicion_equals_truescore_score(spark: Any, integrity_world: tuple[Any, ...], tmp_path: Path,
+                                                      parts: int) -> None:
+    from truescore.spark.score import score_run
+
+    reviews, reviews_expected, accounts, rings = integrity_world
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    report = score_run(spark, reviews, tmp_path, text=False)  # texts still feed the near-duplicate detector
+    assert report.n_reviews == len(reviews_expected) and report.n_text_scored == 0
+    _check_suspicion(tmp_path, reviews_expected, accounts, rings)
+    scores = pd.read_parquet(tmp_path / "review_scores.parquet")
+    assert "quality" not in scores.columns and (scores["model_version"] == "integrity-1").all()
+    assert (tmp_path / "item_quality.parquet").exists()  # the fit ran in the job
+
+
+def test_cli_spark_score_with_a_fit_and_import_results_round_trip(spark: Any, integrity_world: tuple[Any, ...],
+                                                                  tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from truescore.store.integrity_io import read_rings, suspicion_frame
+
+    reviews, reviews_expected, accounts, rings = integrity_world
+    fit_dir, out = tmp_path / "fit", tmp_path / "out"
+    code, _, stderr = run_cli(["spark", "fit", "--reviews", str(reviews), "--out", str(fit_dir)], capsys)
+    assert code == 0, stderr
+    code, stdout, stderr = run_cli(["spark", "score", "--reviews", str(reviews), "--out", str(out), "--fit",
+                                    str(fit_dir), "--no-text"], capsys)
+    assert code == 0, stderr
+    assert "integrity engine" in stdout and f"{len(rings):,} rings" in stdout
+    _check_suspicion(out, reviews_expected, accounts, rings)
+    assert not (out / "item_quality.parquet").exists()  # the fit was given
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    target = Store.open(url)
+    target.import_derived({"rings": pd.DataFrame([{**rings[0], "ring_id": "stale", "members": "[]",
+                                                   "targets": "[]", "evidence": "{}"}])})
+    code, stdout, stderr = run_cli(["import-results", str(fit_dir), "--db", url], capsys)
+    assert code == 0, stderr
+    code, stdout, stderr = run_cli(["import-results", str(out), "--db", url], capsys)
+    assert code == 0, stderr
+    assert f"{len(rings):,} rows of rings" in stdout
+    back = suspicion_frame(target).set_index("review_id").loc[reviews_expected.index]
+    assert _max_diff(back["suspicion"], reviews_expected["suspicion"]) <= 1e-6
+    assert (back["suspicion_reasons"].fillna("") == reviews_expected["suspicion_reasons"].fillna("")).all()
+    users = pd.DataFrame(target.read_derived("user_reliability")).set_index("user_id").loc[accounts.index]
+    assert _max_diff(users["suspicion"], accounts["suspicion"]) <= 1e-6
+    assert _max_diff(users["reliability"], accounts["reliability"]) <= 1e-9
+    assert [(r["ring_id"], r["members"], r["targets"]) for r in read_rings(target)] == \
+        [(r["ring_id"], r["members"], r["targets"]) for r in rings]  # the stale ring is gone
 
 
 def test_clear_error_without_java(tmp_path: Path) -> None:

@@ -57,16 +57,40 @@ def spark_fit_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption =
 def spark_score_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption = None,
                     partitions: PartitionsOption = None,
                     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1,
-                                                                   help="Reviews per model batch.")] = None) -> None:
-    """Text scores (quality, fake probability, sentiment) of every review: DIR/review_scores.parquet."""
-    from truescore.spark.score import spark_score
+                                                                   help="Reviews per model batch.")] = None,
+                    fit: Annotated[Path | None, typer.Option(
+                        "--fit", help="Output folder of `spark fit` (reliability for the suspicion); default: "
+                                      "fit in this job.")] = None,
+                    text: Annotated[bool | None, typer.Option(
+                        "--text/--no-text", help="Run the text models (default: when reviews have text).")] = None,
+                    ) -> None:
+    """Text scores (quality, fake probability, sentiment) and suspicion of every review, suspicion of every
+    account, rings: DIR/review_scores.parquet, DIR/user_reliability.parquet, DIR/rings.parquet."""
+    from truescore.spark.score import score_run
 
     spark = _session(master, partitions)
     started = time.perf_counter()
-    n = spark_score(spark, reviews, out, batch_size=batch_size)
+    try:
+        report = score_run(spark, reviews, out, batch_size=batch_size, fit=fit, text=text)
+    except (FileNotFoundError, ValueError) as exc:
+        from truescore.cli import CliError
+
+        raise CliError(str(exc)) from None
     seconds = time.perf_counter() - started
-    _console().print(f"scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s); "
-                     f"wrote {out}/review_scores.parquet")
+    n = report.n_reviews
+    console = _console()
+    if report.n_text_scored:
+        console.print(f"text engine: scored {report.n_text_scored:,} reviews")
+    else:
+        console.print("text engine: skipped (no review has text, or --no-text)")
+    run = report.integrity
+    if run is not None:
+        console.print(f"integrity engine (driver, {run.seconds:.1f} s): {n:,} reviews, {run.flagged_reviews:,} "
+                      f"flagged; {len(run.accounts):,} accounts, {run.flagged_accounts:,} flagged; "
+                      f"{len(run.rings):,} rings")
+    console.print(f"scored {n:,} reviews in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} reviews/s); "
+                  f"wrote {out}/review_scores.parquet" + (", user_reliability.parquet, rings.parquet"
+                                                           if run is not None else ""))
 
 
 @spark_app.command("rank")

@@ -10,7 +10,7 @@ import pandas as pd
 __all__ = ["RESULT_TABLES", "import_results", "read_results"]
 
 #: Derived tables a Spark run may write, as ``DIR/<table>.parquet`` (a file or a Spark output folder).
-RESULT_TABLES = ("item_quality", "user_reliability", "review_scores", "product_rankings")
+RESULT_TABLES = ("item_quality", "user_reliability", "review_scores", "product_rankings", "rings")
 
 
 def read_results(folder: str | Path) -> dict[str, pd.DataFrame]:
@@ -31,6 +31,8 @@ def read_results(folder: str | Path) -> dict[str, pd.DataFrame]:
 def import_results(store: Any, folder: str | Path) -> dict[str, int]:
     """Load a Spark run's output folder into ``store`` in one transaction (model version and time kept).
 
-    Returns the number of rows per table.
+    Returns the number of rows per table. ``rings.parquet`` (``truescore spark score``) replaces the whole
+    ``rings`` table, as ``truescore score`` does; the suspicion columns of ``review_scores`` and
+    ``user_reliability`` are loaded with their rows.
     """
     return store.import_derived(read_results(folder))

@@ -11,18 +11,24 @@ What runs where
    ``mapInPandas``, the shipped models loaded ONCE per Python worker (:func:`truescore.text.get_scorer`
    is process-wide and Spark reuses its workers), batches of ``batch_size`` reviews. This is the slow
    part (~100 reviews/s per core) and it scales with the executors.
+3. *Suspicion* (the integrity engine of issue 11: rings, cohorts, change points, near-duplicate texts):
+   global, so once on the driver over the live reviews frame, with the store path's function
+   (:mod:`truescore.spark.integrity`); ~30 s per 1 M reviews, cheap next to step 2. Adds ``suspicion``,
+   ``suspicion_reasons`` to ``review_scores.parquet`` and writes ``user_reliability.parquet`` (with the
+   account suspicion) and ``rings.parquet``. Without text (or with ``text=False``) step 2 is skipped and
+   ``review_scores.parquet`` carries the suspicion only, as ``truescore score`` on a metadata-only store.
 
 Per-review metadata functions
 -----------------------------
 ``review_functions`` maps a column name to ``fn(reviews: DataFrame) -> array``, evaluated on the same
-batches (e.g. the integrity engine's per-review suspicion once it exists); each becomes a column of
-``review_scores.parquet``.
+batches as the text models; each becomes a column of ``review_scores.parquet``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from truescore.spark.fit import live_reviews
+from truescore.spark.integrity import IntegrityRun
 
-__all__ = ["ReviewFunction", "read_votes", "spark_score"]
+__all__ = ["ReviewFunction", "SparkScoreReport", "read_votes", "score_run", "spark_score"]
 
 ReviewFunction = Callable[[pd.DataFrame], Any]
 _F = "f__"
@@ -85,33 +92,85 @@ def _score_job(feature_names: list[str], review_columns: list[str], functions: M
     return run
 
 
+@dataclass(frozen=True, slots=True)
+class SparkScoreReport:
+    """What :func:`score_run` did: reviews written, how many got text scores, the integrity run."""
+
+    n_reviews: int
+    n_text_scored: int
+    integrity: IntegrityRun | None
+
+
 def spark_score(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: int | None = None,
                 votes: str | Path | None = None, review_functions: Mapping[str, ReviewFunction] | None = None,
-                ) -> int:
+                text: bool | None = None, fit: str | Path | None = None, integrity: bool = True) -> int:
     """Score every current review of the reviews Parquet; writes ``out/review_scores.parquet``.
 
-    Returns the number of reviews scored. Equal to ``truescore score`` on the same store (the same
-    features, the same models; see tests/test_spark.py for the tolerance).
+    Returns the number of reviews written. See :func:`score_run`.
     """
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+    return score_run(spark, reviews, out, batch_size=batch_size, votes=votes, review_functions=review_functions,
+                     text=text, fit=fit, integrity=integrity).n_reviews
 
+
+def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: int | None = None,
+              votes: str | Path | None = None, review_functions: Mapping[str, ReviewFunction] | None = None,
+              text: bool | None = None, fit: str | Path | None = None, integrity: bool = True
+              ) -> SparkScoreReport:
+    """Text scores and suspicion of every current review of the reviews Parquet (``truescore spark score``).
+
+    Text scores (``text``: None = when some review has a non-blank text, as ``truescore score``; False =
+    metadata only; True = required) are equal to ``truescore score`` on the same store (the same
+    features, the same models; see tests/test_spark.py for the tolerance). With ``integrity`` the
+    issue-11 suspicion of every review and account and the rings are computed on the driver by
+    :func:`truescore.spark.integrity.spark_integrity` (``fit``: a ``truescore spark fit`` output folder,
+    else the fit runs in this job) and written as described there.
+    """
     from truescore.config import get_settings
-    from truescore.spark.session import partitions
-    from truescore.text import get_scorer
-    from truescore.text.features import compute_features
+    from truescore.integrity.runner import MODEL_VERSION as INTEGRITY_VERSION
+    from truescore.spark.integrity import spark_integrity, write_integrity
 
     size = int(batch_size or get_settings().text.batch_size)
     if size < 1:
         raise ValueError(f"batch_size must be >= 1, got {size}")
-    functions = dict(review_functions or {})
     frame = live_reviews(spark, reviews).toPandas()
-    if "text" not in frame.columns:
-        raise ValueError(f"{reviews}: column text missing; write the file with `truescore export reviews`")
+    has_text = "text" in frame.columns and any(isinstance(t, str) and t.strip() for t in frame["text"].tolist())
+    run_text = has_text if text is None else bool(text)
+    if run_text and "text" not in frame.columns:
+        raise ValueError(f"{reviews}: column text missing; write the file with `truescore export reviews` "
+                         "(or score metadata only with --no-text)")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if frame.empty:
-        return 0
+        return SparkScoreReport(0, 0, None)
     frame = frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
+    run = spark_integrity(spark, reviews, frame, fit=fit) if integrity else None
+    if run_text:
+        scored = _text_scores(spark, frame, size, reviews, votes, dict(review_functions or {}))
+    elif run is not None:
+        scored = run.reviews[["review_id"]].assign(model_version=INTEGRITY_VERSION, fitted_at=time.time())
+    else:
+        raise ValueError("nothing to score: no text scoring (no text, or --no-text) and no integrity")
+    n_text = len(scored) if run_text else 0
+    if run is not None:
+        scored = scored.merge(run.reviews, on="review_id", how="outer")
+        missing = scored["model_version"].isna()
+        scored.loc[missing, "model_version"] = INTEGRITY_VERSION
+        scored.loc[missing, "fitted_at"] = time.time()
+        write_integrity(run, out_dir)
+    scored.to_parquet(out_dir / "review_scores.parquet", index=False)
+    return SparkScoreReport(n_reviews=len(scored), n_text_scored=n_text, integrity=run)
+
+
+def _text_scores(spark: Any, frame: pd.DataFrame, size: int, reviews: str | Path, votes: str | Path | None,
+                 functions: dict[str, ReviewFunction]) -> pd.DataFrame:
+    """The text engine over ``frame`` (live reviews in (created_at, id) order), chunks on the executors."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    from truescore.spark.session import partitions
+    from truescore.text import get_scorer
+    from truescore.text.features import compute_features
+
+    frame = frame.copy()
     frame["text"] = ["" if not isinstance(t, str) else t for t in frame["text"].tolist()]
     feats = compute_features(frame, read_votes(reviews, votes), global_duplicates=False)
     review_columns = [c for c in frame.columns if c not in ("supersedes",)]
@@ -122,6 +181,4 @@ def spark_score(spark: Any, reviews: str | Path, out: str | Path, *, batch_size:
                          *(StructField(c, DoubleType()) for c in (*_SCORE_COLS, *functions))])
     sdf = spark.createDataFrame(wide).repartition(partitions(spark), "_chunk").sortWithinPartitions("_chunk", "_pos")
     scored = sdf.mapInPandas(_score_job(list(feats.columns), review_columns, functions), schema).toPandas()
-    scored = scored.assign(model_version=get_scorer().model_version, fitted_at=time.time())
-    scored.to_parquet(out_dir / "review_scores.parquet", index=False)
-    return len(scored)
+    return scored.assign(model_version=get_scorer().model_version, fitted_at=time.time())

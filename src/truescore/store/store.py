@@ -723,6 +723,8 @@ class Store:
                         raise StoreError(f"{name}: column {col!r} is missing")
                 clean = df.astype(object).where(df.notna(), None)
                 rows = clean.to_dict(orient="records")
+                if name == "rings":  # a run's rings replace the table, as truescore score does
+                    c.execute(tbl.delete())
                 out[name] = self._upsert(c, tbl, rows)
         return out
 
