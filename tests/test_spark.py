@@ -322,3 +322,13 @@ def test_clear_error_without_java(tmp_path: Path) -> None:
                            str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1
     assert "no `java` on the PATH" in proc.stderr
+
+
+def test_cli_spark_score_names_a_missing_items_file(spark: Any, integrity_world: tuple[Any, ...], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    reviews = tmp_path / "reviews.parquet"
+    reviews.write_bytes(Path(integrity_world[0]).read_bytes())
+    code, _, stderr = run_cli(["spark", "score", "--reviews", str(reviews), "--out", str(tmp_path / "o"),
+                               "--no-text"], capsys)
+    assert code == 1
+    assert "items.parquet: missing" in stderr and "truescore export items" in stderr

@@ -82,7 +82,7 @@ def spark_score_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption
     if report.n_text_scored:
         console.print(f"text engine: scored {report.n_text_scored:,} reviews")
     else:
-        console.print("text engine: skipped (no review has text, or --no-text)")
+        console.print("text engine: skipped (" + ("--no-text" if text is False else "no review has text") + ")")
     run = report.integrity
     if run is not None:
         console.print(f"integrity engine (driver, {run.seconds:.1f} s): {n:,} reviews, {run.flagged_reviews:,} "
