@@ -2,7 +2,9 @@
 
 * :func:`truescore.spark.fit.spark_fit` -- the reliability fit (VB, default configuration and empirical
   Bayes) with the step kernels of :mod:`truescore.reliability.kernels`: the same numbers as ``truescore fit``;
-* :func:`truescore.spark.score.spark_score` -- text scores of every review, models loaded once per worker;
+* :func:`truescore.spark.score.spark_score` -- text scores of every review, models loaded once per worker,
+  and the integrity engine's suspicion of every review and account (:mod:`truescore.spark.integrity`, on
+  the driver: it needs all reviews at once);
 * :func:`truescore.spark.rank.spark_rank` -- the public ranking (fused score, love score) per item;
 * :func:`truescore.spark.results.import_results` -- a run's output folder into the store's derived tables.
 
