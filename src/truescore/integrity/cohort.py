@@ -99,7 +99,8 @@ def _consensus_z(inp: IntegrityInputs, aged: np.ndarray, group: IntArray, v_user
     n_i = inp.n_items
 
     def item_sums(w: FloatArray) -> FloatArray:
-        return np.bincount(item, weights=w, minlength=n_i)
+        sums: FloatArray = np.bincount(item, weights=w, minlength=n_i).astype(np.float64, copy=False)
+        return sums
 
     w_i, wr_i, wr2_i, q_i = item_sums(v), item_sums(v * r), item_sums(v * r * r), item_sums(v * v)
     va, ra = v[aged], r[aged]
