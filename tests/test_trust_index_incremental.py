@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from test_api_endpoints import auth, build_world, settings_for_tests
 from truescore.api import create_app
+from truescore.config import load_settings
 from truescore.domain import Flag, FlagReason, Item, Review, User, UserRole, Vote
 from truescore.store import Store, service
 from truescore.trust.graph import NodeIndex
@@ -64,7 +65,7 @@ def _batches(seed: int) -> list[dict[str, list[Any]]]:
         batch: dict[str, list[Any]] = {"reviews": [], "items": [], "votes": [], "flags": [], "users": []}
         for _ in range(rng.randint(1, 9)):
             k += 1
-            u, i = rng.choice(users), rng.choice(items + [f"new{b}"])
+            u, i = rng.choice(users), rng.choice([*items, f"new{b}"])
             lo, hi = rng.choice([(1.0, 5.0), (1.0, 5.0), (0.0, 10.0)])
             rid = f"r{k}"
             sup = current.get((u, i)) if rng.random() < 0.8 else None
@@ -160,3 +161,25 @@ def test_a_read_after_a_write_does_not_rebuild_the_index(world: Store) -> None:
         rows = index.item_review_rows(index.item_code("pan"))
         assert sorted(str(index.review_ids[r]) for r in rows if str(index.review_ids[r]).startswith("after-")) == [
             f"after-{k}" for k in range(5)]
+
+
+def test_the_refresher_re_estimates_the_covariances_after_enough_writes(world: Store) -> None:
+    settings = load_settings(api={"refresh_seconds": 0, "summary_ttl_seconds": 0},
+                             personal={"hyper_refresh_events": 3})
+    admin = service.create_key(world, "admin", user_id=None, scopes=["admin"])[1]
+    with TestClient(create_app(world, settings)) as client:
+        state = client.app.state.truescore
+        first = state.rater
+        assert state.check_store() is False  # nothing written: nothing to do
+        for k in range(3):
+            body = {"id": f"cov-{k}", "item_id": "pan", "user_id": f"cov{k}", "rating": 2,
+                    "created_at": 1_700_000_000 + k}
+            assert client.post("/reviews", json=body, headers=auth(admin)).status_code == 201
+            if k < 2:
+                assert first.personal.stale_events == k + 1
+                assert state.check_store() is False  # below the threshold: the Rater stays
+        assert first.personal.stale_events == 3  # the reads kept the old covariances ...
+        assert state.check_store() is True  # ... until the refresher rebuilt the Rater off the read path
+        assert state.rater is not first and state.rater.personal.stale_events == 0
+        assert client.get("/items/pan/rating").json()["total_reviews_considered"] == (
+            first.effective_rating("pan", settings.trust.baseline_observer_id).total_reviews_considered)

@@ -244,9 +244,9 @@ class ReviewIndex:
             str(i): str(t) for i, t in zip(items["id"].astype(str), items["topic"], strict=True)
         }
         self._user_ids: set[str] = set(users["id"].astype(str))
-        self._reviews_have_topic = bool(
-            "topic" in reviews.columns and len(reviews) and reviews["topic"].map(lambda t: isinstance(t, str) and t).any()
-        )
+        has_topic = (reviews["topic"].map(lambda t: isinstance(t, str) and bool(t))
+                     if "topic" in reviews.columns else None)
+        self._reviews_have_topic = bool(has_topic is not None and len(reviews) and has_topic.any())
 
     # -- incremental merge ----------------------------------------------------------------------
 
