@@ -11,8 +11,9 @@ writes. The Rater is rebuilt in the background and swapped in.
 Cost of a write to the reads (issue 10): applying it merges the new events into the trust engine's
 index incrementally (:meth:`truescore.trust.index.ReviewIndex.ensure`: appended columns and recomputed
 offsets, a few milliseconds, not a rebuild of the index) and refits the personal model's offsets with
-its trust covariances kept (:mod:`truescore.trust.personal`); both under :attr:`ApiState.read_lock` for
-those milliseconds, so the next read (on this process) sees the write. The covariances are re-estimated
+its trust covariances kept (:mod:`truescore.trust.personal`). The write buffers its events; the next
+read merges every buffered write at once, under :attr:`ApiState.read_lock`, in a worker thread, so it
+(and every later read on this process) sees the write. The covariances are re-estimated
 by a background rebuild of the Rater (the refresher, every ``api.refresh_seconds``) once
 ``personal.hyper_refresh_events`` events were written since they were estimated: until then ``for_you``
 uses covariances that are at most that many events old (the offsets and every review are current).
@@ -265,12 +266,9 @@ class ApiState:
         rater = self._rater
         if rater is not None and rows:
             with self.read_lock:
+                # buffered; the next read merges it incrementally (milliseconds, in a worker thread, see
+                # try_rating), and merges every write since the previous read at once
                 self._apply_to_rater(rater, kind, rows)
-                # merge now, incrementally (milliseconds), so that the next read finds the index
-                # built and is answered on the event loop without waiting for a worker thread
-                rater.index.ensure()
-                if self.settings.personal.enabled:
-                    rater.personal.fit_for(float("inf"))
             with self.online_lock:
                 if kind == "reviews" and self._online is not None:
                     fresh = {id(r) for r in new_rows}
@@ -293,7 +291,8 @@ class ApiState:
         holds the lock, or the item is not in the cached state), so an ``async`` route can hand the
         request to a worker thread instead of stalling the event loop."""
         rater = self._rater
-        # an index with buffered writes rebuilds on its next use: let a worker thread do that
+        # an index with buffered writes merges them on its next use (incrementally, milliseconds): let a
+        # worker thread do that rather than the event loop
         if rater is None or not getattr(rater.index, "_built", True) or not self.read_lock.acquire(blocking=False):
             return False
         try:
