@@ -63,6 +63,32 @@ def _csr(keys: npt.NDArray[Any], n_keys: int, order_by: npt.NDArray[Any] | None 
     return indptr, order.astype(np.int64)
 
 
+#: appended rows up to which the incremental merge inserts into the CSR groups instead of re-sorting
+_INSERT_MAX = 256
+
+
+def _csr_insert(indptr: IntArray, rows: IntArray, keys: npt.NDArray[Any], n_old: int, n_keys: int,
+                order_by: npt.NDArray[Any]) -> tuple[IntArray, IntArray]:
+    """:func:`_csr` of ``keys`` after rows ``n_old..`` were appended to it, from the offsets and order of
+    the first ``n_old`` rows: each new row goes after the rows of its key with ``order_by`` <= its own
+    (the order a stable re-sort by (key, order_by, row) gives), without sorting again."""
+    indptr = np.concatenate([indptr, np.full(n_keys + 1 - indptr.shape[0], indptr[-1], dtype=np.int64)])
+    new = np.arange(n_old, keys.shape[0], dtype=np.int64)
+    if not new.size:
+        return indptr, rows
+    k = keys[new].astype(np.int64)
+    new = new[np.lexsort((new, order_by[new], k))]
+    k = keys[new].astype(np.int64)
+    at = np.empty(new.shape[0], dtype=np.int64)
+    for j, (key, row) in enumerate(zip(k.tolist(), new.tolist(), strict=True)):
+        lo, hi = int(indptr[key]), int(indptr[key + 1])
+        at[j] = lo + int(np.searchsorted(order_by[rows[lo:hi]], order_by[row], side="right"))
+    out = np.insert(rows, at, new)
+    counts = np.bincount(k, minlength=n_keys)
+    indptr[1:] += np.cumsum(counts)
+    return indptr, out
+
+
 def gather(indptr: IntArray, keys: npt.NDArray[Any]) -> tuple[IntArray, IntArray]:
     """Positions ``p`` of every entry of every key in ``keys`` and the index of its key in ``keys``.
 
@@ -364,12 +390,22 @@ class ReviewIndex:
         self.item_topic_code = topic_codes.astype(_I32)
         n, n_items = self.review_ids.shape[0], len(item_ids)
         self.r_topic = self.item_topic_code[self.r_item] if n else np.zeros(0, dtype=_I32)
-        self.item_indptr, self.item_rows = _csr(self.r_item.astype(np.int64), n_items, self.r_created)
+        n_add = 0 if add is None else len(add)
+        small = not gone.size and n_add <= _INSERT_MAX  # a few appended rows: insert them, no re-sort
+        if small:
+            self.item_indptr, self.item_rows = _csr_insert(self.item_indptr, self.item_rows, self.r_item, n_old,
+                                                           n_items, self.r_created)
+        else:
+            self.item_indptr, self.item_rows = _csr(self.r_item.astype(np.int64), n_items, self.r_created)
         self.item_min = np.concatenate([self.item_min, np.full(n_items - self.item_min.shape[0], 1.0)])
         self.item_max = np.concatenate([self.item_max, np.full(n_items - self.item_max.shape[0], 5.0)])
         for item in touched_items:
             self._item_scale(int(item))
-        self.user_indptr, self.user_rows = _csr(self.r_user.astype(np.int64), len(self.nodes), self.r_created)
+        if small:
+            self.user_indptr, self.user_rows = _csr_insert(self.user_indptr, self.user_rows, self.r_user, n_old,
+                                                           len(self.nodes), self.r_created)
+        else:
+            self.user_indptr, self.user_rows = _csr(self.r_user.astype(np.int64), len(self.nodes), self.r_created)
         # votes and flags: append those on known reviews, regroup by review row (stable: old ones first)
         if votes is not None and len(votes):
             rows = self._review_pos.get_indexer(votes["review_id"].astype(str))
@@ -383,8 +419,12 @@ class ReviewIndex:
             self.v_helpful = np.concatenate([self.v_helpful, sel["helpful"].astype(bool).to_numpy()]).astype(bool)
             self.v_created = np.concatenate([self.v_created, vcreated.to_numpy(dtype=np.float64)])
             self._vote_keys |= set(zip(votes["review_id"].astype(str), votes["voter_id"].astype(str), strict=True))
-        self.vote_indptr, order = _csr(v_row, n)
-        self.v_voter, self.v_helpful, self.v_created = self.v_voter[order], self.v_helpful[order], self.v_created[order]
+        if small and (votes is None or not len(votes)):  # unchanged votes: the new rows have none
+            self.vote_indptr = np.concatenate([self.vote_indptr, np.full(n - n_old, self.vote_indptr[-1])])
+        else:
+            self.vote_indptr, order = _csr(v_row, n)
+            self.v_voter, self.v_helpful, self.v_created = (
+                self.v_voter[order], self.v_helpful[order], self.v_created[order])
         if flags is not None and len(flags):
             rows = self._review_pos.get_indexer(flags["review_id"].astype(str))
             self._orphan_targets |= set(flags["review_id"].astype(str)[rows < 0].tolist())
@@ -398,9 +438,12 @@ class ReviewIndex:
             self.f_severity = np.concatenate([self.f_severity, sev])
             self.f_created = np.concatenate([self.f_created, fcreated.to_numpy(dtype=np.float64)])
             self._flag_keys |= set(zip(flags["review_id"].astype(str), flags["flagger_id"].astype(str), strict=True))
-        self.flag_indptr, order = _csr(f_row, n)
-        self.f_flagger, self.f_severity, self.f_created = (
-            self.f_flagger[order], self.f_severity[order], self.f_created[order])
+        if small and (flags is None or not len(flags)):
+            self.flag_indptr = np.concatenate([self.flag_indptr, np.full(n - n_old, self.flag_indptr[-1])])
+        else:
+            self.flag_indptr, order = _csr(f_row, n)
+            self.f_flagger, self.f_severity, self.f_created = (
+                self.f_flagger[order], self.f_severity[order], self.f_created[order])
         if users is not None and len(users):
             roles = users["role"].astype(str) if "role" in users.columns else pd.Series([""] * len(users))
             retail = users["id"].astype(str)[(roles == str(UserRole.RETAILER)).to_numpy()]
