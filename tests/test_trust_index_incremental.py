@@ -70,7 +70,8 @@ def _batches(seed: int) -> list[dict[str, list[Any]]]:
             rid = f"r{k}"
             sup = current.get((u, i)) if rng.random() < 0.8 else None
             current[(u, i)] = rid
-            batch["reviews"].append(Review(rid, i, u, float(rng.randint(int(lo), int(hi))), _when(k), min_rating=lo,
+            when = _when(rng.randint(0, 60))  # out of order, with ties: new rows go inside the item's rows
+            batch["reviews"].append(Review(rid, i, u, float(rng.randint(int(lo), int(hi))), when, min_rating=lo,
                                            max_rating=hi, verified_purchase=rng.random() < 0.3, supersedes=sup))
         if b and rng.random() < 0.5:  # an id posted again (the first statement stands)
             again = out[0]["reviews"][0]
