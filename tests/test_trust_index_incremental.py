@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,7 +19,7 @@ from truescore.config import load_settings
 from truescore.domain import Flag, FlagReason, Item, Review, User, UserRole, Vote
 from truescore.store import Store, service
 from truescore.trust.graph import NodeIndex
-from truescore.trust.index import ReviewIndex
+from truescore.trust.index import ReviewIndex, _csr, _csr_insert
 
 
 def _when(k: int) -> datetime:
@@ -185,3 +186,18 @@ def test_the_refresher_re_estimates_the_covariances_after_enough_writes(world: S
         assert state.rater is not first and state.rater.personal.stale_events == 0
         assert client.get("/items/pan/rating").json()["total_reviews_considered"] == (
             first.effective_rating("pan", settings.trust.baseline_observer_id).total_reviews_considered)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_inserting_appended_rows_equals_a_re_sort(seed: int) -> None:
+    """The CSR insert of a few appended rows gives the stable sort's groups and order (ties included)."""
+    rng = np.random.default_rng(seed)
+    n_old, n_new, n_keys = 200, int(rng.integers(1, 30)), 12
+    keys = rng.integers(0, n_keys - 2, n_old + n_new)  # the appended rows may bring new keys (codes n_keys-2..)
+    keys[n_old:] = rng.integers(0, n_keys, n_new)
+    when = rng.integers(0, 15, n_old + n_new).astype(np.float64)  # many ties
+    old_ptr, old_rows = _csr(keys[:n_old], n_keys - 2, when[:n_old])
+    ptr, rows = _csr_insert(old_ptr, old_rows, keys, n_old, n_keys, when)
+    want_ptr, want_rows = _csr(keys, n_keys, when)
+    assert ptr.tolist() == want_ptr.tolist()
+    assert rows.tolist() == want_rows.tolist()
