@@ -130,7 +130,7 @@ class ReviewIndex:
         #: how many times the arrays were rebuilt from every event, and merged incrementally
         self.full_builds = 0
         self.appends = 0
-        #: events merged since the index was created (new reviews and votes and flags on known reviews)
+        #: events (reviews, votes, flags, as buffered) merged since the index was created; personal.py compares it
         self.merged_events = 0
         #: Incremented whenever events are added; caches compare it.
         self.version = 0
@@ -239,6 +239,7 @@ class ReviewIndex:
         if self.full_builds and self._append():
             self.appends += 1
         else:
+            pending = sum(len(f) for t in ("reviews", "votes", "flags") for f in self._pending[t])
             reviews = self._merge("reviews", ["id"])
             votes = self._merge("votes", ["review_id", "voter_id"])
             flags = self._merge("flags", ["review_id", "flagger_id"])
@@ -247,7 +248,7 @@ class ReviewIndex:
             self._build(reviews, votes, flags, items, users)
             self._book(reviews, votes, flags, items, users)
             self.full_builds += 1
-            self.merged_events += len(reviews) + len(votes) + len(flags)
+            self.merged_events += pending  # (a fallback full build counts only the events it merged anew)
         self._built = True
         self._topic_masks = {}
 
