@@ -403,6 +403,19 @@ def main(argv: list[str] | None = None) -> int:
             posts.append(post)
             print(f"{label} ({main_impl}): {post.rps:,.0f} req/s ({post.rps * batch:,.0f} reviews/s), p50 "
                   f"{post.p50:.1f} ms, p99 {post.p99:.1f} ms, 2xx {post.ok:,}", flush=True)
+    finally:
+        stop_server(proc)
+    # the abuse runs on a fresh server, warmed up like the GET runs: what they measure is the flood's (and
+    # the long write's) effect on reads, not the background rebuild that the POST runs' 20,000-odd reviews
+    # set off (personal.hyper_refresh_events)
+    port = _free_port()
+    proc = start_server(url, port, parsers[0], workdir / "server-abuse.log")
+    try:
+        run_load("warm-up", "127.0.0.1", port, max(5.0, min(seconds, len(paths) / 400)), args.connections,
+                 _get_factory(paths, reader))
+        calm = run_load("GET /items/{id}/rating (reader key, no flood: baseline)", "127.0.0.1", port, seconds,
+                        max(1, args.connections // 2), _get_factory(paths, reader))
+        print(f"calm: reader p99 {calm.p99:.1f} ms", flush=True)
         flood, flooded, long_read, long_write = _abuse_runs(port, paths, items, users, secret, reader, flooder, seconds,
                                                             args, tool, base=f"http://127.0.0.1:{port}",
                                                             workdir=workdir)
@@ -428,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [row(a, impl) for impl, a in anonymous] + [row(g, impl) for impl, g in gets]
     rows += [row(p, main_impl, 1 if k == 0 else args.batch) for k, p in enumerate(posts[:2])]
-    abuse_rows = [row(flood, main_impl), row(flooded, main_impl)]
+    abuse_rows = [row(calm, main_impl), row(flood, main_impl), row(flooded, main_impl)]
     if long_read is not None and long_write is not None:
         abuse_rows += [row(long_read, main_impl), row(long_write, main_impl, args.long_batch)]
     flood_ok = flood.p99 <= GET_TARGET_P99_MS and flood.errors == 0
@@ -468,11 +481,17 @@ deadline and waits for every request in flight.
 Abuse limits (issue 10). The "reader key" GET above (beside the same GET without a key, the baseline)
 carried a key, so the per-key rate limiter (backend
 {"memory" if url.startswith("sqlite") else "database"}: `api.rate_backend = auto`) counted each request; its limit
-was set high enough never to refuse. Below, for {seconds:.0f} s, a flooding key (limit {args.flood_rate} requests per
+was set high enough never to refuse. Below, on a fresh server over the same store (warmed up as above), the reader
+key's GETs first run alone on {max(1, args.connections // 2)} connections for {seconds:.0f} s (the baseline); then,
+for {seconds:.0f} s, a flooding key (limit {args.flood_rate} requests per
 `api.rate_window_seconds`, 60 s) sends `POST /reviews` back to back on 4 connections while the reader key's GETs run
-on 4 others; its non-2xx are the 429 refusals. Then one {args.long_batch:,}-review `POST /reviews` (one transaction)
-is sent while the reader's GETs run (the "long write" rows: the GET row covers the whole run, the POST row the one
-request).
+on 4 others; its non-2xx are the 429 refusals. Each accepted write is merged into the trust engine's index
+incrementally (no rebuild) and refits only the personal model's offsets, see `docs/trust.md` section 3.
+Then one {args.long_batch:,}-review `POST /reviews` (one transaction) is sent
+while the reader's GETs run (the "long write" rows: the GET row covers the whole run, the POST row the one
+request). Those {args.long_batch:,} reviews exceed `personal.hyper_refresh_events` (default 5,000), so within
+`api.refresh_seconds` the server also rebuilds its engine state in a background thread (reads keep the previous
+state meanwhile, but share the CPU and the interpreter lock with it); that rebuild is in the long-write GET row.
 
 {header}
 |---|---|---|---|---|---|---|---|---|---|---|---|

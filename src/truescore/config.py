@@ -336,6 +336,14 @@ class PersonalSettings(_Section):
         4, ge=1, le=1000, description="Fits as of earlier clocks ('at') kept in memory (LRU), besides the current one."
     )
     max_hops: int = Field(5, ge=1, le=10, description="Trust-path lengths with their own shared-taste covariance.")
+    hyper_refresh_events: int = Field(
+        5_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Events (reviews, votes, flags) merged after which the trust covariances are re-estimated "
+        "(0: on every change); until then a write refits only the offsets. The API server re-estimates them "
+        "in a background rebuild (at its next store check), never on a read.",
+    )
     hop_observers: int = Field(
         200, ge=1, le=100_000, description="Observers sampled (seeded) to estimate the covariance by path length."
     )

@@ -8,6 +8,16 @@ another server) are noticed by a periodic check of the store-wide change sequenc
 cached state was built at sequence ``s`` rebuilds as soon as the store is past ``s`` plus its own
 writes. The Rater is rebuilt in the background and swapped in.
 
+Cost of a write to the reads (issue 10): applying it merges the new events into the trust engine's
+index incrementally (:meth:`truescore.trust.index.ReviewIndex.ensure`: appended columns and recomputed
+offsets, a few milliseconds, not a rebuild of the index) and refits the personal model's offsets with
+its trust covariances kept (:mod:`truescore.trust.personal`). The write buffers its events; the next
+read merges every buffered write at once, under :attr:`ApiState.read_lock`, in a worker thread, so it
+(and every later read on this process) sees the write. The covariances are re-estimated
+by a background rebuild of the Rater (the refresher, every ``api.refresh_seconds``) once
+``personal.hyper_refresh_events`` events were written since they were estimated: until then ``for_you``
+uses covariances that are at most that many events old (the offsets and every review are current).
+
 Nothing here computes a rating: the numbers come from :class:`truescore.trust.Rater` and from the
 derived tables the engines write; this module only decides when to rebuild what.
 """
@@ -67,6 +77,9 @@ def build_rater(store: Store, settings: Settings) -> Rater:
         personal=settings.personal,
     )
     rater.index.ensure()  # build the arrays now, before the Rater is shared between threads
+    # a read never re-estimates the personal model's trust covariances (a graph search per sampled
+    # observer, ~0.6 s on the demo store): the refresher rebuilds the Rater off the read path instead
+    rater.personal.inline_hyper_refresh = False
     if settings.personal.enabled:
         rater.personal.fit_for(float("inf"))  # and the personal model's fit of every rating
     return rater
@@ -253,6 +266,8 @@ class ApiState:
         rater = self._rater
         if rater is not None and rows:
             with self.read_lock:
+                # buffered; the next read merges it incrementally (milliseconds, in a worker thread, see
+                # try_rating), and merges every write since the previous read at once
                 self._apply_to_rater(rater, kind, rows)
             with self.online_lock:
                 if kind == "reviews" and self._online is not None:
@@ -276,7 +291,8 @@ class ApiState:
         holds the lock, or the item is not in the cached state), so an ``async`` route can hand the
         request to a worker thread instead of stalling the event loop."""
         rater = self._rater
-        # an index with buffered writes rebuilds on its next use: let a worker thread do that
+        # an index with buffered writes merges them on its next use (incrementally, milliseconds): let a
+        # worker thread do that rather than the event loop
         if rater is None or not getattr(rater.index, "_built", True) or not self.read_lock.acquire(blocking=False):
             return False
         try:
@@ -357,10 +373,20 @@ class ApiState:
         if self._rater is None:
             return False
         with self.write_lock, self._build_lock:
-            if service.current_seq(self.store) == self._seen_seq:
+            if service.current_seq(self.store) == self._seen_seq and not self._personal_stale():
                 return False
             self._rebuild_locked()
             return True
+
+    def _personal_stale(self) -> bool:
+        """Have this process's own writes merged ``personal.hyper_refresh_events`` events since the
+        personal model's trust covariances were estimated? (Then the refresher rebuilds the Rater in
+        the background, reads keep the current one meanwhile.)"""
+        rater = self._rater
+        if rater is None or not self.settings.personal.enabled:
+            return False
+        stale = rater.personal.stale_events
+        return stale > 0 and stale >= self.settings.personal.hyper_refresh_events
 
     def start_refresher(self) -> None:
         """Check the store every ``api.refresh_seconds`` in a daemon thread (0 = never)."""

@@ -6,6 +6,16 @@ times and topic codes, plus CSR offsets from item to reviews, from user to revie
 from review to votes and from review to flags. A request gathers exactly the rows it needs from these
 offsets with vectorised numpy, never scanning the whole table.
 
+New events are buffered by ``add_*`` and merged on the next read (:meth:`ReviewIndex.ensure`). The merge is
+incremental whenever it can be: new reviews are appended to the columns, reviews they supersede are
+removed (with their votes and flags), new votes and flags are appended, and the CSR offsets and the
+touched items' display scales are recomputed with numpy (O(n) array work, a few milliseconds; no pandas
+pass over the whole table). The result is the same index a full rebuild over every event would give
+(row and item codes may be numbered differently; the rows of an item, of a user and of a review keep the
+same order). The merge falls back to a full rebuild only where the incremental rules do not reach:
+reviews carrying their own ``topic`` column, a review arriving after votes or flags that name it, or a
+superseded review whose item takes its topic from its reviews. ``full_builds`` and ``appends`` count both.
+
 The index is built from pandas frames with the store's column names (``Store.review_frame()``,
 ``vote_frame()``, ``flag_frame()``, ``item_frame()``, ``user_frame()``) or from domain objects; new
 events are buffered and merged on the next read.
@@ -53,6 +63,32 @@ def _csr(keys: npt.NDArray[Any], n_keys: int, order_by: npt.NDArray[Any] | None 
     return indptr, order.astype(np.int64)
 
 
+#: appended rows up to which the incremental merge inserts into the CSR groups instead of re-sorting
+_INSERT_MAX = 256
+
+
+def _csr_insert(indptr: IntArray, rows: IntArray, keys: npt.NDArray[Any], n_old: int, n_keys: int,
+                order_by: npt.NDArray[Any]) -> tuple[IntArray, IntArray]:
+    """:func:`_csr` of ``keys`` after rows ``n_old..`` were appended to it, from the offsets and order of
+    the first ``n_old`` rows: each new row goes after the rows of its key with ``order_by`` <= its own
+    (the order a stable re-sort by (key, order_by, row) gives), without sorting again."""
+    indptr = np.concatenate([indptr, np.full(n_keys + 1 - indptr.shape[0], indptr[-1], dtype=np.int64)])
+    new = np.arange(n_old, keys.shape[0], dtype=np.int64)
+    if not new.size:
+        return indptr, rows
+    k = keys[new].astype(np.int64)
+    new = new[np.lexsort((new, order_by[new], k))]
+    k = keys[new].astype(np.int64)
+    at = np.empty(new.shape[0], dtype=np.int64)
+    for j, (key, row) in enumerate(zip(k.tolist(), new.tolist(), strict=True)):
+        lo, hi = int(indptr[key]), int(indptr[key + 1])
+        at[j] = lo + int(np.searchsorted(order_by[rows[lo:hi]], order_by[row], side="right"))
+    out = np.insert(rows, at, new)
+    counts = np.bincount(k, minlength=n_keys)
+    indptr[1:] += np.cumsum(counts)
+    return indptr, out
+
+
 def gather(indptr: IntArray, keys: npt.NDArray[Any]) -> tuple[IntArray, IntArray]:
     """Positions ``p`` of every entry of every key in ``keys`` and the index of its key in ``keys``.
 
@@ -88,7 +124,14 @@ class ReviewIndex:
             "users": pd.DataFrame(columns=["id", "role"]),
         }
         self._pending: dict[str, list[pd.DataFrame]] = {k: [] for k in self._frames}
+        #: frames merged incrementally since the last full build (the full build concatenates them)
+        self._tail: dict[str, list[pd.DataFrame]] = {k: [] for k in self._frames}
         self._built = False
+        #: how many times the arrays were rebuilt from every event, and merged incrementally
+        self.full_builds = 0
+        self.appends = 0
+        #: events (reviews, votes, flags, as buffered) merged since the index was created; personal.py compares it
+        self.merged_events = 0
         #: Incremented whenever events are added; caches compare it.
         self.version = 0
         self._topic_masks: dict[str, npt.NDArray[np.bool_]] = {}
@@ -177,9 +220,10 @@ class ReviewIndex:
     # -- build ----------------------------------------------------------------------------------
 
     def _merge(self, table: str, keys: list[str]) -> pd.DataFrame:
-        parts = [self._frames[table], *self._pending[table]]
+        parts = [self._frames[table], *self._tail[table], *self._pending[table]]
         parts = [p for p in parts if len(p)]
         self._pending[table] = []
+        self._tail[table] = []
         if not parts:
             return self._frames[table]
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
@@ -192,14 +236,242 @@ class ReviewIndex:
         """Merge buffered events and rebuild the arrays if anything changed."""
         if self._built:
             return
-        reviews = self._merge("reviews", ["id"])
-        votes = self._merge("votes", ["review_id", "voter_id"])
-        flags = self._merge("flags", ["review_id", "flagger_id"])
-        items = self._merge("items", ["id"])
-        users = self._merge("users", ["id"])
-        self._build(reviews, votes, flags, items, users)
+        if self.full_builds and self._append():
+            self.appends += 1
+        else:
+            pending = sum(len(f) for t in ("reviews", "votes", "flags") for f in self._pending[t])
+            reviews = self._merge("reviews", ["id"])
+            votes = self._merge("votes", ["review_id", "voter_id"])
+            flags = self._merge("flags", ["review_id", "flagger_id"])
+            items = self._merge("items", ["id"])
+            users = self._merge("users", ["id"])
+            self._build(reviews, votes, flags, items, users)
+            self._book(reviews, votes, flags, items, users)
+            self.full_builds += 1
+            self.merged_events += pending  # (a fallback full build counts only the events it merged anew)
         self._built = True
         self._topic_masks = {}
+
+    def _book(
+        self, reviews: pd.DataFrame, votes: pd.DataFrame, flags: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame
+    ) -> None:
+        """Keys of every merged event, which the incremental merge checks new events against."""
+        self._review_id_set: set[str] = set(reviews["id"].astype(str))
+        sup = reviews["supersedes"].dropna().astype(str) if "supersedes" in reviews.columns else pd.Series([])
+        self._superseded: set[str] = set(sup)
+        self._vote_keys: set[tuple[str, str]] = set(
+            zip(votes["review_id"].astype(str), votes["voter_id"].astype(str), strict=True)
+        )
+        self._flag_keys: set[tuple[str, str]] = set(
+            zip(flags["review_id"].astype(str), flags["flagger_id"].astype(str), strict=True)
+        )
+        targets = set(votes["review_id"].astype(str)) | set(flags["review_id"].astype(str))
+        self._orphan_targets: set[str] = {t for t in targets if t not in self._review_pos}
+        self._topic_from_items: dict[str, str] = {
+            str(i): str(t) for i, t in zip(items["id"].astype(str), items["topic"], strict=True)
+        }
+        self._user_ids: set[str] = set(users["id"].astype(str))
+        has_topic = (reviews["topic"].map(lambda t: isinstance(t, str) and bool(t))
+                     if "topic" in reviews.columns else None)
+        self._reviews_have_topic = bool(has_topic is not None and len(reviews) and has_topic.any())
+
+    # -- incremental merge ----------------------------------------------------------------------
+
+    def _new(self, table: str, keys: list[str], seen: set[Any]) -> pd.DataFrame | None:
+        """The buffered frames of ``table``, first statement of a key only, without keys already merged."""
+        parts = [p for p in self._pending[table] if len(p)]
+        if not parts:
+            return None
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        frame = frame.drop_duplicates(keys, keep="first")
+        if len(keys) == 1:  # (not Series.isin: it converts the whole set on every call)
+            fresh = np.array([k not in seen for k in frame[keys[0]].astype(str)], dtype=bool)
+        else:
+            fresh = np.array([k not in seen for k in zip(*(frame[c].astype(str) for c in keys), strict=True)],
+                             dtype=bool)
+        return frame[np.asarray(fresh, dtype=bool)].reset_index(drop=True)
+
+    def _append(self) -> bool:
+        """Merge the buffered events into the arrays without a full rebuild; False (nothing changed)
+        where only a full rebuild gives the right index (see the module docstring)."""
+        reviews = self._new("reviews", ["id"], self._review_id_set)
+        if reviews is not None and "topic" in reviews.columns and reviews["topic"].map(
+            lambda t: isinstance(t, str) and bool(t)
+        ).any():
+            return False
+        votes = self._new("votes", ["review_id", "voter_id"], self._vote_keys)
+        flags = self._new("flags", ["review_id", "flagger_id"], self._flag_keys)
+        items = self._new("items", ["id"], set(self._topic_from_items))
+        users = self._new("users", ["id"], self._user_ids)
+        new_ids: list[str] = [] if reviews is None else reviews["id"].astype(str).tolist()
+        if any(i in self._orphan_targets for i in new_ids):
+            return False  # votes or flags arrived before their review: the full build attaches them
+        sup_new: set[str] = set()
+        if reviews is not None and "supersedes" in reviews.columns:
+            sup_new = set(reviews["supersedes"].dropna().astype(str))
+        superseded = self._superseded | sup_new
+        # rows to remove (superseded now) and new rows to add (not superseded)
+        gone = self._review_pos.get_indexer(sorted(sup_new)) if sup_new else np.zeros(0, dtype=np.int64)
+        gone = gone[gone >= 0]
+        if gone.size and self._reviews_have_topic and any(
+            str(self.item_ids[i]) not in self._topic_from_items for i in set(self.r_item[gone].tolist())
+        ):
+            return False  # the item's topic may have come from the removed review
+        add = None if reviews is None else reviews[
+            np.array([i not in superseded for i in new_ids], dtype=bool)].reset_index(drop=True)
+        item_topics = {} if items is None else {
+            str(i): validate_topic(str(t), "item topic") for i, t in zip(items["id"].astype(str), items["topic"],
+                                                                           strict=True)
+        }
+        rating = lo = hi = np.zeros(0)
+        if add is not None and len(add):
+            rating = add["rating"].to_numpy(dtype=np.float64)
+            lo = add["min_rating"].to_numpy(dtype=np.float64)
+            hi = add["max_rating"].to_numpy(dtype=np.float64)
+            _check_scale(rating, lo, hi, add["id"])
+        # -- nothing is changed above this line; from here on the merge cannot fail -------------
+        n_old = self.review_ids.shape[0]
+        keep = np.ones(n_old, dtype=bool)
+        keep[gone] = False
+        new_pos = np.cumsum(keep) - 1
+        v_row = np.repeat(np.arange(n_old, dtype=np.int64), np.diff(self.vote_indptr))
+        f_row = np.repeat(np.arange(n_old, dtype=np.int64), np.diff(self.flag_indptr))
+        touched_items = set(self.r_item[gone].tolist())
+        if gone.size:
+            self._orphan_targets |= set(self.review_ids[gone].tolist())
+            vk, fk = keep[v_row], keep[f_row]
+            v_row, self.v_voter, self.v_helpful, self.v_created = (
+                new_pos[v_row[vk]], self.v_voter[vk], self.v_helpful[vk], self.v_created[vk])
+            f_row, self.f_flagger, self.f_severity, self.f_created = (
+                new_pos[f_row[fk]], self.f_flagger[fk], self.f_severity[fk], self.f_created[fk])
+            for name in ("review_ids", "r_rating", "r_min", "r_max", "r_norm", "r_created", "r_verified", "r_user",
+                         "r_item"):
+                setattr(self, name, getattr(self, name)[keep])
+        # items: new ones get the next codes; an item's first items row sets its topic
+        item_ids = list(self.item_ids)
+        topic = list(self.item_topic)
+        for iid, top in item_topics.items():
+            code = self._item_code.get(iid)
+            if code is None:
+                code = self._item_code[iid] = len(item_ids)
+                item_ids.append(iid)
+                topic.append(top)
+            else:
+                topic[code] = top
+        if add is not None and len(add):
+            codes = []
+            for iid in add["item_id"].astype(str).tolist():
+                code = self._item_code.get(iid)
+                if code is None:
+                    code = self._item_code[iid] = len(item_ids)
+                    item_ids.append(iid)
+                    topic.append(DEFAULT_TOPIC)
+                codes.append(code)
+            r_item = np.asarray(codes, dtype=_I32)
+            touched_items |= set(codes)
+            created = add["created_at"] if "created_at" in add.columns else pd.Series(np.zeros(len(add)))
+            verified = add["verified_purchase"] if "verified_purchase" in add.columns else pd.Series([None] * len(add))
+            self.review_ids = np.concatenate([self.review_ids, add["id"].astype(str).to_numpy(dtype=object)])
+            self.r_rating = np.concatenate([self.r_rating, rating])
+            self.r_min = np.concatenate([self.r_min, lo])
+            self.r_max = np.concatenate([self.r_max, hi])
+            self.r_norm = np.concatenate([self.r_norm, (rating - lo) / (hi - lo)])
+            self.r_created = np.concatenate([self.r_created, created.to_numpy(dtype=np.float64)])
+            self.r_verified = np.concatenate(
+                [self.r_verified, verified.fillna(False).astype(bool).to_numpy()]).astype(bool)
+            self.r_user = np.concatenate(
+                [self.r_user, self.nodes.add_many(add["user_id"].astype(str).to_numpy(dtype=object))])
+            self.r_item = np.concatenate([self.r_item, r_item]).astype(_I32)
+        if gone.size or (add is not None and len(add)):
+            self._review_pos = pd.Index(self.review_ids)
+        self.item_ids = pd.Index(item_ids)
+        self.item_topic = np.array(topic, dtype=object)
+        topic_codes, topic_uniques = pd.factorize(self.item_topic)
+        self.topics = [str(t) for t in topic_uniques]
+        self.item_topic_code = topic_codes.astype(_I32)
+        n, n_items = self.review_ids.shape[0], len(item_ids)
+        self.r_topic = self.item_topic_code[self.r_item] if n else np.zeros(0, dtype=_I32)
+        n_add = 0 if add is None else len(add)
+        small = not gone.size and n_add <= _INSERT_MAX  # a few appended rows: insert them, no re-sort
+        if small:
+            self.item_indptr, self.item_rows = _csr_insert(self.item_indptr, self.item_rows, self.r_item, n_old,
+                                                           n_items, self.r_created)
+        else:
+            self.item_indptr, self.item_rows = _csr(self.r_item.astype(np.int64), n_items, self.r_created)
+        self.item_min = np.concatenate([self.item_min, np.full(n_items - self.item_min.shape[0], 1.0)])
+        self.item_max = np.concatenate([self.item_max, np.full(n_items - self.item_max.shape[0], 5.0)])
+        for item in touched_items:
+            self._item_scale(int(item))
+        if small:
+            self.user_indptr, self.user_rows = _csr_insert(self.user_indptr, self.user_rows, self.r_user, n_old,
+                                                           len(self.nodes), self.r_created)
+        else:
+            self.user_indptr, self.user_rows = _csr(self.r_user.astype(np.int64), len(self.nodes), self.r_created)
+        # votes and flags: append those on known reviews, regroup by review row (stable: old ones first)
+        if votes is not None and len(votes):
+            rows = self._review_pos.get_indexer(votes["review_id"].astype(str))
+            self._orphan_targets |= set(votes["review_id"].astype(str)[rows < 0].tolist())
+            ok = rows >= 0
+            sel = votes[ok]
+            vcreated = sel["created_at"] if "created_at" in sel.columns else pd.Series(np.zeros(len(sel)))
+            v_row = np.concatenate([v_row, rows[ok].astype(np.int64)])
+            self.v_voter = np.concatenate([self.v_voter, self.nodes.add_many(
+                sel["voter_id"].astype(str).to_numpy(dtype=object))])
+            self.v_helpful = np.concatenate([self.v_helpful, sel["helpful"].astype(bool).to_numpy()]).astype(bool)
+            self.v_created = np.concatenate([self.v_created, vcreated.to_numpy(dtype=np.float64)])
+            self._vote_keys |= set(zip(votes["review_id"].astype(str), votes["voter_id"].astype(str), strict=True))
+        if small and (votes is None or not len(votes)):  # unchanged votes: the new rows have none
+            self.vote_indptr = np.concatenate([self.vote_indptr, np.full(n - n_old, self.vote_indptr[-1])])
+        else:
+            self.vote_indptr, order = _csr(v_row, n)
+            self.v_voter, self.v_helpful, self.v_created = (
+                self.v_voter[order], self.v_helpful[order], self.v_created[order])
+        if flags is not None and len(flags):
+            rows = self._review_pos.get_indexer(flags["review_id"].astype(str))
+            self._orphan_targets |= set(flags["review_id"].astype(str)[rows < 0].tolist())
+            ok = rows >= 0
+            sel = flags[ok]
+            sev = sel["severity"].to_numpy(dtype=np.float64) if "severity" in sel.columns else np.ones(len(sel))
+            fcreated = sel["created_at"] if "created_at" in sel.columns else pd.Series(np.zeros(len(sel)))
+            f_row = np.concatenate([f_row, rows[ok].astype(np.int64)])
+            self.f_flagger = np.concatenate([self.f_flagger, self.nodes.add_many(
+                sel["flagger_id"].astype(str).to_numpy(dtype=object))])
+            self.f_severity = np.concatenate([self.f_severity, sev])
+            self.f_created = np.concatenate([self.f_created, fcreated.to_numpy(dtype=np.float64)])
+            self._flag_keys |= set(zip(flags["review_id"].astype(str), flags["flagger_id"].astype(str), strict=True))
+        if small and (flags is None or not len(flags)):
+            self.flag_indptr = np.concatenate([self.flag_indptr, np.full(n - n_old, self.flag_indptr[-1])])
+        else:
+            self.flag_indptr, order = _csr(f_row, n)
+            self.f_flagger, self.f_severity, self.f_created = (
+                self.f_flagger[order], self.f_severity[order], self.f_created[order])
+        if users is not None and len(users):
+            roles = users["role"].astype(str) if "role" in users.columns else pd.Series([""] * len(users))
+            retail = users["id"].astype(str)[(roles == str(UserRole.RETAILER)).to_numpy()]
+            if len(retail):
+                self.retailers = np.sort(np.concatenate(
+                    [self.retailers, self.nodes.add_many(np.asarray(list(retail), dtype=object))]))
+            self._user_ids |= set(users["id"].astype(str))
+        # bookkeeping, and the merged frames kept for a later full build
+        self.merged_events += (0 if add is None else len(add)) + int(gone.size) + (
+            0 if votes is None else len(votes)) + (0 if flags is None else len(flags))
+        self._review_id_set.update(new_ids)
+        self._superseded = superseded
+        self._topic_from_items.update(item_topics)
+        for table in self._pending:
+            self._tail[table].extend(self._pending[table])
+            self._pending[table] = []
+        return True
+
+    def _item_scale(self, item: int) -> None:
+        """Display scale of ``item``: its most common (min, max) pair (ties: the smallest pair)."""
+        rows = self.item_rows[self.item_indptr[item] : self.item_indptr[item + 1]]
+        if not rows.size:
+            self.item_min[item], self.item_max[item] = 1.0, 5.0
+            return
+        pairs, counts = np.unique(np.stack([self.r_min[rows], self.r_max[rows]], axis=1), axis=0, return_counts=True)
+        best = int(np.argmax(counts))
+        self.item_min[item], self.item_max[item] = float(pairs[best, 0]), float(pairs[best, 1])
 
     def _build(
         self, reviews: pd.DataFrame, votes: pd.DataFrame, flags: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame
@@ -212,16 +484,7 @@ class ReviewIndex:
         rating = reviews["rating"].to_numpy(dtype=np.float64)
         lo = reviews["min_rating"].to_numpy(dtype=np.float64)
         hi = reviews["max_rating"].to_numpy(dtype=np.float64)
-        if n:
-            if not (np.isfinite(rating).all() and np.isfinite(lo).all() and np.isfinite(hi).all()):
-                raise ValueError("rating, min_rating and max_rating must be finite")
-            if (hi <= lo).any():
-                raise ValueError("max_rating must be greater than min_rating")
-            if ((rating < lo) | (rating > hi)).any():
-                bad = int(np.flatnonzero((rating < lo) | (rating > hi))[0])
-                raise ValueError(
-                    f"rating {rating[bad]} of review {reviews['id'].iloc[bad]!r} is outside [{lo[bad]}, {hi[bad]}]"
-                )
+        _check_scale(rating, lo, hi, reviews["id"])
         self.review_ids = reviews["id"].astype(str).to_numpy(dtype=object)
         self._review_pos = pd.Index(self.review_ids)
         self.r_rating, self.r_min, self.r_max = rating, lo, hi
@@ -324,6 +587,20 @@ class ReviewIndex:
     def item_review_rows(self, item: int) -> IntArray:
         self.ensure()
         return self.item_rows[self.item_indptr[item] : self.item_indptr[item + 1]]
+
+
+def _check_scale(rating: npt.NDArray[np.float64], lo: npt.NDArray[np.float64], hi: npt.NDArray[np.float64],
+                 ids: pd.Series) -> None:
+    """Every rating finite and within its review's scale ``lo < hi`` (ValueError naming the review)."""
+    if not rating.size:
+        return
+    if not (np.isfinite(rating).all() and np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise ValueError("rating, min_rating and max_rating must be finite")
+    if (hi <= lo).any():
+        raise ValueError("max_rating must be greater than min_rating")
+    if ((rating < lo) | (rating > hi)).any():
+        bad = int(np.flatnonzero((rating < lo) | (rating > hi))[0])
+        raise ValueError(f"rating {rating[bad]} of review {ids.iloc[bad]!r} is outside [{lo[bad]}, {hi[bad]}]")
 
 
 def _review_row(r: Review) -> dict[str, Any]:

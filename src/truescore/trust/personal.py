@@ -394,6 +394,11 @@ class PersonalModel:
         self._times: FloatArray = np.zeros(0)
         self._fits: TTLCache[Fit] = TTLCache(settings.max_cached_fits, math.inf)
         self._full: Fit | None = None
+        #: the index's merged_events when the trust covariances were last estimated
+        self._hyper_events = 0
+        #: re-estimate the trust covariances in fit_for once hyper_refresh_events events are merged
+        #: (False: only a new model estimates them; the API rebuilds its Rater in the background instead)
+        self.inline_hyper_refresh = True
 
     # -- fit -----------------------------------------------------------------------------------
 
@@ -403,13 +408,22 @@ class PersonalModel:
         idx.ensure()
         if self._version != idx.version:
             self._fits.clear()
-            self._full = None
             self._times = np.sort(idx.r_created.astype(np.float64))
             self._version = idx.version
+            previous, self._full = self._full, None
+            # issue 10: a write refits the offsets (milliseconds) and keeps the trust covariances (the
+            # graph searches of the sample, ~0.6 s on the demo store) until hyper_refresh_events events
+            # have been merged since they were estimated, or for good when inline_hyper_refresh is off
+            # (the API re-estimates them off the read path, in a background rebuild)
+            if previous is not None and (
+                not self.inline_hyper_refresh or self.stale_events < self.settings.hyper_refresh_events
+            ):
+                self._full = self._fit(math.inf, int(self._times.shape[0]), previous.hyper)
         cutoff = int(np.searchsorted(self._times, clock, side="right"))
         if cutoff == self._times.shape[0]:
             if self._full is None:
                 self._full = self._fit(math.inf, cutoff, None)
+                self._hyper_events = idx.merged_events
             return self._full
         fit = self._fits.get(cutoff)
         if fit is None:
@@ -417,6 +431,11 @@ class PersonalModel:
             fit = self._fit(clock, cutoff, full.hyper)
             self._fits.put(cutoff, fit)
         return fit
+
+    @property
+    def stale_events(self) -> int:
+        """Events merged into the index since the trust covariances of the full fit were estimated."""
+        return self.index.merged_events - self._hyper_events
 
     @property
     def _t(self) -> float:
