@@ -114,6 +114,36 @@ class ReviewIndex:
         The trust graph's node index; reviewers, voters and flaggers are added to it.
     """
 
+    # columns and groupings, set by the build and the incremental merge (declared for the type checker)
+    f_created: npt.NDArray[Any]
+    f_flagger: npt.NDArray[Any]
+    f_severity: npt.NDArray[Any]
+    flag_indptr: npt.NDArray[Any]
+    item_indptr: npt.NDArray[Any]
+    item_max: npt.NDArray[Any]
+    item_min: npt.NDArray[Any]
+    item_rows: npt.NDArray[Any]
+    item_topic: npt.NDArray[Any]
+    r_created: npt.NDArray[Any]
+    r_item: npt.NDArray[Any]
+    r_max: npt.NDArray[Any]
+    r_min: npt.NDArray[Any]
+    r_norm: npt.NDArray[Any]
+    r_rating: npt.NDArray[Any]
+    r_user: npt.NDArray[Any]
+    r_verified: npt.NDArray[Any]
+    retailers: npt.NDArray[Any]
+    review_ids: npt.NDArray[Any]
+    user_indptr: npt.NDArray[Any]
+    user_rows: npt.NDArray[Any]
+    v_created: npt.NDArray[Any]
+    v_helpful: npt.NDArray[Any]
+    v_voter: npt.NDArray[Any]
+    vote_indptr: npt.NDArray[Any]
+    item_ids: pd.Index
+    _review_pos: pd.Index
+    _item_code: dict[str, int]
+
     def __init__(self, nodes: NodeIndex) -> None:
         self.nodes = nodes
         self._frames: dict[str, pd.DataFrame] = {
