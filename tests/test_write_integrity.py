@@ -259,12 +259,32 @@ def test_11_the_key_is_checked_before_the_body_is_read(world: Store, header: str
 def test_12_rate_limit_answers_429_and_spares_other_keys(world: Store) -> None:
     flooder = key_for(world, "bob", "write", rate_limit=5)
     reader = key_for(world, "alice", "write")
-    with TestClient(create_app(world, settings_for_tests(require_key_for_reads=True))) as c:
+    with TestClient(create_app(world, settings_for_tests(require_key_for_reads=True, rate_burst_seconds=0))) as c:
         codes = [c.get("/items/lamp", headers=auth(flooder)).status_code for _ in range(8)]
         assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
         r = c.get("/items/lamp", headers=auth(flooder))
         assert int(r.headers["Retry-After"]) >= 1 and "rate limit" in r.json()["detail"]
         assert all(c.get("/items/lamp", headers=auth(reader)).status_code == 200 for _ in range(10))
+
+
+def test_12_the_allowance_is_spread_over_slices_of_the_window(world: Store) -> None:
+    """120 per 60 s with 1 s slices: 2 per second, the third in the same second is refused until the next."""
+    from truescore.api.limits import Limiter, RateLimited
+    from truescore.config import load_settings
+
+    settings = load_settings(api={"rate_limit_requests": 120, "rate_window_seconds": 60, "rate_burst_seconds": 1})
+    limiter = Limiter(world, settings)
+    principal = service.verify_key(world, key_for(world, "bob", "write"))
+    assert principal is not None
+    limiter.hit(principal, now=1200.1)
+    limiter.hit(principal, now=1200.5)
+    with pytest.raises(RateLimited) as refused_burst:
+        limiter.hit(principal, now=1200.9)
+    assert refused_burst.value.retry_after == 1 and "rate_burst_seconds" in refused_burst.value.detail
+    limiter.hit(principal, now=1201.0)  # the next slice has its own allowance
+    unsliced = Limiter(world, load_settings(api={"rate_limit_requests": 120, "rate_burst_seconds": 0}))
+    for k in range(10):  # without slices the same burst is within the window's allowance
+        unsliced.hit(principal, now=1300.0 + k / 100)
 
 
 def test_12_daily_quota_refuses_the_batch_and_writes_nothing(client: TestClient, world: Store) -> None:
@@ -284,7 +304,7 @@ def test_12_database_counters_are_shared(world: Store) -> None:
     from truescore.api.limits import Limiter, RateLimited
     from truescore.config import load_settings
 
-    settings = load_settings(api={"rate_backend": "database", "rate_limit_requests": 4})
+    settings = load_settings(api={"rate_backend": "database", "rate_limit_requests": 4, "rate_burst_seconds": 0})
     one, two = Limiter(world, settings), Limiter(world, settings)
     principal = service.verify_key(world, key_for(world, "bob", "write"))
     assert principal is not None
@@ -448,7 +468,7 @@ def test_12_redis_counters_are_shared(world: Store) -> None:
         redis.Redis.from_url(url, socket_timeout=2).ping()
     except redis.RedisError as exc:
         pytest.skip(f"no Redis at {url}: {exc}")
-    settings = load_settings(api={"redis_url": url, "rate_limit_requests": 3})
+    settings = load_settings(api={"redis_url": url, "rate_limit_requests": 3, "rate_burst_seconds": 0})
     one, two = Limiter(world, settings), Limiter(world, settings)
     assert one.backend == "redis"
     principal = service.verify_key(world, key_for(world, "bob", "write"))

@@ -474,6 +474,12 @@ class ApiSettings(_Section):
         "Retry-After. A key's own limit (`keys create --rate`) overrides it.",
     )
     rate_window_seconds: int = Field(60, ge=1, le=86_400, description="Length of the rate-limit window, seconds.")
+    rate_burst_seconds: int = Field(
+        1, ge=0, le=86_400,
+        description="The window's allowance is also spread over slices of this many seconds: at most "
+        "ceil(limit x slice / window) requests per slice, so one key cannot spend a whole window at once and stall "
+        "other keys' reads (0 = no slicing; a slice >= the window has no effect).",
+    )
     daily_event_quota: int = Field(
         50_000, ge=0, le=1_000_000_000,
         description="Events one API key may write per UTC day (0 = unlimited); a key's own quota "

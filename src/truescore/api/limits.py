@@ -104,6 +104,15 @@ class Limiter:
         now = time.time() if now is None else now
         span = self.api.rate_window_seconds
         window = int(now // span) * span
+        piece = self.api.rate_burst_seconds
+        if 0 < piece < span:  # the allowance is spread over the window: no whole-window burst at once
+            allowance = math.ceil(limit * piece / span)
+            start = int(now // piece) * piece
+            if self._add(principal.key_id, "burst", start, 1, 2 * piece) > allowance:
+                raise RateLimited(f"rate limit: key {principal.key_id} made more than {allowance} requests in "
+                                  f"{piece} s ({limit} per {span} s spread over {piece} s slices: "
+                                  "api.rate_limit_requests, api.rate_burst_seconds)",
+                                  max(1, math.ceil(start + piece - now)))
         if self._add(principal.key_id, "rate", window, 1, 2 * span) > limit:
             raise RateLimited(f"rate limit: key {principal.key_id} made more than {limit} requests in "
                               f"{span} s (api.rate_limit_requests)", math.ceil(window + span - now))
