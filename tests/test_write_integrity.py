@@ -259,7 +259,8 @@ def test_11_the_key_is_checked_before_the_body_is_read(world: Store, header: str
 def test_12_rate_limit_answers_429_and_spares_other_keys(world: Store) -> None:
     flooder = key_for(world, "bob", "write", rate_limit=5)
     reader = key_for(world, "alice", "write")
-    with TestClient(create_app(world, settings_for_tests(require_key_for_reads=True, rate_burst_seconds=0))) as c:
+    with TestClient(create_app(world, settings_for_tests(require_key_for_reads=True, rate_burst_seconds=0,
+                                                         rate_refusal_delay_seconds=0))) as c:
         codes = [c.get("/items/lamp", headers=auth(flooder)).status_code for _ in range(8)]
         assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
         r = c.get("/items/lamp", headers=auth(flooder))
@@ -285,6 +286,27 @@ def test_12_the_allowance_is_spread_over_slices_of_the_window(world: Store) -> N
     unsliced = Limiter(world, load_settings(api={"rate_limit_requests": 120, "rate_burst_seconds": 0}))
     for k in range(10):  # without slices the same burst is within the window's allowance
         unsliced.hit(principal, now=1300.0 + k / 100)
+
+
+def test_12_a_refusal_is_answered_after_the_delay(world: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key over its rate waits ``rate_refusal_delay_seconds`` (capped by Retry-After) for its 429; others do not."""
+    import truescore.api.limits as limits
+
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(limits.anyio, "sleep", record)
+    flooder = key_for(world, "bob", "write", rate_limit=2)
+    reader = key_for(world, "alice", "write")
+    settings = settings_for_tests(require_key_for_reads=True, rate_burst_seconds=0, rate_refusal_delay_seconds=0.5)
+    with TestClient(create_app(world, settings)) as c:
+        codes = [c.get("/items/lamp", headers=auth(flooder)).status_code for _ in range(4)]
+        assert codes == [200, 200, 429, 429]
+        assert waits == [0.5, 0.5]
+        assert c.get("/items/lamp", headers=auth(reader)).status_code == 200
+        assert waits == [0.5, 0.5]
 
 
 def test_12_daily_quota_refuses_the_batch_and_writes_nothing(client: TestClient, world: Store) -> None:

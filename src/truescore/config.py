@@ -474,6 +474,12 @@ class ApiSettings(_Section):
         "Retry-After. A key's own limit (`keys create --rate`) overrides it.",
     )
     rate_window_seconds: int = Field(60, ge=1, le=86_400, description="Length of the rate-limit window, seconds.")
+    rate_refusal_delay_seconds: float = Field(
+        1.0, ge=0.0, le=30.0,
+        description="A request refused for its rate (429) is answered after this delay (at most its Retry-After), "
+        "so a client that ignores Retry-After holds its connection instead of turning cheap refusals into a flood "
+        "that starves other keys; the wait costs the server no CPU (0 = answer at once).",
+    )
     rate_burst_seconds: int = Field(
         1, ge=0, le=86_400,
         description="The window's allowance is also spread over slices of this many seconds: at most "

@@ -204,6 +204,9 @@ class Gate:
             else:
                 await anyio.to_thread.run_sync(self.limiter.hit, principal)
         except RateLimited as exc:
+            delay = self.settings.api.rate_refusal_delay_seconds
+            if delay > 0:  # a client that ignores Retry-After waits too: cheap refusals cannot become a flood
+                await anyio.sleep(min(delay, exc.retry_after))
             await _answer(send, 429, exc.detail, {"retry-after": str(exc.retry_after)})
             return
         except Exception as exc:  # the counters' store (database or Redis) cannot be used: 503, one line
