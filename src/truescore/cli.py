@@ -247,7 +247,7 @@ def demo_cmd(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web page at the end.")] = True,
     users: Annotated[int, typer.Option(min=10)] = 3000,
     items: Annotated[int, typer.Option(min=5)] = 400,
-    ratings: Annotated[int, typer.Option(min=5)] = 24_000,
+    ratings: Annotated[int, typer.Option(min=5)] = 16_000,
     text: Annotated[bool, typer.Option("--text/--no-text", help="Score review texts (the slow engine).")] = True,
 ) -> None:
     """The main job: build the synthetic marketplace, run every engine, show what they found."""
