@@ -38,7 +38,7 @@ clean:
 .PHONY: test-fast typecheck check
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" -n 2
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
