@@ -33,7 +33,8 @@ def _free_port() -> int:
 
 def _start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUESCORE_")}
-    env.update({"TRUESCORE_API__ACCESS_LOG": "false", "TRUESCORE_API__REFRESH_SECONDS": "0"})
+    env.update({"TRUESCORE_API__ACCESS_LOG": "false", "TRUESCORE_API__REFRESH_SECONDS": "0",
+                "TRUESCORE_API__RATE_LIMIT_REQUESTS": "0"})  # a write burst, not a rate-limit test
     return start_server(url, port, log, env, timeout=120)
 
 

@@ -436,7 +436,8 @@ def test_two_servers_on_one_store_see_every_acknowledged_write(store_url: str, t
     admin = key_for(store, None, "admin")
     refresh = 1.0
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUESCORE_")}
-    env.update({"TRUESCORE_API__ACCESS_LOG": "false", "TRUESCORE_API__REFRESH_SECONDS": str(refresh)})
+    env.update({"TRUESCORE_API__ACCESS_LOG": "false", "TRUESCORE_API__REFRESH_SECONDS": str(refresh),
+                "TRUESCORE_API__RATE_LIMIT_REQUESTS": "0"})  # a write burst, not a rate-limit test
     ports = [_free_port(), _free_port()]
     procs = [start_server(store_url, p, tmp_path / f"server{k}.log", env, timeout=120) for k, p in enumerate(ports)]
     try:
