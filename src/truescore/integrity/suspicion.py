@@ -39,6 +39,7 @@ one-review accounts, while the ranking by suspicion still uses the behaviour.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -126,18 +127,8 @@ class IntegrityResult:
             out[sel] = out[sel] + text + "; "
         ranks = {**{f"a:{k}": v[inp.user_idx] for k, v in self.behaviour.account_ranks.items()},
                  **{f"r:{k}": v for k, v in self.behaviour.review_ranks.items()}}
-        names = list(ranks)
-        mat = np.column_stack([ranks[k] for k in names]) if names else np.zeros((n, 0))
-        if names:
-            order = np.argsort(-mat, axis=1)[:, :top]
-            for slot in range(min(top, len(names))):
-                col = order[:, slot]
-                val = mat[np.arange(n), col]
-                for c, name in enumerate(names):
-                    sel = (col == c) & (val >= 0.9)
-                    if sel.any():
-                        word = _FEATURE_WORDS[name.split(":", 1)[1]]
-                        out[sel] = out[sel] + word + "; "
+        _add_top_features(out, ranks, top,
+                          lambda name: _FEATURE_WORDS[name.split(":", 1)[1]])
         return [s.rstrip("; ") for s in out.tolist()]
 
     def account_reasons(self, top: int = 2) -> list[str]:
@@ -152,19 +143,26 @@ class IntegrityResult:
                           ("duplicate", "posts near-duplicate texts"), ("burst", "reviews in bursts")):
             sel = self.account_evidence[key] > 0.2
             out[sel] = out[sel] + text + "; "
-        ranks = self.behaviour.account_ranks
-        names = list(ranks)
-        if names:
-            mat = np.column_stack([ranks[k] for k in names])
-            order = np.argsort(-mat, axis=1)[:, :top]
-            for slot in range(min(top, len(names))):
-                col = order[:, slot]
-                val = mat[np.arange(n), col]
-                for c, name in enumerate(names):
-                    sel = (col == c) & (val >= 0.9)
-                    if sel.any():
-                        out[sel] = out[sel] + _FEATURE_WORDS[name] + "; "
+        _add_top_features(out, self.behaviour.account_ranks, top, lambda name: _FEATURE_WORDS[name])
         return [s.rstrip("; ") for s in out.tolist()]
+
+
+def _add_top_features(out: pd.Series, ranks: dict[str, np.ndarray], top: int, word: Callable[[str], str]) -> None:
+    """Append to each row of ``out`` the words of its ``top`` highest-ranked behaviour features, each only
+    when its rank-normalised value is at least 0.9 (among the most extreme tenth)."""
+    names = list(ranks)
+    if not names:
+        return
+    n = len(out)
+    mat = np.column_stack([ranks[k] for k in names])
+    order = np.argsort(-mat, axis=1)[:, :top]
+    for slot in range(min(top, len(names))):
+        col = order[:, slot]
+        val = mat[np.arange(n), col]
+        for c, name in enumerate(names):
+            sel = (col == c) & (val >= 0.9)
+            if sel.any():
+                out[sel] = out[sel] + word(name) + "; "
 
 
 def _burst_evidence(inp: IntegrityInputs, window_hours: float = 48.0, min_ratings: int = 5,

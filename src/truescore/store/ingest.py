@@ -255,13 +255,20 @@ class _Validator:
         present = _present(s)
         if required:
             self._fail(~present, name, "missing (an id is required)")
-        vals = np.full(self.n, None, dtype=object)
+        self._clean_each(name, s, present, None,
+                         lambda v: id_problem(v if isinstance(v, str) else str(v), self.max_id))
+
+    def _clean_each(self, name: str, s: pd.Series, present: np.ndarray, default: str | None,
+                    rule: Callable[[Any], tuple[str | None, str | None]]) -> None:
+        """Apply a domain ``rule`` (value -> (clean value, reason or None)) to every present value of column
+        ``name``; refused values fail their row with the rule's reason, absent ones get ``default``."""
+        vals = np.full(self.n, default, dtype=object)
         bad = np.zeros(self.n, dtype=bool)
         reasons: dict[int, str] = {}
         for k, (v, p) in enumerate(zip(s.tolist(), present, strict=True)):
             if not p:
                 continue
-            clean, reason = id_problem(v if isinstance(v, str) else str(v), self.max_id)
+            clean, reason = rule(v)
             if reason is None:
                 vals[k] = clean
             else:
@@ -363,21 +370,7 @@ class _Validator:
 
     def topic(self, name: str, default: str | None) -> None:
         s = self.col(name)
-        present = _present(s)
-        vals = np.full(self.n, default, dtype=object)
-        bad = np.zeros(self.n, dtype=bool)
-        reasons: dict[int, str] = {}
-        for k, (v, p) in enumerate(zip(s.tolist(), present, strict=True)):
-            if not p:
-                continue
-            clean, reason = topic_problem(str(v))
-            if reason is None:
-                vals[k] = clean
-            else:
-                bad[k] = True
-                reasons[k] = reason
-        self._fail(bad, name, lambda k: reasons[k])
-        self.out[name] = vals
+        self._clean_each(name, s, _present(s), default, lambda v: topic_problem(str(v)))
 
 
 def _validate(kind: str, v: _Validator) -> None:
