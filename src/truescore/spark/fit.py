@@ -12,8 +12,11 @@ most common scale of its reviews (ties: the smallest), exactly as :meth:`Store.s
 
 The sweep (ALS-style)
 ---------------------
-The ratings are stored twice, once partitioned by item and sorted item-major (``item, seq``), once
-partitioned by rater and sorted ``(rater, item, seq)``, and cut from their lineage by a checkpoint.
+Items and raters are numbered by their earliest ``(created_at, id)`` (one aggregation each, no global
+sort; the id maps are broadcast, so the ratings are not shuffled to join them). The ratings are then
+stored twice, once partitioned by item and sorted item-major (``item, created_at, id``), once
+partitioned by rater and sorted ``(rater, item)`` (one current rating per pair), and cut from their
+lineage by a checkpoint.
 Only per-item and per-rater vectors move: each sweep broadcasts them and runs two map-only jobs,
 
 1. *rater job* (partitioned by rater): :math:`s_{ui}` from the broadcast :math:`m_i, v_i`, the rater
@@ -107,32 +110,45 @@ def _check_rows(df: Any, path: str | Path) -> None:
         raise ValueError(f"{path}: review {first[0]['id']!r} has a missing field or max_rating <= min_rating")
 
 
-def _indexed(spark: Any, df: Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
-    """Ratings with dense item / rater indices in first-appearance order, plus the item and rater tables."""
+def _indexed(spark: Any, live: Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """Ratings with dense item / rater indices in first-appearance order, plus the item and rater tables.
+
+    First appearance is the smallest ``(created_at, id)`` of an item's (a rater's) current reviews, so
+    the numbering is that of the store's snapshot without a global sort: one aggregation per key
+    (items together with their rating scales), the small tables sorted on the driver, and the maps
+    broadcast to the rows (no shuffle of the ratings). ``live``: the current reviews, best cut from
+    their lineage (the de-duplication shuffle is then not repeated by each aggregation).
+    """
     from pyspark.sql import functions as F
 
-    ordered = df.orderBy("created_at", "id").withColumn("seq", F.monotonically_increasing_id())
-    ordered = ordered.select("item_id", "user_id", "rating", "min_rating", "max_rating", "seq").localCheckpoint()
-    items = ordered.groupBy("item_id").agg(F.min("seq").alias("first"), F.count(F.lit(1)).alias("n")).toPandas()
-    users = ordered.groupBy("user_id").agg(F.min("seq").alias("first"), F.count(F.lit(1)).alias("n")).toPandas()
-    items = items.sort_values("first", kind="stable").reset_index(drop=True)
-    users = users.sort_values("first", kind="stable").reset_index(drop=True)
+    first = F.min(F.struct("created_at", "id")).alias("first")
+    n = F.count(F.lit(1)).alias("n")
+    flat = [F.col("first.created_at").alias("t"), F.col("first.id").alias("rid"), "n"]
+    scales = (live.groupBy("item_id", "min_rating", "max_rating").agg(first, n)
+              .select("item_id", "min_rating", "max_rating", *flat).toPandas())
+    users = live.groupBy("user_id").agg(first, n).select("user_id", *flat).toPandas()
+    # items: the earliest (created_at, id) over their scales; Spark and Python both order strings by
+    # code point (UTF-8 byte order), so the driver's sort is the one Spark would make
+    scales = scales.sort_values(["t", "rid"], kind="stable")
+    items = scales.groupby("item_id", sort=False).agg(t=("t", "first"), rid=("rid", "first"), n=("n", "sum"))
+    items = items.reset_index().sort_values(["t", "rid"], kind="stable").reset_index(drop=True)
+    users = users.sort_values(["t", "rid"], kind="stable").reset_index(drop=True)
     items["item_idx"] = np.arange(len(items), dtype=np.int64)
     users["user_idx"] = np.arange(len(users), dtype=np.int64)
     # the display scale of each item: its most common (min, max), ties to the smallest, as in the store
-    scales = ordered.groupBy("item_id", "min_rating", "max_rating").count().toPandas()
-    scales = scales.merge(items[["item_id", "item_idx"]], on="item_id")
+    scales = scales.rename(columns={"n": "count"}).merge(items[["item_id", "item_idx"]], on="item_id")
     scales = scales.sort_values(["item_idx", "min_rating", "max_rating"], kind="stable")
-    modal = scales.sort_values(["item_idx", "count"], ascending=[True, False]).drop_duplicates("item_idx")
+    modal = scales.sort_values(["item_idx", "count"], ascending=[True, False], kind="stable").drop_duplicates("item_idx")
     items["item_min"] = 0.0
     items["item_max"] = 1.0
     items.loc[modal["item_idx"].to_numpy(), "item_min"] = modal["min_rating"].to_numpy(float)
     items.loc[modal["item_idx"].to_numpy(), "item_max"] = modal["max_rating"].to_numpy(float)
-    item_map = spark.createDataFrame(items[["item_id", "item_idx"]])
-    user_map = spark.createDataFrame(users[["user_id", "user_idx"]])
-    ratings = (ordered.join(item_map, "item_id").join(user_map, "user_id")
+    item_map = F.broadcast(spark.createDataFrame(items[["item_id", "item_idx"]]))
+    user_map = F.broadcast(spark.createDataFrame(users[["user_id", "user_idx"]]))
+    ratings = (live.join(item_map, "item_id").join(user_map, "user_id")
                .select(F.col("item_idx").cast("int").alias("item_idx"), F.col("user_idx").cast("int").alias("user_idx"),
-                       "seq", ((F.col("rating") - F.col("min_rating")) / (F.col("max_rating") - F.col("min_rating")))
+                       "created_at", "id",
+                       ((F.col("rating") - F.col("min_rating")) / (F.col("max_rating") - F.col("min_rating")))
                        .alias("r")))
     return ratings, items, users
 
@@ -289,16 +305,20 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
     started = time.perf_counter()
     sc = spark.sparkContext
     n_parts = partitions(spark)
-    df = live_reviews(spark, reviews)
-    _check_rows(df, reviews)
-    ratings, items, users = _indexed(spark, df)
-    n_items, n_users = len(items), len(users)
 
     def cut(frame: Any) -> Any:
         return frame.checkpoint() if checkpoint == "reliable" else frame.localCheckpoint()
 
-    by_item = cut(ratings.repartition(n_parts, "item_idx").sortWithinPartitions("item_idx", "seq"))
-    by_user = cut(ratings.repartition(n_parts, "user_idx").sortWithinPartitions("user_idx", "item_idx", "seq"))
+    live = cut(live_reviews(spark, reviews).select(*REVIEW_COLUMNS))
+    _check_rows(live, reviews)
+    ratings, items, users = _indexed(spark, live)
+    n_items, n_users = len(items), len(users)
+    # item segments in (created_at, id) order, as the store's snapshot; one rating per (rater, item)
+    by_item = cut(ratings.repartition(n_parts, "item_idx").sortWithinPartitions("item_idx", "created_at", "id")
+                  .select("item_idx", "user_idx", "r"))
+    by_user = cut(ratings.repartition(n_parts, "user_idx").sortWithinPartitions("user_idx", "item_idx")
+                  .select("item_idx", "user_idx", "r"))
+    live.unpersist()
     n_ratings = int(items["n"].sum())
     n_i = np.zeros(n_items)
     n_i[items["item_idx"].to_numpy()] = items["n"].to_numpy(np.float64)
