@@ -32,6 +32,7 @@ from typing import Any
 from bench.common import RESULTS, machine_header
 
 OUT = RESULTS / "spark_bench.md"
+_LOAD = os.getloadavg()
 
 
 # ------------------------------------------------------------------------------------- process memory
@@ -83,6 +84,42 @@ def _run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[dict
 
 
 # ------------------------------------------------------------------------------------------ children
+def current_ratings(u: Any, i: Any, r: Any, n_users: int, n_items: int) -> tuple[Any, Any, Any, Any]:
+    """One current rating per (user, item), the latest, and dense ids renumbered in first appearance.
+
+    The rows must be in ``(created_at, id)`` order (as :func:`truescore.synth.write_ratings_parquet`
+    writes them), so "latest" is the last row of a pair; this is the rule of :meth:`Store.snapshot`
+    and :func:`truescore.spark.fit.live_reviews`. Returns ``u, i, r`` of the kept rows (int32, int32,
+    float64, in file order) and, for each new item index, the item's old code (to reorder the ids).
+
+    >>> import numpy as np
+    >>> u, i, r, order = current_ratings(np.array([0, 1, 0]), np.array([0, 1, 0]), np.array([.1, .2, .3]), 2, 2)
+    >>> u.tolist(), i.tolist(), r.tolist(), order.tolist()
+    ([0, 1], [0, 1], [0.2, 0.3], [1, 0])
+    """
+    import numpy as np
+
+    pair = u.astype(np.int64) * np.int64(max(n_items, 1)) + i
+    _, last_in_reversed = np.unique(pair[::-1], return_index=True)
+    del pair
+    keep = np.zeros(u.size, dtype=bool)
+    keep[u.size - 1 - last_in_reversed] = True
+    del last_in_reversed
+    u, i, r = u[keep], i[keep], r[keep]
+    del keep
+
+    def renumber(codes: Any) -> tuple[Any, Any]:
+        present, first = np.unique(codes, return_index=True)
+        old_by_new = present[np.argsort(first, kind="stable")]
+        new_of_old = np.full(int(codes.max()) + 1 if codes.size else 0, -1, dtype=np.int32)
+        new_of_old[old_by_new] = np.arange(old_by_new.size, dtype=np.int32)
+        return new_of_old[codes], old_by_new
+
+    u, _ = renumber(u)
+    i, item_order = renumber(i)
+    return u.astype(np.int32, copy=False), i.astype(np.int32, copy=False), r, item_order
+
+
 def child_single(path: str, out: str) -> dict[str, Any]:
     """Single-machine fit from the Parquet file, compact dtypes; prints timings as JSON."""
     import numpy as np
@@ -108,15 +145,24 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     i, item_ids = codes("item_id")
     n_users, n_items = len(user_ids), len(item_ids)
     del user_ids
-    cols = pq.read_table(path, columns=["rating", "min_rating", "max_rating"])
+    cols = pq.read_table(path, columns=["rating", "min_rating", "max_rating", "created_at"])
+    created = cols.column("created_at").to_numpy()
+    if created.size > 1 and not bool(np.all(created[1:] > created[:-1])):
+        raise ValueError(f"{path}: rows are not in strictly increasing created_at order; this loader relies "
+                         "on it (write_ratings_parquet writes them so)")
+    del created
     lo = cols.column("min_rating").to_numpy()
     r = (cols.column("rating").to_numpy() - lo) / (cols.column("max_rating").to_numpy() - lo)
     del lo, cols
-    load = time.perf_counter() - t0
     import gc
 
     gc.collect()
     pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
+    n_rows = int(r.size)
+    u, i, r, item_order = current_ratings(u, i, r, n_users, n_items)
+    item_ids = item_ids.take(pa.array(item_order))
+    n_users, n_items = int(u.max()) + 1 if u.size else 0, len(item_ids)
+    load = time.perf_counter() - t0
     peak_load = peak_rss_mb()
     reset_peak_rss()  # from here on: the fit's own peak (inputs included)
     t1 = time.perf_counter()
@@ -127,7 +173,7 @@ def child_single(path: str, out: str) -> dict[str, Any]:
     quality = 1.0 + 4.0 * state.item_mean  # every item on the 1-5 scale
     pq.write_table(pa.table({"item_id": item_ids, "quality": quality, "quality_sd": 4.0 * np.sqrt(state.item_var)}),
                    out)
-    return {"load_s": load, "fit_s": fit, "sweeps": state.n_iter, "converged": state.converged,
+    return {"load_s": load, "fit_s": fit, "sweeps": state.n_iter, "converged": state.converged, "rows": n_rows,
             "n_items": n_items, "n_users": n_users, "n_ratings": int(layout.n_ratings), "peak_load_mb": peak_load,
             "peak_fit_mb": peak_rss_mb()}
 
@@ -211,7 +257,12 @@ def _fit_section(n: int, gen_s: float, single: dict[str, Any] | None, single_pea
                  spark: dict[str, Any] | None, spark_peak: float, diff: dict[str, float] | None, cmd: str) -> str:
     lines = [f"## Reliability fit, {n:,} ratings", "", machine_header(cmd),
              f"- data: `write_ratings_parquet({n:,})` streamed to Parquet in {gen_s:.0f} s "
-             f"(generated once, reused); default VB (cavity, no bias, tol 1e-5)", "",
+             f"(generated once, reused); default VB (cavity, no bias, tol 1e-5)",
+             *([f"- current ratings: {single['n_ratings']:,} of {single['rows']:,} rows (one per (user, item), the "
+                "latest, as the store and the Spark loader keep; both engines fit the same set)"]
+               if single and "rows" in single else []),
+             f"- load average (1 min) at start / end of the run: {_LOAD[0]:.1f} / {os.getloadavg()[0]:.1f} "
+             f"on {os.cpu_count()} cores (other jobs share this machine)", "",
              "| engine | wall time | of which fit | sweeps | peak memory | ratings/s |",
              "|---|---:|---:|---:|---:|---:|"]
     fit_peak = ""
