@@ -190,11 +190,16 @@ def _stage_metrics(ui: str, app_id: str) -> list[dict[str, Any]]:
 
 def child_spark(path: str, out: str, master: str, partitions: int | None, driver_memory: str) -> dict[str, Any]:
     """Spark fit from the Parquet file; prints timings and per-stage metrics as JSON."""
+    import logging
+
     import pandas as pd
 
     from truescore.spark.fit import spark_fit
     from truescore.spark.session import get_session
 
+    # progress of a long run, readable while it runs (and kept if it is stopped)
+    logging.basicConfig(filename=str(Path(out).with_suffix(".progress.log")), level=logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
     t0 = time.perf_counter()
     spark = get_session(master, shuffle_partitions=partitions, driver_memory=driver_memory,
                         conf={"spark.ui.enabled": "true", "spark.ui.port": "0"})

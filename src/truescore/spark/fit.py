@@ -34,6 +34,7 @@ mean rating, the empirical-Bayes means) are exact. The numbers are therefore tho
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -51,6 +52,7 @@ from truescore.reliability.vb import VBOptions
 __all__ = ["REVIEW_COLUMNS", "SparkFitReport", "fit_frames", "live_reviews", "spark_fit"]
 
 FloatArray = npt.NDArray[np.float64]
+_log = logging.getLogger(__name__)
 
 #: Columns a reviews Parquet must have (``supersedes`` is optional).
 REVIEW_COLUMNS = ("id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at")
@@ -138,7 +140,8 @@ def _indexed(spark: Any, live: Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     # the display scale of each item: its most common (min, max), ties to the smallest, as in the store
     scales = scales.rename(columns={"n": "count"}).merge(items[["item_id", "item_idx"]], on="item_id")
     scales = scales.sort_values(["item_idx", "min_rating", "max_rating"], kind="stable")
-    modal = scales.sort_values(["item_idx", "count"], ascending=[True, False], kind="stable").drop_duplicates("item_idx")
+    modal = scales.sort_values(["item_idx", "count"], ascending=[True, False], kind="stable")
+    modal = modal.drop_duplicates("item_idx")
     items["item_min"] = 0.0
     items["item_max"] = 1.0
     items.loc[modal["item_idx"].to_numpy(), "item_min"] = modal["min_rating"].to_numpy(float)
@@ -313,12 +316,14 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
     _check_rows(live, reviews)
     ratings, items, users = _indexed(spark, live)
     n_items, n_users = len(items), len(users)
+    _log.info("indexed %d items, %d raters at %.1f s", n_items, n_users, time.perf_counter() - started)
     # item segments in (created_at, id) order, as the store's snapshot; one rating per (rater, item)
     by_item = cut(ratings.repartition(n_parts, "item_idx").sortWithinPartitions("item_idx", "created_at", "id")
                   .select("item_idx", "user_idx", "r"))
     by_user = cut(ratings.repartition(n_parts, "user_idx").sortWithinPartitions("user_idx", "item_idx")
                   .select("item_idx", "user_idx", "r"))
     live.unpersist()
+    _log.info("ratings partitioned by item and by rater at %.1f s", time.perf_counter() - started)
     n_ratings = int(items["n"].sum())
     n_i = np.zeros(n_items)
     n_i[items["item_idx"].to_numpy()] = items["n"].to_numpy(np.float64)
@@ -354,7 +359,7 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
     converged = n_ratings == 0
     bytes_per_sweep = 0
     it = 0
-    for it in range(opts.max_iter if n_ratings else 0):  # noqa: B007
+    for it in range(opts.max_iter if n_ratings else 0):
         # rater job: S_u (and step 2's sums) from the broadcast item posteriors
         ubc = sc.broadcast({"m": m, "v": v, "c": c if use_bias else None, "w": w, "with_w": use_bias,
                             "step2": use_bias, "a0": h.a0, "b0": h.b0, "cavity": cavity})
@@ -378,6 +383,7 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
         m = m_new
         K.empirical_bayes(h, m, v, c, w, shape, rate)                           # step 4
         deltas.append(delta)
+        _log.info("sweep %d: max change %.3g at %.1f s", it + 1, delta, time.perf_counter() - started)
         if delta < opts.tol:
             converged = True
             break
