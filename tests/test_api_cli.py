@@ -15,6 +15,7 @@ from conftest import run_cli
 
 def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path / 'k.db'}"
+    Store.open(db)  # keys are made for an existing store (a mistyped --db is refused)
     code, out, err = run_cli(["keys", "create", "--name", "shop", "--db", db], capsys)
     assert code == 0, err
     secret = out.strip().splitlines()[-1]

@@ -47,6 +47,7 @@ def test_synth_then_export_every_format(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_info_and_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Store.open(f"sqlite:///{tmp_path / 'i.db'}")  # an empty store
     code, out, _ = run_cli(["info", "--db", f"sqlite:///{tmp_path / 'i.db'}"], capsys)
     assert code == 0 and "reviews" in out
     code, out, _ = run_cli(["config"], capsys)
@@ -80,3 +81,28 @@ def test_json_helper_is_plain_json() -> None:
     from truescore.cli import _json
 
     assert json.loads(_json({"a": 1})) == {"a": 1}
+
+
+@pytest.mark.parametrize("command", [["info"], ["rank"], ["fit"], ["score"], ["export", "reviews", "--out", "x.csv"],
+                                     ["rate", "i1", "--observer", "u1"], ["keys", "list"], ["audit"], ["jobs", "list"]])
+def test_read_commands_refuse_a_missing_sqlite_store_without_creating_it(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped --db is named in one line, exit 1, and leaves no new empty store behind."""
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "typo.db"
+    code, _, err = run_cli([*command, "--db", f"sqlite:///{missing}"], capsys)
+    assert code == 1
+    assert f"no store at {missing}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not missing.exists()
+
+
+def test_import_still_creates_a_new_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,item_id,user_id,rating,created_at\nr1,i1,u1,4,2024-01-01T00:00:00Z\n")
+    db = tmp_path / "new.db"
+    code, _, err = run_cli(["import", str(path), "--db", f"sqlite:///{db}"], capsys)
+    assert code == 0, err
+    code, out, _ = run_cli(["info", "--db", f"sqlite:///{db}"], capsys)
+    assert code == 0 and "1" in out

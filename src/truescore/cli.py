@@ -61,9 +61,14 @@ def _topic_option(value: str | None) -> str | None:
         raise CliError(str(exc)) from None
 
 
-def _open_store(db: str | None) -> Any:
+def _open_store(db: str | None, *, create: bool = False) -> Any:
+    """The store at ``db``; a SQLite file that does not exist is refused unless ``create`` (a mistyped
+    ``--db`` would otherwise leave a new, empty store behind and report on nothing)."""
     from truescore.store import Store
 
+    if not create:
+        _require_existing_sqlite(db, hint="check --db, or create the store with `truescore import` or "
+                                          "`truescore synth`")
     return Store.open(db)
 
 
@@ -129,7 +134,7 @@ def import_cmd(
         raise CliError("give either FILE or --from-db URL --table NAME")
     if from_db is not None and not table:
         raise CliError("--from-db needs --table NAME")
-    store = _open_store(db)
+    store = _open_store(db, create=True)
     if skip_bad and rejects is None:
         rejects = default_rejects_path(str(file) if file is not None else str(table))
     if epoch_unit not in ("s", "ms"):
@@ -161,7 +166,7 @@ def load_cmd(
     from truescore.store.datasets import PRESETS, load_preset
 
     names = list(PRESETS) if name == "all" else [name]
-    store = _open_store(db)
+    store = _open_store(db, create=True)
     rows = []
     for n in names:
         report = load_preset(store, n, data_dir)
@@ -180,10 +185,13 @@ def export_cmd(
 
     CSV cells that a spreadsheet would run as a formula (starting with = + - @ tab CR) get a leading '.
     """
+    from truescore.store import schema
     from truescore.store.export import EXPORT_FORMATS, export_table
 
     if out.suffix.lower() not in EXPORT_FORMATS:
         raise CliError(f"{out}: use a .csv, .jsonl or .parquet file name")
+    if table not in schema.metadata.tables:
+        raise CliError(f"unknown table {table!r}; tables: {', '.join(sorted(schema.metadata.tables))}")
     n = export_table(_open_store(db), table, out)
     console.print(f"wrote {n:,} rows of {table} to {out}")
 
@@ -224,7 +232,7 @@ def synth_cmd(
     started = time.perf_counter()
     world = generate(SynthConfig(n_users=users, n_items=items, n_ratings=ratings, seed=seed, with_text=not no_text))
     generated = time.perf_counter() - started
-    store = _open_store(f"sqlite:///{out}" if out is not None else db)
+    store = _open_store(f"sqlite:///{out}" if out is not None else db, create=True)
     with progress_bar("writing") as progress:
         world.write(store, progress=lambda table, done, total: progress(done, total))
     total = time.perf_counter() - started
@@ -391,8 +399,9 @@ def _serve_store(db: str | None, host: str | None, port: int | None, workers: in
         raise CliError(str(exc)) from None
 
 
-def _require_existing_sqlite(db: str | None) -> None:
-    """Refuse to serve a SQLite file that does not exist (a mistyped --db would serve a new, empty store)."""
+def _require_existing_sqlite(db: str | None, hint: str = "check --db, or give --create to start a new, empty "
+                                                          "store there") -> None:
+    """Refuse a SQLite file that does not exist (a mistyped --db would serve a new, empty store)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -407,8 +416,7 @@ def _require_existing_sqlite(db: str | None) -> None:
             or parsed.database.startswith("file:"):
         return
     if not Path(parsed.database).is_file():
-        raise CliError(f"no store at {parsed.database}: check --db, or give --create to start a new, empty store "
-                       "there")
+        raise CliError(f"no store at {parsed.database}: {hint}")
 
 
 @app.command("serve")

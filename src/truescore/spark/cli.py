@@ -117,8 +117,8 @@ def import_results_cmd(
                                                         "sqlite:///truescore.db).")] = None,
 ) -> None:
     """Load a Spark run's Parquet results into the store's derived tables (one transaction)."""
+    from truescore.cli import _open_store
     from truescore.spark.results import import_results
-    from truescore.store import Store
 
-    counts = import_results(Store.open(db), folder)
+    counts = import_results(_open_store(db), folder)
     _console().print("imported " + ", ".join(f"{n:,} rows of {t}" for t, n in counts.items()) + f" from {folder}")
