@@ -2,9 +2,11 @@
 downloaded browser) against a real uvicorn server on a synthetic store.
 
 It loads the product list, opens a product, picks an observer and checks that the rating the page shows
-is the API's rating for that observer; it also checks the empty and error states, and writes
-docs/screenshot.png. Without /usr/bin/chromium the tests skip and say why, unless
-TRUESCORE_REQUIRE_BROWSER=1 (set by .ci/run when chromium is installed), in which case they fail.
+is the API's rating for that observer; it also checks the empty and error states, and takes a
+screenshot (into the test's temporary folder; with TRUESCORE_UPDATE_SCREENSHOT=1 into docs/screenshot.png,
+the README's picture, so a test run does not change the checkout). Without /usr/bin/chromium the tests
+skip and say why, unless TRUESCORE_REQUIRE_BROWSER=1 (set by .ci/run when chromium is installed),
+in which case they fail.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def test_product_list_shows_fused_score_and_love(server: str, page: Any) -> None
 
 
 @pytest.mark.slow  # a uvicorn server and a browser
-def test_observer_rating_matches_the_api_and_screenshot(server: str, page: Any) -> None:
+def test_observer_rating_matches_the_api_and_screenshot(server: str, page: Any, tmp_path: Path) -> None:
     item_id, observer, expected = _pick(server)
     page.goto(f"{server}/#/item/{item_id}")
     page.wait_for_function("document.querySelector('#rating-value').dataset.observer === 'operator'")
@@ -175,8 +177,10 @@ def test_observer_rating_matches_the_api_and_screenshot(server: str, page: Any) 
     shown_fake = "-" if first["fake_probability"] is None else f"{first['fake_probability']:.2f}"
     assert cells[5] == shown_fake  # columns: rating, weight, via, factors, quality, fake probability, ...
     page.locator("#item-view").scroll_into_view_if_needed()
-    page.screenshot(path=str(REPO / "docs" / "screenshot.png"), full_page=True)
-    assert (REPO / "docs" / "screenshot.png").stat().st_size > 10_000
+    shot = REPO / "docs" / "screenshot.png" if os.environ.get("TRUESCORE_UPDATE_SCREENSHOT") == "1" \
+        else tmp_path / "screenshot.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
 
 
 @pytest.mark.slow  # a uvicorn server and a browser
