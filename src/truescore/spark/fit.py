@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -156,31 +157,97 @@ def _indexed(spark: Any, live: Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     return ratings, items, users
 
 
+# ------------------------------------------------------------------------------------ rating blocks
+#: Ratings per block (about 16 MB of item index, rater index and rating); a block holds whole segments.
+BLOCK_ROWS = 1 << 20
+
+#: One row per block: the item and rater indices (int32) and the normalised ratings (float64) as bytes.
+_BLOCK_FIELDS = ("item", "user", "r")
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    item: npt.NDArray[np.int32]
+    user: npt.NDArray[np.int32]
+    r: FloatArray
+
+
+def _blocks(batches: Iterator[pd.DataFrame]) -> Iterator[_Block]:
+    """The blocks of a partition of packed ratings (zero-copy views of the row's bytes)."""
+    for batch in batches:
+        for item, user, r in zip(batch["item"], batch["user"], batch["r"], strict=True):
+            yield _Block(np.frombuffer(item, np.int32), np.frombuffer(user, np.int32), np.frombuffer(r, np.float64))
+
+
+def _pack_job(key: str, rows: int = BLOCK_ROWS) -> Any:
+    """Pack a partition's sorted ratings into blocks of about ``rows`` ratings, cut only where the
+    ``key`` column (``item_idx`` or ``user_idx``) changes, so every block holds whole item (rater)
+    segments, as the rating blocks of Spark MLlib's ALS. Packed once, the ratings then cross from the
+    JVM to Python as a few large binary values per sweep instead of one row per rating; every segment
+    is summed from the same values in the same order as before, so the numbers do not change."""
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        parts: list[pd.DataFrame] = []
+        held = 0
+        for batch in batches:
+            if not len(batch):
+                continue
+            parts.append(batch)
+            held += len(batch)
+            if held < 2 * rows:
+                continue
+            df = pd.concat(parts, ignore_index=True)
+            seg = df[key].to_numpy()
+            starts = _segments(seg)
+            last = starts[-1]  # the last segment may continue in the next batch: keep it
+            yield from _emit(df.iloc[:last], key, rows)
+            parts, held = [df.iloc[last:].reset_index(drop=True)], len(df) - int(last)
+        if held:
+            yield from _emit(pd.concat(parts, ignore_index=True), key, rows)
+    return run
+
+
+def _emit(df: pd.DataFrame, key: str, rows: int) -> Iterator[pd.DataFrame]:
+    """Cut ``df`` (whole segments of ``key``) into blocks of about ``rows`` ratings at segment starts."""
+    n = len(df)
+    if not n:
+        return
+    starts = _segments(df[key].to_numpy())
+    wanted = np.arange(rows, n, rows)
+    cuts = np.unique(starts[np.minimum(np.searchsorted(starts, wanted), starts.size - 1)])
+    bounds = [0, *(int(c) for c in cuts if c > 0), n]
+    item = df["item_idx"].to_numpy(np.int32)
+    user = df["user_idx"].to_numpy(np.int32)
+    r = df["r"].to_numpy(np.float64)
+    for a, b in pairwise(bounds):
+        if b > a:
+            yield pd.DataFrame({"item": [item[a:b].tobytes()], "user": [user[a:b].tobytes()],
+                                "r": [r[a:b].tobytes()]})
+
+
 # ------------------------------------------------------------------------------------ partition jobs
-def _frame(batches: Iterator[pd.DataFrame]) -> pd.DataFrame | None:
-    parts = [b for b in batches if len(b)]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-
-
-def _segments(key: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def _segments(key: npt.NDArray[np.int32] | npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Start of each run of equal keys in a sorted array."""
     return np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
 
 
+def _state_frame(acc: K.ExactSum) -> pd.DataFrame:
+    return pd.DataFrame({"state": [json.dumps(acc.to_state())]})
+
+
 def _sum_job(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Exact partial sum of the ratings of one partition (state as a JSON string)."""
-    df = _frame(batches)
-    acc = K.ExactSum().add(df["r"].to_numpy(np.float64)) if df is not None else K.ExactSum()
-    yield pd.DataFrame({"state": [json.dumps(acc.to_state())]})
+    acc = K.ExactSum()
+    for block in _blocks(batches):
+        acc.merge(K.ExactSum().add(block.r))
+    yield _state_frame(acc)
 
 
 def _var_job(mean: float) -> Any:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        df = _frame(batches)
-        acc = K.rating_var(df["r"].to_numpy(np.float64), mean) if df is not None else K.ExactSum()
-        yield pd.DataFrame({"state": [json.dumps(acc.to_state())]})
+        acc = K.ExactSum()
+        for block in _blocks(batches):
+            acc.merge(K.rating_var(block.r, mean))
+        yield _state_frame(acc)
     return run
 
 
@@ -190,18 +257,14 @@ def _item_sums_job(bc: Any) -> Any:
     With no state (``bc is None``) it returns the rating sums (the starting item means); otherwise
     the weights of step 1 and the sums of step 3.
     """
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        df = _frame(batches)
-        if df is None:
-            return
-        item = df["item_idx"].to_numpy(np.int64)
-        r = df["r"].to_numpy(np.float64)
+    def sums(block: _Block) -> pd.DataFrame:
+        item = block.item.astype(np.int64)
+        r = block.r
         starts = _segments(item)
         if bc is None:
-            yield pd.DataFrame({"idx": item[starts], "a": np.add.reduceat(r, starts), "b": 0.0})
-            return
+            return pd.DataFrame({"idx": item[starts], "a": np.add.reduceat(r, starts), "b": 0.0})
         st = bc.value
-        user = df["user_idx"].to_numpy(np.int64)
+        user = block.user.astype(np.int64)
         use_bias = st["c_old"] is not None
         _, s = K.expected_sq_residuals(r, st["m"][item], st["v"][item], st["c_old"][user] if use_bias else None,
                                        st["w_old"][user] if use_bias else None)
@@ -210,7 +273,11 @@ def _item_sums_job(bc: Any) -> Any:
         target = r - st["c_new"][user] if use_bias else r
         weight_sum = np.add.reduceat(omega, starts)
         omega *= target
-        yield pd.DataFrame({"idx": item[starts], "a": weight_sum, "b": np.add.reduceat(omega, starts)})
+        return pd.DataFrame({"idx": item[starts], "a": weight_sum, "b": np.add.reduceat(omega, starts)})
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for block in _blocks(batches):
+            yield sums(block)
     return run
 
 
@@ -218,16 +285,13 @@ def _rater_sums_job(bc: Any) -> Any:
     """Rater job: per-rater sums over all of a rater's ratings in item-major order (``bincount``).
 
     Returns :math:`S_u` and, with the bias on (``st["step2"]``), step 2's :math:`\\sum\\omega`,
-    :math:`\\sum\\omega e` computed from this partition's own -- complete -- :math:`S_u`.
+    :math:`\\sum\\omega e` computed from this block's own -- complete -- :math:`S_u`.
     """
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        df = _frame(batches)
-        if df is None:
-            return
+    def sums(block: _Block) -> pd.DataFrame:
         st = bc.value
-        item = df["item_idx"].to_numpy(np.int64)
-        user = df["user_idx"].to_numpy(np.int64)
-        r = df["r"].to_numpy(np.float64)
+        item = block.item.astype(np.int64)
+        user = block.user.astype(np.int64)
+        r = block.r
         starts = _segments(user)
         local = np.cumsum(np.concatenate(([0], (user[1:] != user[:-1]).astype(np.int64))))
         k = starts.size
@@ -244,7 +308,11 @@ def _rater_sums_job(bc: Any) -> Any:
             omega = K.rating_weights(s, num, rate[local], st["b0"], cavity=st["cavity"])
             out["b"] = np.bincount(local, weights=omega, minlength=k)
             out["c"] = np.bincount(local, weights=omega * e, minlength=k)
-        yield pd.DataFrame(out)
+        return pd.DataFrame(out)
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for block in _blocks(batches):
+            yield sums(block)
     return run
 
 
@@ -295,7 +363,7 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
         order; ``elbo_history`` empty).
     report : SparkFitReport
     """
-    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+    from pyspark.sql.types import BinaryType, DoubleType, LongType, StringType, StructField, StructType
 
     from truescore.spark.session import partitions
 
@@ -318,10 +386,11 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
     n_items, n_users = len(items), len(users)
     _log.info("indexed %d items, %d raters at %.1f s", n_items, n_users, time.perf_counter() - started)
     # item segments in (created_at, id) order, as the store's snapshot; one rating per (rater, item)
+    blocks = StructType([StructField(name, BinaryType()) for name in _BLOCK_FIELDS])
     by_item = cut(ratings.repartition(n_parts, "item_idx").sortWithinPartitions("item_idx", "created_at", "id")
-                  .select("item_idx", "user_idx", "r"))
+                  .select("item_idx", "user_idx", "r").mapInPandas(_pack_job("item_idx"), blocks))
     by_user = cut(ratings.repartition(n_parts, "user_idx").sortWithinPartitions("user_idx", "item_idx")
-                  .select("item_idx", "user_idx", "r"))
+                  .select("item_idx", "user_idx", "r").mapInPandas(_pack_job("user_idx"), blocks))
     live.unpersist()
     _log.info("ratings partitioned by item and by rater at %.1f s", time.perf_counter() - started)
     n_ratings = int(items["n"].sum())
