@@ -118,7 +118,8 @@ def import_results_cmd(
 ) -> None:
     """Load a Spark run's Parquet results into the store's derived tables (one transaction)."""
     from truescore.cli import _open_store
-    from truescore.spark.results import import_results
+    from truescore.spark.results import read_results
 
-    counts = import_results(_open_store(db), folder)
+    frames = read_results(folder)  # the folder is checked before the store is opened
+    counts = _open_store(db).import_derived(frames)
     _console().print("imported " + ", ".join(f"{n:,} rows of {t}" for t, n in counts.items()) + f" from {folder}")
