@@ -35,25 +35,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from truescore.spark.features import FEATURE_PREFIX as _F
 from truescore.spark.fit import live_reviews
 from truescore.spark.integrity import IntegrityRun
 
-__all__ = ["ReviewFunction", "SparkScoreReport", "read_votes", "score_run", "spark_score"]
+__all__ = ["ReviewFunction", "SparkScoreReport", "review_positions", "score_run", "spark_score",
+           "spark_votes"]
 
 ReviewFunction = Callable[[pd.DataFrame], Any]
-_F = "f__"
 _SCORE_COLS = ("quality", "fake_probability", "sentiment")
-
-
-def read_votes(reviews: str | Path, votes: str | Path | None) -> pd.DataFrame | None:
-    """The votes Parquet named, else ``votes.parquet`` beside the reviews file, else None."""
-    path = Path(votes) if votes is not None else Path(reviews).parent / "votes.parquet"
-    if not path.exists():
-        if votes is not None:
-            raise FileNotFoundError(f"{votes}: no such file")
-        return None
-    frame = pd.read_parquet(path)
-    return frame if len(frame) else None
 
 
 def _score_job(feature_names: list[str], review_columns: list[str], functions: Mapping[str, ReviewFunction]
@@ -132,20 +122,23 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
     size = int(batch_size or get_settings().text.batch_size)
     if size < 1:
         raise ValueError(f"batch_size must be >= 1, got {size}")
-    frame = live_reviews(spark, reviews).toPandas()
-    has_text = "text" in frame.columns and any(isinstance(t, str) and t.strip() for t in frame["text"].tolist())
+    live = live_reviews(spark, reviews)
+    has_text = "text" in live.columns and _has_text(live)
     run_text = has_text if text is None else bool(text)
-    if run_text and "text" not in frame.columns:
+    if run_text and "text" not in live.columns:
         raise ValueError(f"{reviews}: column text missing; write the file with `truescore export reviews` "
                          "(or score metadata only with --no-text)")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if frame.empty:
+    if live.isEmpty():
         return SparkScoreReport(0, 0, None)
-    frame = frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
-    run = spark_integrity(spark, reviews, frame, fit=fit) if integrity else None
+    run = None
+    if integrity:  # global by design: the live reviews (texts included, for near duplicates) on the driver
+        frame = live.toPandas().sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
+        run = spark_integrity(spark, reviews, frame, fit=fit)
+        del frame
     if run_text:
-        scored = _text_scores(spark, frame, size, reviews, votes, dict(review_functions or {}))
+        scored = _text_scores(spark, live, size, reviews, votes, dict(review_functions or {}))
     elif run is not None:
         scored = run.reviews[["review_id"]].assign(model_version=INTEGRITY_VERSION, fitted_at=time.time())
     else:
@@ -161,24 +154,57 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
     return SparkScoreReport(n_reviews=len(scored), n_text_scored=n_text, integrity=run)
 
 
-def _text_scores(spark: Any, frame: pd.DataFrame, size: int, reviews: str | Path, votes: str | Path | None,
+def _has_text(live: Any) -> bool:
+    """Whether some review has a non-blank text (``str.strip``, as ``truescore score``), without collecting texts."""
+    def job(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield pd.DataFrame({"t": [any(isinstance(t, str) and t.strip() for t in batch["text"].tolist())]})
+    return bool(live.select("text").mapInPandas(job, "t boolean").where("t").limit(1).count() > 0)
+
+
+def spark_votes(spark: Any, reviews: str | Path, votes: str | Path | None) -> Any | None:
+    """The votes Parquet named, else ``votes.parquet`` beside the reviews file, as a Spark DataFrame; None when
+    there is none or it is empty (then the vote features come from ``helpful_yes`` / ``helpful_total`` when the
+    reviews have them, else NaN, as ``truescore score`` without votes)."""
+    path = Path(votes) if votes is not None else Path(reviews).parent / "votes.parquet"
+    if not path.exists():
+        if votes is not None:
+            raise FileNotFoundError(f"{votes}: no such file")
+        return None
+    frame = spark.read.parquet(str(path))
+    return None if frame.isEmpty() else frame
+
+
+def review_positions(spark: Any, live: Any) -> Any:
+    """``id, _pos``: each review's rank in ``(created_at, id)`` order (missing times last, as pandas sorts),
+    by a distributed sort and ``zipWithIndex`` of the ids and times only."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    ordered = live.select("id", "created_at").orderBy(F.asc_nulls_last("created_at"), F.asc("id"))
+    pairs = ordered.rdd.zipWithIndex().map(lambda p: (p[0]["id"], p[1]))
+    return spark.createDataFrame(pairs, StructType([live.schema["id"], StructField("_pos", LongType())]))
+
+
+def _text_scores(spark: Any, live: Any, size: int, reviews: str | Path, votes: str | Path | None,
                  functions: dict[str, ReviewFunction]) -> pd.DataFrame:
-    """The text engine over ``frame`` (live reviews in (created_at, id) order), chunks on the executors."""
+    """The text engine over the live reviews: context features, then the models in chunks, all on the executors."""
+    from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
+    from truescore.spark.features import context_features
     from truescore.spark.session import partitions
     from truescore.text import get_scorer
-    from truescore.text.features import compute_features
+    from truescore.text.features import FEATURES
 
-    frame = frame.copy()
-    frame["text"] = ["" if not isinstance(t, str) else t for t in frame["text"].tolist()]
-    feats = compute_features(frame, read_votes(reviews, votes), global_duplicates=False)
-    review_columns = [c for c in frame.columns if c not in ("supersedes",)]
-    wide = pd.concat([frame[review_columns], feats.add_prefix(_F).astype(float)], axis=1)
-    wide["_pos"] = np.arange(len(wide), dtype=np.int64)
-    wide["_chunk"] = wide["_pos"] // size
+    review_columns = [c for c in live.columns if c not in ("supersedes",)]
+    texts = live.withColumn("text", F.coalesce(F.col("text"), F.lit(""))).localCheckpoint()
+    feats = context_features(spark, texts, spark_votes(spark, reviews, votes))
+    wide = (texts.join(feats, "id").join(review_positions(spark, texts), "id")
+            .withColumn("_chunk", F.expr(f"_pos div {int(size)}")))
     schema = StructType([StructField("review_id", StringType()),
                          *(StructField(c, DoubleType()) for c in (*_SCORE_COLS, *functions))])
-    sdf = spark.createDataFrame(wide).repartition(partitions(spark), "_chunk").sortWithinPartitions("_chunk", "_pos")
-    scored = sdf.mapInPandas(_score_job(list(feats.columns), review_columns, functions), schema).toPandas()
+    sdf = wide.repartition(partitions(spark), "_chunk").sortWithinPartitions("_chunk", "_pos")
+    names = [f.name for f in FEATURES]
+    scored = sdf.mapInPandas(_score_job(names, review_columns, functions), schema).toPandas()
     return scored.assign(model_version=get_scorer().model_version, fitted_at=time.time())
