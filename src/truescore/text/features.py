@@ -487,9 +487,11 @@ def feature_context(texts: list[str], times: npt.NDArray[np.float64] | None) -> 
 def _tfidf_rows(texts: list[str], idf: Mapping[str, float]) -> Any:
     """L2-normalised sublinear TF-IDF rows (CSR), the columns the texts' words in sorted order.
 
-    ``w(t, d) = (1 + ln tf(t, d)) idf(t)``, each row divided by its norm: the rows of scikit-learn's
-    ``TfidfVectorizer(sublinear_tf=True)`` fitted on the corpus of ``idf``, in the same float operations
-    and the same relative column order, so dot products are bit-identical whatever the subset.
+    ``w(t, d) = (1 + ln tf(t, d)) idf(t)``, each row divided by its norm: scikit-learn's
+    ``TfidfVectorizer(sublinear_tf=True)`` fitted on the corpus of ``idf``, with the same float operations.
+    A row's entries are in sorted word order (scikit-learn keeps the corpus's first-appearance order, which
+    depends on the whole corpus; the cosines differ from it by <= 1e-15), so a text's row and its dot
+    products are bit-identical whichever subset of the corpus (one item, one reviewer, all) is transformed.
     """
     from scipy.sparse import csr_matrix
     from sklearn.preprocessing import normalize
