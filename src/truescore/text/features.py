@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,11 +43,28 @@ from truescore.text._common import check_texts
 __all__ = [
     "CATEGORIES",
     "FEATURES",
+    "GLOBAL_FEATURES",
+    "ITEM_FEATURES",
+    "ITEM_INPUTS",
+    "REVIEW_FEATURES",
     "TEXT_FEATURES",
+    "USER_FEATURES",
+    "USER_INPUTS",
+    "FeatureContext",
     "FeatureSpec",
     "compute_features",
+    "document_terms",
+    "exact_duplicate_count",
+    "feature_context",
+    "idf_table",
+    "item_features",
+    "normalized_text",
+    "review_features",
     "text_features",
+    "time_fill",
+    "user_features",
     "vader_scores",
+    "vote_totals",
 ]
 
 _DAY = 86_400.0
@@ -386,25 +405,129 @@ def _group_timing(
     return res
 
 
-def _max_similarity(
-    texts: list[str], groups: list[npt.NDArray[np.int64]] | None, block: int = 2048
-) -> npt.NDArray[np.float64]:
-    """Max cosine of word TF-IDF vectors to another text, within each group (or all texts if None)."""
+# -- where each feature's inputs live ---------------------------------------------------------------------
+# Every feature is one of four kinds; :func:`compute_features` is composed from one function per kind, and
+# the Spark job (truescore.spark.features) calls the same functions on one group's rows at a time.
+ITEM_FEATURES: tuple[str, ...] = (
+    "item_consensus", "deviation_from_item", "abs_deviation_from_item", "item_rating_sd", "item_review_count",
+    "item_reviews_same_day", "item_burst_share", "item_days_since_first", "review_rank_on_item", "max_sim_item",
+)
+"""Need every review of the item (:func:`item_features`)."""
+USER_FEATURES: tuple[str, ...] = (
+    "user_review_count", "user_mean_rating", "user_rating_sd", "user_extreme_share", "user_account_age_days",
+    "user_mean_words", "user_single_review", "user_reviews_same_day", "user_min_gap_hours",
+    "user_median_gap_days", "max_sim_user",
+)
+"""Need every review of the reviewer (:func:`user_features`)."""
+GLOBAL_FEATURES: tuple[str, ...] = ("max_sim_any", "exact_duplicate_count")
+"""Need every review: all pairs (``max_sim_any``), or a count per normalised text (``exact_duplicate_count``)."""
+REVIEW_FEATURES: tuple[str, ...] = tuple(
+    f.name for f in FEATURES if f.name not in (*ITEM_FEATURES, *USER_FEATURES, *GLOBAL_FEATURES)
+)
+"""Need the review's own row only (its text, rating, metadata and vote totals: :func:`review_features`)."""
+ITEM_INPUTS: tuple[str, ...] = ("item_id", "created_at", "text", "rating_norm")
+"""Columns :func:`item_features` reads (``created_at`` optional)."""
+USER_INPUTS: tuple[str, ...] = ("user_id", "created_at", "text", "rating_norm", "is_extreme_rating", "word_count")
+"""Columns :func:`user_features` reads (``created_at`` optional)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureContext:
+    """The global inputs of the group features, small enough to broadcast to every group.
+
+    ``idf`` maps every word of the corpus (sklearn's default analyzer: lower case, ``\\b\\w\\w+\\b``) to
+    its smoothed inverse document frequency ``idf(w) = ln((n + 1) / (df(w) + 1)) + 1`` over the ``n``
+    texts (scikit-learn's ``TfidfVectorizer`` formula). ``time_fill`` replaces a missing ``created_at``
+    in the timing features: the median of the known times; None when no time is known (timing is NaN).
+    """
+
+    idf: Mapping[str, float]
+    time_fill: float | None
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> Callable[[str], list[str]]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    n = len(texts)
-    out = np.zeros(n)
-    if n < 2:
+    analyzer: Callable[[str], list[str]] = TfidfVectorizer(sublinear_tf=True, min_df=1).build_analyzer()
+    return analyzer
+
+
+def document_terms(text: str) -> set[str]:
+    """The distinct words of one text, as the TF-IDF vocabulary counts them (one document frequency each)."""
+    return set(_analyzer()(text))
+
+
+def idf_table(document_frequency: Mapping[str, int], n_documents: int) -> dict[str, float]:
+    """``ln((n + 1) / (df + 1)) + 1`` per word, in scikit-learn's float64 operation order."""
+    words = list(document_frequency)
+    df = np.fromiter((document_frequency[w] for w in words), dtype=float, count=len(words)) + 1.0
+    idf = np.full_like(df, fill_value=n_documents + 1, dtype=float)
+    idf /= df
+    np.log(idf, out=idf)
+    idf += 1.0
+    return dict(zip(words, idf.tolist(), strict=True))
+
+
+def time_fill(times: npt.NDArray[np.float64] | None) -> float | None:
+    """Median of the known times (the timing features' stand-in for a missing one); None if none is known."""
+    if times is None or np.all(np.isnan(times)):
+        return None
+    return float(np.nanmedian(times))
+
+
+def feature_context(texts: list[str], times: npt.NDArray[np.float64] | None) -> FeatureContext:
+    """The :class:`FeatureContext` of a whole frame on one machine (document frequencies by one pass)."""
+    df: Counter[str] = Counter()
+    for t in texts:
+        df.update(document_terms(t))
+    return FeatureContext(idf=idf_table(df, len(texts)), time_fill=time_fill(times))
+
+
+def _tfidf_rows(texts: list[str], idf: Mapping[str, float]) -> Any:
+    """L2-normalised sublinear TF-IDF rows (CSR), the columns the texts' words in sorted order.
+
+    ``w(t, d) = (1 + ln tf(t, d)) idf(t)``, each row divided by its norm: scikit-learn's
+    ``TfidfVectorizer(sublinear_tf=True)`` fitted on the corpus of ``idf``, with the same float operations.
+    A row's entries are in sorted word order (scikit-learn keeps the corpus's first-appearance order, which
+    depends on the whole corpus; the cosines differ from it by <= 1e-15), so a text's row and its dot
+    products are bit-identical whichever subset of the corpus (one item, one reviewer, all) is transformed.
+    """
+    from scipy.sparse import csr_matrix
+    from sklearn.preprocessing import normalize
+
+    analyze = _analyzer()
+    counts = [Counter(analyze(t)) for t in texts]
+    vocab = sorted(set().union(*counts))
+    column = {w: j for j, w in enumerate(vocab)}
+    indptr: list[int] = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for c in counts:
+        row = sorted((column[w], n) for w, n in c.items())
+        indices.extend(j for j, _ in row)
+        data.extend(float(n) for _, n in row)
+        indptr.append(len(indices))
+    X = csr_matrix((np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64),
+                    np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(vocab)))
+    if not vocab:  # no words at all: zero rows, cosine 0 (as an empty vocabulary in scikit-learn)
+        return X
+    np.log(X.data, X.data)
+    X.data += 1.0
+    X.data *= np.array([idf[w] for w in vocab], dtype=float)[X.indices]
+    return normalize(X, norm="l2", copy=False)
+
+
+def _max_similarity(
+    texts: list[str], groups: list[npt.NDArray[np.int64]], idf: Mapping[str, float], block: int = 2048
+) -> npt.NDArray[np.float64]:
+    """Max cosine of word TF-IDF vectors (:func:`_tfidf_rows`) to another text of the same group."""
+    out = np.zeros(len(texts))
+    groups = [g for g in groups if len(g) > 1]
+    if not groups:
         return out
-    try:
-        X = TfidfVectorizer(sublinear_tf=True, min_df=1).fit_transform(texts).tocsr()
-    except ValueError:  # empty vocabulary
-        return out
-    if groups is None:
-        groups = [np.arange(n)]
+    X = _tfidf_rows(texts, idf)
     for g in groups:
-        if len(g) < 2:
-            continue
         Xg = X[g]
         for s in range(0, len(g), block):
             sims = (Xg[s : s + block] @ Xg.T).toarray()
@@ -421,6 +544,150 @@ def _groups(codes: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
     return [order[a:b] for a, b in pairwise(cuts) if b - a > 1]
 
 
+def _filled_times(rows: pd.DataFrame, ctx: FeatureContext) -> npt.NDArray[np.float64] | None:
+    if ctx.time_fill is None or "created_at" not in rows.columns:
+        return None
+    times = pd.to_numeric(rows["created_at"], errors="coerce").to_numpy(dtype=float)
+    return np.nan_to_num(times, nan=ctx.time_fill)
+
+
+def vote_totals(ids: pd.Series, votes: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Helpful votes and all votes per review id (0 without votes), from ``review_id, helpful`` rows."""
+    if not {"review_id", "helpful"}.issubset(votes.columns):
+        raise ValueError("votes frame needs columns 'review_id' and 'helpful'")
+    hv = votes.assign(h=votes["helpful"].astype(bool).astype(float))
+    agg = hv.groupby("review_id")["h"].agg(["sum", "count"])
+    return ids.map(agg["sum"]).fillna(0).to_numpy(dtype=float), ids.map(agg["count"]).fillna(0).to_numpy(dtype=float)
+
+
+def review_features(
+    reviews: pd.DataFrame,
+    texts: list[str],
+    vader: npt.NDArray[np.float64],
+    votes: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+) -> pd.DataFrame:
+    """The :data:`REVIEW_FEATURES` of each row from that row alone (index = ``reviews.index``).
+
+    ``votes`` = (helpful, total) per row (:func:`vote_totals`); without it the ``helpful_yes`` /
+    ``helpful_total`` columns of ``reviews`` are used when present, else the vote features are NaN.
+    """
+    out = text_features(texts, _titles(reviews), vader)
+    out.index = reviews.index
+    # -- rating behaviour --
+    z = _rating_norm(reviews)
+    out["rating_norm"] = z
+    out["rating_extremity"] = np.abs(2 * z - 1)
+    out["is_extreme_rating"] = np.where(np.isnan(z), np.nan, ((z <= 1e-9) | (z >= 1 - 1e-9)).astype(float))
+    # -- rating-text consistency --
+    gap = (vader[:, 0] + 1) / 2 - z
+    out["sentiment_rating_gap"] = gap
+    out["abs_sentiment_rating_gap"] = np.abs(gap)
+    conflict = ((z >= 0.75) & (vader[:, 0] < -0.3)) | ((z <= 0.25) & (vader[:, 0] > 0.3))
+    out["sentiment_rating_conflict"] = np.where(np.isnan(z), np.nan, conflict.astype(float))
+    # -- engagement --
+    if votes is None and {"helpful_yes", "helpful_total"}.issubset(reviews.columns):
+        votes = (pd.to_numeric(reviews["helpful_yes"], errors="coerce").to_numpy(dtype=float),
+                 pd.to_numeric(reviews["helpful_total"], errors="coerce").to_numpy(dtype=float))
+    yes, tot = votes if votes is not None else (np.full(len(reviews), np.nan),) * 2
+    out["helpful_votes"] = yes
+    out["unhelpful_votes"] = tot - yes
+    out["total_votes"] = tot
+    out["helpful_share"] = (yes + 1) / (tot + 2)
+    pc = (pd.to_numeric(reviews["photo_count"], errors="coerce").to_numpy(dtype=float)
+          if "photo_count" in reviews.columns else np.full(len(reviews), np.nan))
+    out["photo_count"] = pc
+    out["has_photo"] = np.where(np.isnan(pc), np.nan, (pc > 0).astype(float))
+    # -- disclosure --
+    out["is_incentivized"] = _bool_col(reviews, "is_incentivized")
+    out["verified_purchase"] = _bool_col(reviews, "verified_purchase")
+    out["is_recommended"] = _bool_col(reviews, "is_recommended")
+    out["incentive_wording"] = [float(bool(_INCENTIVE.search(t))) for t in texts]
+    return out[list(REVIEW_FEATURES)]
+
+
+def _titles(reviews: pd.DataFrame) -> list[str] | None:
+    if "title" not in reviews.columns:
+        return None
+    return ["" if not isinstance(t, str) else t for t in reviews["title"].tolist()]
+
+
+def item_features(rows: pd.DataFrame, ctx: FeatureContext) -> pd.DataFrame:
+    """The :data:`ITEM_FEATURES` of rows holding ALL reviews of their items (one item or several).
+
+    Reads :data:`ITEM_INPUTS`. With ``z`` the normalised ratings of the item's ``c`` rated reviews:
+    consensus = leave-one-out mean ``(sum z - z_i) / (c - 1)`` (NaN if ``c < 2``), sd = population sd of
+    ``z``; timing on the item's times sorted (ties in row order); ``max_sim_item`` = max TF-IDF cosine to
+    another review of the item with ``ctx.idf``. Row order matters only for ties in time and for the
+    last bits of the sums: give the rows in ``(created_at, id)`` order, as ``truescore score`` does.
+    """
+    out = pd.DataFrame(index=rows.index)
+    z = rows["rating_norm"].to_numpy(dtype=float)
+    codes = pd.factorize(rows["item_id"])[0].astype(np.int64)
+    g = pd.Series(z).groupby(codes)
+    s, c = g.transform("sum").to_numpy(), g.transform("count").to_numpy(dtype=float)
+    loo = np.where(c > 1, (s - np.nan_to_num(z)) / np.maximum(c - 1, 1), np.nan)
+    out["item_consensus"] = loo
+    out["deviation_from_item"] = z - loo
+    out["abs_deviation_from_item"] = np.abs(z - loo)
+    out["item_rating_sd"] = g.transform(lambda x: x.std(ddof=0)).to_numpy()
+    out["item_review_count"] = pd.Series(codes).map(pd.Series(codes).value_counts()).to_numpy(dtype=float)
+    t = _filled_times(rows, ctx)
+    it = _group_timing(codes, t) if t is not None else {}
+    nan = np.full(len(rows), np.nan)
+    out["item_reviews_same_day"] = it.get("same_day", nan)
+    out["item_burst_share"] = it.get("burst3", nan)
+    out["item_days_since_first"] = it.get("since_first", nan)
+    out["review_rank_on_item"] = it.get("rank", nan)
+    out["max_sim_item"] = _max_similarity(rows["text"].tolist(), _groups(codes), ctx.idf)
+    return out[list(ITEM_FEATURES)]
+
+
+def user_features(rows: pd.DataFrame, ctx: FeatureContext) -> pd.DataFrame:
+    """The :data:`USER_FEATURES` of rows holding ALL reviews of their reviewers (one or several).
+
+    Reads :data:`USER_INPUTS`. Count, mean and population sd of the normalised ratings, share of extreme
+    ratings, mean word count; account age = days since the reviewer's first known time; timing on the
+    reviewer's times sorted; ``max_sim_user`` with ``ctx.idf``. Row order as in :func:`item_features`.
+    """
+    out = pd.DataFrame(index=rows.index)
+    ucodes = pd.factorize(rows["user_id"])[0].astype(np.int64)
+    us = pd.Series(ucodes)
+    cnt = us.map(us.value_counts()).to_numpy(dtype=float)
+    gz = pd.Series(rows["rating_norm"].to_numpy(dtype=float)).groupby(ucodes)
+    out["user_review_count"] = cnt
+    out["user_mean_rating"] = gz.transform("mean").to_numpy()
+    out["user_rating_sd"] = gz.transform(lambda x: x.std(ddof=0)).to_numpy()
+    ext = rows["is_extreme_rating"].to_numpy(dtype=float)
+    out["user_extreme_share"] = pd.Series(ext).groupby(ucodes).transform("mean").to_numpy()
+    wc = rows["word_count"].to_numpy(dtype=float)
+    out["user_mean_words"] = pd.Series(wc).groupby(ucodes).transform("mean").to_numpy()
+    out["user_single_review"] = (cnt == 1).astype(float)
+    if "created_at" in rows.columns:
+        times = pd.to_numeric(rows["created_at"], errors="coerce").to_numpy(dtype=float)
+        first = pd.Series(times).groupby(ucodes).transform("min").to_numpy()
+        out["user_account_age_days"] = (times - first) / _DAY
+    else:
+        out["user_account_age_days"] = np.nan
+    t = _filled_times(rows, ctx)
+    ut = _group_timing(ucodes, t) if t is not None else {}
+    nan = np.full(len(rows), np.nan)
+    out["user_reviews_same_day"] = ut.get("same_day", nan)
+    out["user_min_gap_hours"] = ut.get("min_gap", nan)
+    out["user_median_gap_days"] = ut.get("median_gap", nan)
+    out["max_sim_user"] = _max_similarity(rows["text"].tolist(), _groups(ucodes), ctx.idf)
+    return out[list(USER_FEATURES)]
+
+
+def normalized_text(text: str) -> str:
+    """The text's words, lower case, joined by single spaces (the key of ``exact_duplicate_count``)."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def exact_duplicate_count(normalized: str, same_key_count: float) -> float:
+    """Other reviews with the same normalised text: ``count - 1``, 0 for a text without words."""
+    return same_key_count - 1 if normalized else 0.0
+
+
 def compute_features(
     reviews: pd.DataFrame,
     votes: pd.DataFrame | None = None,
@@ -429,6 +696,10 @@ def compute_features(
     global_duplicates: bool = True,
 ) -> pd.DataFrame:
     """All features of :data:`FEATURES` for every review of ``reviews``, one row each, same order.
+
+    Composed of :func:`review_features` (each row alone), :func:`item_features` and :func:`user_features`
+    (over all rows, grouped inside) with the :func:`feature_context` of the whole frame, and the two
+    :data:`GLOBAL_FEATURES`; ``truescore spark score`` runs the same functions per partition and per group.
 
     Parameters
     ----------
@@ -455,141 +726,24 @@ def compute_features(
     if not isinstance(reviews, pd.DataFrame):
         raise ValueError("reviews must be a pandas DataFrame")
     texts = _as_texts(reviews)
-    titles = None
-    if "title" in reviews.columns:
-        titles = ["" if not isinstance(t, str) else t for t in reviews["title"].tolist()]
     v = vader if vader is not None else vader_scores(texts)
-    out = text_features(texts, titles, v)
-    out.index = reviews.index
-
-    # -- rating behaviour --
-    z = _rating_norm(reviews)
-    out["rating_norm"] = z
-    out["rating_extremity"] = np.abs(2 * z - 1)
-    out["is_extreme_rating"] = np.where(np.isnan(z), np.nan, ((z <= 1e-9) | (z >= 1 - 1e-9)).astype(float))
-    item = _col(reviews, "item_id")
-    if item is not None and not np.all(np.isnan(z)):
-        codes = pd.factorize(item)[0]
-        zs = pd.Series(z)
-        g = zs.groupby(codes)
-        s, c = g.transform("sum").to_numpy(), g.transform("count").to_numpy(dtype=float)
-        loo = np.where(c > 1, (s - np.nan_to_num(z)) / np.maximum(c - 1, 1), np.nan)
-        out["item_consensus"] = loo
-        out["deviation_from_item"] = z - loo
-        out["abs_deviation_from_item"] = np.abs(z - loo)
-        out["item_rating_sd"] = g.transform(lambda x: x.std(ddof=0)).to_numpy()
-        out["item_review_count"] = pd.Series(codes).map(pd.Series(codes).value_counts()).to_numpy(dtype=float)
-    else:
-        for k in ("item_consensus", "deviation_from_item", "abs_deviation_from_item", "item_rating_sd"):
-            out[k] = np.nan
-        out["item_review_count"] = (
-            pd.Series(pd.factorize(item)[0]).map(pd.Series(pd.factorize(item)[0]).value_counts()).to_numpy(float)
-            if item is not None
-            else np.nan
-        )
-
-    # -- rating-text consistency --
-    sent01 = (v[:, 0] + 1) / 2
-    gap = sent01 - z
-    out["sentiment_rating_gap"] = gap
-    out["abs_sentiment_rating_gap"] = np.abs(gap)
-    conflict = ((z >= 0.75) & (v[:, 0] < -0.3)) | ((z <= 0.25) & (v[:, 0] > 0.3))
-    out["sentiment_rating_conflict"] = np.where(np.isnan(z), np.nan, conflict.astype(float))
-
-    # -- reviewer history --
-    user = _col(reviews, "user_id")
-    times = (
-        pd.to_numeric(reviews["created_at"], errors="coerce").to_numpy(dtype=float)
-        if "created_at" in reviews.columns
-        else None
-    )
-    wc = out["word_count"].to_numpy()
-    if user is not None:
-        ucodes = pd.factorize(user)[0]
-        us = pd.Series(ucodes)
-        cnt = us.map(us.value_counts()).to_numpy(dtype=float)
-        gz = pd.Series(z).groupby(ucodes)
-        out["user_review_count"] = cnt
-        out["user_mean_rating"] = gz.transform("mean").to_numpy()
-        out["user_rating_sd"] = gz.transform(lambda x: x.std(ddof=0)).to_numpy()
-        ext = out["is_extreme_rating"].to_numpy()
-        out["user_extreme_share"] = pd.Series(ext).groupby(ucodes).transform("mean").to_numpy()
-        out["user_mean_words"] = pd.Series(wc).groupby(ucodes).transform("mean").to_numpy()
-        out["user_single_review"] = (cnt == 1).astype(float)
-        if times is not None:
-            first = pd.Series(times).groupby(ucodes).transform("min").to_numpy()
-            out["user_account_age_days"] = (times - first) / _DAY
-        else:
-            out["user_account_age_days"] = np.nan
-    else:
-        for k in ("user_review_count", "user_mean_rating", "user_rating_sd", "user_extreme_share",
-                  "user_account_age_days", "user_mean_words", "user_single_review"):
-            out[k] = np.nan
-
-    # -- timing --
-    timing_cols = ("item_reviews_same_day", "item_burst_share", "item_days_since_first", "user_reviews_same_day",
-                   "user_min_gap_hours", "user_median_gap_days", "review_rank_on_item")
-    for k in timing_cols:
-        out[k] = np.nan
-    if times is not None and not np.all(np.isnan(times)):
-        t = np.nan_to_num(times, nan=float(np.nanmedian(times)))
-        if item is not None:
-            it = _group_timing(pd.factorize(item)[0].astype(np.int64), t)
-            out["item_reviews_same_day"] = it["same_day"]
-            out["item_burst_share"] = it["burst3"]
-            out["item_days_since_first"] = it["since_first"]
-            out["review_rank_on_item"] = it["rank"]
-        if user is not None:
-            ut = _group_timing(pd.factorize(user)[0].astype(np.int64), t)
-            out["user_reviews_same_day"] = ut["same_day"]
-            out["user_min_gap_hours"] = ut["min_gap"]
-            out["user_median_gap_days"] = ut["median_gap"]
-
-    # -- engagement --
-    yes = tot = None
-    if votes is not None and "id" in reviews.columns:
-        if not {"review_id", "helpful"}.issubset(votes.columns):
-            raise ValueError("votes frame needs columns 'review_id' and 'helpful'")
-        hv = votes.assign(h=votes["helpful"].astype(bool).astype(float))
-        agg = hv.groupby("review_id")["h"].agg(["sum", "count"])
-        ids = reviews["id"]
-        yes = ids.map(agg["sum"]).fillna(0).to_numpy(dtype=float)
-        tot = ids.map(agg["count"]).fillna(0).to_numpy(dtype=float)
-    elif {"helpful_yes", "helpful_total"}.issubset(reviews.columns):
-        yes = pd.to_numeric(reviews["helpful_yes"], errors="coerce").to_numpy(dtype=float)
-        tot = pd.to_numeric(reviews["helpful_total"], errors="coerce").to_numpy(dtype=float)
-    if yes is not None and tot is not None:
-        out["helpful_votes"] = yes
-        out["unhelpful_votes"] = tot - yes
-        out["total_votes"] = tot
-        out["helpful_share"] = (yes + 1) / (tot + 2)
-    else:
-        for k in ("helpful_votes", "unhelpful_votes", "total_votes", "helpful_share"):
-            out[k] = np.nan
-    if "photo_count" in reviews.columns:
-        pc = pd.to_numeric(reviews["photo_count"], errors="coerce").to_numpy(dtype=float)
-        out["photo_count"] = pc
-        out["has_photo"] = np.where(np.isnan(pc), np.nan, (pc > 0).astype(float))
-    else:
-        out["photo_count"] = np.nan
-        out["has_photo"] = np.nan
-
-    # -- duplication --
-    out["max_sim_item"] = (
-        _max_similarity(texts, _groups(pd.factorize(item)[0].astype(np.int64))) if item is not None else np.nan
-    )
-    out["max_sim_user"] = (
-        _max_similarity(texts, _groups(pd.factorize(user)[0].astype(np.int64))) if user is not None else np.nan
-    )
-    out["max_sim_any"] = _max_similarity(texts, None) if global_duplicates else np.nan
-    normed = pd.Series([" ".join(_WORD.findall(t.lower())) for t in texts])
-    dup = normed.map(normed.value_counts()).to_numpy(dtype=float) - 1
-    out["exact_duplicate_count"] = np.where(normed.str.len().to_numpy() > 0, dup, 0.0)
-
-    # -- disclosure --
-    out["is_incentivized"] = _bool_col(reviews, "is_incentivized")
-    out["verified_purchase"] = _bool_col(reviews, "verified_purchase")
-    out["is_recommended"] = _bool_col(reviews, "is_recommended")
-    out["incentive_wording"] = [float(bool(_INCENTIVE.search(t))) for t in texts]
-
+    totals = vote_totals(reviews["id"], votes) if votes is not None and "id" in reviews.columns else None
+    out = review_features(reviews, texts, v, totals)
+    times = (pd.to_numeric(reviews["created_at"], errors="coerce").to_numpy(dtype=float)
+             if "created_at" in reviews.columns else None)
+    ctx = feature_context(texts, times)
+    rows = pd.DataFrame({"text": texts, **{c: out[c].to_numpy() for c in ("rating_norm", "is_extreme_rating",
+                                                                          "word_count")}}, index=reviews.index)
+    for key in ("item_id", "user_id", "created_at"):
+        if key in reviews.columns:
+            rows[key] = reviews[key]
+    parts = [out]
+    for key, fn, names in (("item_id", item_features, ITEM_FEATURES), ("user_id", user_features, USER_FEATURES)):
+        parts.append(fn(rows, ctx) if key in rows.columns
+                     else pd.DataFrame(np.nan, index=reviews.index, columns=list(names)))
+    out = pd.concat(parts, axis=1)
+    out["max_sim_any"] = _max_similarity(texts, [np.arange(len(texts))], ctx.idf) if global_duplicates else np.nan
+    normed = pd.Series([normalized_text(t) for t in texts])
+    counts = normed.map(normed.value_counts()).to_numpy(dtype=float)
+    out["exact_duplicate_count"] = [exact_duplicate_count(k, n) for k, n in zip(normed, counts, strict=True)]
     return out[[f.name for f in FEATURES]]
