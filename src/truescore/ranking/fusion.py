@@ -463,7 +463,8 @@ def fuse_items(rows: ItemRows, ctx: FusionContext, settings: RankingSettings) ->
         plain = np.where(n_ratings > 0, sums / n_ratings, np.nan)
     bayes = (settings.bayes_average_m * ctx.global_mean + sums) / (settings.bayes_average_m + n_ratings)
     return ItemFusion(
-        mean=mean, sd=1.0 / np.sqrt(prec), n_eff=(prec - tau0) / alpha_ref, n_ratings=n_ratings.astype(np.int64),
+        mean=mean, sd=1.0 / np.sqrt(prec), n_eff=np.asarray((prec - tau0) / alpha_ref, dtype=np.float64),
+        n_ratings=n_ratings.astype(np.int64),
         plain_mean=plain, bayes_average=bayes, weight=lam,
         factors=dict(zip(_FACTORS, (rho, kappa, authenticity, tau, beta, integrity, robust), strict=True)),
     )

@@ -27,8 +27,18 @@ import pandas as pd
 
 from truescore.config import RankingSettings, Settings, get_settings
 from truescore.domain import RatingSnapshot
-from truescore.ranking.fusion import (FusedQuality, FusionContext, FusionInputs, ItemFusion, ItemRows, ReviewWeight,
-                                      fuse_items, fused_quality, fusion_context, item_rows)
+from truescore.ranking.fusion import (
+    FusedQuality,
+    FusionContext,
+    FusionInputs,
+    ItemFusion,
+    ItemRows,
+    ReviewWeight,
+    fuse_items,
+    fused_quality,
+    fusion_context,
+    item_rows,
+)
 from truescore.ranking.love import LoveInputs, LoveScore, love_scores
 
 if TYPE_CHECKING:

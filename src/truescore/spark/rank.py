@@ -37,15 +37,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from truescore.ranking.fusion import ItemFusion, ItemRows, rater_reliability
 from truescore.ranking.love import LoveScore
-from truescore.ranking.pipeline import RankContext, RankingInputs, ReviewSignals, rank_items
+from truescore.ranking.pipeline import RankContext, RankingInputs, ReviewSignals, rank_items, ranking_inputs
 from truescore.spark.fit import live_reviews, spark_fit
+
+if TYPE_CHECKING:
+    from truescore.reliability import ReliabilityResult
 
 __all__ = ["ITEM_RESULT_SCHEMA", "rank_item_frame", "read_tables", "spark_rank", "trust_as_of"]
 
@@ -124,6 +127,7 @@ def _context_frames(got: RankingInputs) -> tuple[pd.DataFrame, pd.DataFrame, pd.
         "user_id": snap.user_ids.astype(str),
         "rho": rater_reliability(inp.reliability, got.ctx.fusion.alpha_ref, got.ctx.settings),
         "bias": np.nan_to_num(inp.bias, nan=0.0),
+        "rater_ratings": np.bincount(snap.user_idx, minlength=snap.n_users).astype(np.float64),
     })
     items = pd.DataFrame({"item_id": snap.item_ids.astype(str), "item_min": snap.item_min,
                           "item_max": snap.item_max})
@@ -135,10 +139,9 @@ def _review_table(spark: Any, live: Any, got: RankingInputs, folder: Path, score
     from pyspark.sql import functions as F
 
     review_ctx, rater_ctx, item_ctx = _context_frames(got)
-    df = live.join(spark.createDataFrame(review_ctx), "id", "inner")
-    counts = df.groupBy("user_id").agg(F.count(F.lit(1)).cast("double").alias("rater_ratings"))
-    df = (df.join(spark.createDataFrame(rater_ctx), "user_id", "left").join(counts, "user_id", "left")
-          .join(spark.createDataFrame(item_ctx), "item_id", "left"))
+    df = (live.join(F.broadcast(spark.createDataFrame(review_ctx)), "id", "inner")
+          .join(F.broadcast(spark.createDataFrame(rater_ctx)), "user_id", "left")
+          .join(F.broadcast(spark.createDataFrame(item_ctx)), "item_id", "left"))
     score_cols = ("fake_probability", "sentiment", "quality")
     if scores is not None:
         table = spark.read.parquet(str(scores))
@@ -189,13 +192,15 @@ def _per_item_results(results: pd.DataFrame, got: RankingInputs) -> tuple[ItemFu
 
 
 def spark_rank(spark: Any, reviews: str | Path, out: str | Path, *, tables: str | Path | None = None,
-               scores: str | Path | None = None, at: float | None = None) -> int:
+               scores: str | Path | None = None, at: float | None = None,
+               reliability: ReliabilityResult | None = None) -> int:
     """Rank every item of the reviews Parquet (public view); writes ``out/product_rankings.parquet``.
 
-    Returns the number of items ranked.
+    ``reliability`` is a fit of the same reviews (e.g. an earlier :func:`~truescore.spark.fit.spark_fit`
+    of the job); fitted here with ``spark_fit`` when absent. Returns the number of items ranked.
     """
     from truescore.config import get_settings
-    from truescore.ranking.pipeline import MODEL_VERSION, product_rankings, ranking_inputs, ranking_records
+    from truescore.ranking.pipeline import MODEL_VERSION, product_rankings, ranking_records
 
     cfg = get_settings()
     now = time.time() if at is None else float(at)
@@ -206,18 +211,20 @@ def spark_rank(spark: Any, reviews: str | Path, out: str | Path, *, tables: str 
         score_path = Path(scores) / "review_scores.parquet"
         if not score_path.exists():
             raise FileNotFoundError(f"{score_path}: no such file (run `truescore spark score` first)")
-    result, _ = spark_fit(spark, reviews)
-    live = live_reviews(spark, reviews).drop("text", "title")
+    if reliability is None:
+        reliability, _ = spark_fit(spark, reviews)
+    live = live_reviews(spark, reviews).drop("text", "title").persist()
     review_frame = live.toPandas().merge(frames["items"][["id", "topic"]].rename(columns={"id": "item_id"}),
                                          on="item_id", how="inner")
     frames["reviews"] = review_frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
-    got = ranking_inputs(frames, at=now, settings=cfg, reliability=result)  # the global step, on the driver
+    got = ranking_inputs(frames, at=now, settings=cfg, reliability=reliability)  # the global step, on the driver
     ctx = spark.sparkContext.broadcast(got.ctx)
     table = _review_table(spark, live, got, folder, score_path)
     per_item = table.groupBy("item_id").applyInPandas(lambda pdf: rank_item_frame(pdf, ctx.value),
                                                       ITEM_RESULT_SCHEMA)
     part, love = _per_item_results(per_item.toPandas(), got)
     ctx.unpersist()
+    live.unpersist()
     products = product_rankings(got.snapshot, part, love, cfg.ranking)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
