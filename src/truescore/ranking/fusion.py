@@ -270,19 +270,24 @@ def weighted_median(values: FloatArray, weights: FloatArray, groups: IntArray, n
 def _window_counts(item_idx: IntArray, created_at: FloatArray, half: float) -> FloatArray:
     """Per rating, the ratings of the same item with ``created_at`` in ``[t - half, t + half]``.
 
-    One stable sort of the ratings and the two query bounds by (item, time, kind), where a lower bound
-    sorts before ratings at its own time and an upper bound after: a bound's rank among the ratings is the
-    ``searchsorted`` of the item's sorted times, with no clock offset shared by the items.
+    The times and both bounds are replaced by their dense ranks among all three (order and ties kept
+    exactly), so ``item * 3n + rank`` is an exact integer key ordered by (item, time): the count is the
+    difference of two ``searchsorted`` over the ratings' sorted keys, with no clock offset shared by the
+    items (the bounds are looked up in key order, which keeps the searches cache-friendly).
     """
     n = item_idx.shape[0]
-    items = np.concatenate([item_idx, item_idx, item_idx])
-    times = np.concatenate([created_at - half, created_at, created_at + half])
-    kind = np.repeat(np.array([0, 1, 2], dtype=np.int64), n)
-    order = np.lexsort((kind, times, items))
-    is_rating = (kind[order] == 1).astype(np.int64)
-    before = np.empty(3 * n, dtype=np.int64)
-    before[order] = np.cumsum(is_rating) - is_rating
-    return (before[2 * n:] - before[:n]).astype(np.float64)
+    values = np.concatenate([created_at - half, created_at, created_at + half])
+    order = np.argsort(values)
+    ranked = values[order]
+    rank = np.empty(3 * n, dtype=np.int64)
+    rank[order] = np.concatenate([[0], np.cumsum(ranked[1:] != ranked[:-1])])
+    key = np.tile(item_idx.astype(np.int64), 3) * np.int64(3 * n) + rank
+    by_key = np.argsort(key[n:2 * n])
+    data = key[n:2 * n][by_key]
+    count = np.empty(n, dtype=np.float64)
+    count[by_key] = (np.searchsorted(data, key[2 * n:][by_key], side="right")
+                     - np.searchsorted(data, key[:n][by_key], side="left"))
+    return count
 
 
 def burst_damping(item_idx: IntArray, created_at: FloatArray, n_items: int, settings: RankingSettings
