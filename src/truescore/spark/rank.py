@@ -8,13 +8,13 @@ What runs where
    ``truescore rank``): over the live reviews without texts it builds the snapshot, the public observer's
    trust in the author of every rating (the trust graph is global), the integrity engine's evidence and
    ring / cohort group of every rating (rings and cohorts span items and accounts), each rater's relative
-   reliability ``rho_u`` and bias, each item's rating scale, and the small :class:`RankContext`
-   (``alpha_ref``, the median rater precision over all raters; the prior; the mean rating over all
-   ratings; the settings; the clock), which is broadcast.
-3. *Executors*, the per-item work: the live reviews are joined with that per-review and per-rater
-   context and with what Spark aggregates itself -- each rater's rating count (``groupBy(user_id)``),
-   helpful / unhelpful vote counts (``groupBy(review_id)`` over ``votes.parquet``), moderator flags and
-   the text scores -- then ``groupBy(item_id).applyInPandas`` runs :func:`rank_item_frame` on each item:
+   reliability ``rho_u``, bias and rating count ``n_u`` (the arrays ``truescore rank`` uses), each item's
+   rating scale, and the small :class:`RankContext` (``alpha_ref``, the median rater precision over all
+   raters; the prior; the mean rating over all ratings; the settings; the clock), which is broadcast.
+3. *Executors*, the per-item work: the live reviews are joined (broadcast joins) with that per-review,
+   per-rater and per-item context and with what Spark reads and aggregates itself -- the text scores,
+   helpful / unhelpful vote counts (``groupBy(review_id)`` over ``votes.parquet``), moderator flags --
+   then ``groupBy(item_id).applyInPandas`` runs :func:`rank_item_frame` on each item:
    its rows in ``(created_at, id)`` order through :func:`truescore.ranking.pipeline.rank_items`, the
    per-item kernel that ``truescore rank`` runs over all items at once (the fusion's burst windows,
    starting median, IRLS sweeps, group caps and posterior, then the love score). Per-item sums are
