@@ -11,7 +11,7 @@ What runs where
    reliability ``rho_u``, bias and rating count ``n_u`` (the arrays ``truescore rank`` uses), each item's
    rating scale, and the small :class:`RankContext` (``alpha_ref``, the median rater precision over all
    raters; the prior; the mean rating over all ratings; the settings; the clock), which is broadcast.
-3. *Executors*, the per-item work: the live reviews are joined (broadcast joins) with that per-review,
+3. *Executors*, the per-item work: the live reviews are joined with that per-review,
    per-rater and per-item context and with what Spark reads and aggregates itself -- the text scores,
    helpful / unhelpful vote counts (``groupBy(review_id)`` over ``votes.parquet``), moderator flags --
    then ``groupBy(item_id).applyInPandas`` runs :func:`rank_item_frame` on each item:
@@ -139,9 +139,10 @@ def _review_table(spark: Any, live: Any, got: RankingInputs, folder: Path, score
     from pyspark.sql import functions as F
 
     review_ctx, rater_ctx, item_ctx = _context_frames(got)
-    df = (live.join(F.broadcast(spark.createDataFrame(review_ctx)), "id", "inner")
-          .join(F.broadcast(spark.createDataFrame(rater_ctx)), "user_id", "left")
-          .join(F.broadcast(spark.createDataFrame(item_ctx)), "item_id", "left"))
+    # Spark picks the joins: broadcast while the context tables are small, shuffles at scale
+    df = (live.join(spark.createDataFrame(review_ctx), "id", "inner")
+          .join(spark.createDataFrame(rater_ctx), "user_id", "left")
+          .join(spark.createDataFrame(item_ctx), "item_id", "left"))
     score_cols = ("fake_probability", "sentiment", "quality")
     if scores is not None:
         table = spark.read.parquet(str(scores))
