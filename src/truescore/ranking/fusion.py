@@ -40,6 +40,19 @@ The posterior is ``q_i | y ~ N(m_i, s_i^2)`` with ``1/s_i^2 = tau0 + sum_j lambd
 ``m_i = s_i^2 (tau0 mu0 + sum_j lambda_j y_j)``; the effective number of reviews is
 ``n_eff = sum_j lambda_j / alpha_ref`` (in typical-rater units). Every factor is kept per rating, so any
 item's estimate can be explained review by review (:meth:`FusedQuality.explain`).
+
+Global context and per-item kernel
+----------------------------------
+Only a few quantities look beyond one item: ``alpha_ref`` (a median over all raters), ``rho_u`` and the
+rater's rating count ``n_u`` (per rater, over all items), the prior, the mean rating over all ratings
+(the Bayesian average's anchor) and the integrity settings. :func:`fusion_context` computes them once;
+every other step -- burst windows, the starting median, the IRLS sweeps, the group caps, the posterior
+-- involves only one item's ratings and is :func:`fuse_items`, which takes a block of items' rows
+(:class:`ItemRows`) with the per-rating context attached. The block may be one item (a grouped pandas
+function in ``truescore spark rank``) or every item (:func:`fuse`, vectorised): every per-item sum is a
+sequential ``np.bincount`` over that item's rows in the given order and no step uses an offset shared
+across items, so an item's numbers are the same either way, bit for bit, when its rows come in the same
+order.
 """
 
 from __future__ import annotations
@@ -49,9 +62,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from truescore.config import RankingSettings
+from truescore.config import IntegritySettings, RankingSettings
 
-__all__ = ["FusedQuality", "FusionInputs", "ReviewWeight", "burst_damping", "fuse", "weighted_median"]
+__all__ = ["FusedQuality", "FusionContext", "FusionInputs", "ItemFusion", "ItemRows", "ReviewWeight", "burst_damping",
+           "fuse", "fuse_items", "fused_quality", "fusion_context", "item_rows", "rater_reliability",
+           "weighted_median"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -231,121 +246,254 @@ def _reason(f: dict[str, float], group: str | None = None) -> str:
 
 
 def weighted_median(values: FloatArray, weights: FloatArray, groups: IntArray, n_groups: int) -> FloatArray:
-    """Weighted median of ``values`` within each group (NaN for empty groups)."""
+    """Weighted median of ``values`` within each group (NaN for empty groups).
+
+    Within a group the values are sorted (ties in row order) and the median is the first value whose
+    cumulative weight reaches half the group's total; the cumulative sums start at 0 in every group, so a
+    group's median does not depend on the other groups.
+    """
     out = np.full(n_groups, np.nan)
     if values.size == 0:
         return out
     order = np.lexsort((values, groups))
     g, v, w = groups[order], values[order], weights[order]
-    csum = np.cumsum(w)
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     ends = np.r_[starts[1:], g.size]
-    base = np.where(starts > 0, csum[starts - 1], 0.0)
-    totals = csum[ends - 1] - base
-    for s, e, b, t in zip(starts, ends, base, totals, strict=True):
-        k = s + int(np.searchsorted(csum[s:e] - b, 0.5 * t)) if t > 0 else s + (e - s - 1) // 2
+    for s, e in zip(starts, ends, strict=True):
+        csum = np.cumsum(w[s:e])
+        t = csum[-1]
+        k = s + int(np.searchsorted(csum, 0.5 * t)) if t > 0 else s + (e - s - 1) // 2
         out[g[s]] = v[min(k, e - 1)]
     return out
 
 
+def _window_counts(item_idx: IntArray, created_at: FloatArray, half: float) -> FloatArray:
+    """Per rating, the ratings of the same item with ``created_at`` in ``[t - half, t + half]``.
+
+    The times and both bounds are replaced by their dense ranks among all three (order and ties kept
+    exactly), so ``item * 3n + rank`` is an exact integer key ordered by (item, time): the count is the
+    difference of two ``searchsorted`` over the ratings' sorted keys, with no clock offset shared by the
+    items (the bounds are looked up in key order, which keeps the searches cache-friendly).
+    """
+    n = item_idx.shape[0]
+    values = np.concatenate([created_at - half, created_at, created_at + half])
+    order = np.argsort(values)
+    ranked = values[order]
+    rank = np.empty(3 * n, dtype=np.int64)
+    rank[order] = np.concatenate([[0], np.cumsum(ranked[1:] != ranked[:-1])])
+    key = np.tile(item_idx.astype(np.int64), 3) * np.int64(3 * n) + rank
+    by_key = np.argsort(key[n:2 * n])
+    data = key[n:2 * n][by_key]
+    count = np.empty(n, dtype=np.float64)
+    count[by_key] = (np.searchsorted(data, key[2 * n:][by_key], side="right")
+                     - np.searchsorted(data, key[:n][by_key], side="left"))
+    return count
+
+
 def burst_damping(item_idx: IntArray, created_at: FloatArray, n_items: int, settings: RankingSettings
                   ) -> FloatArray:
-    """Per-rating burst factor ``beta`` (see the module docstring); 1 outside bursts."""
+    """Per-rating burst factor ``beta`` (see the module docstring); 1 outside bursts.
+
+    ``c`` counts the item's ratings within ``burst_window_hours / 2`` either side of the rating (bounds
+    included), ``e = max(n_i W / max(span_i, W), 1)``; everything is per item.
+    """
     n = item_idx.shape[0]
-    beta = np.ones(n)
     if n == 0:
-        return beta
+        return np.ones(n)
     window = settings.burst_window_hours * 3600.0
-    order = np.lexsort((created_at, item_idx))
-    items, times = item_idx[order], created_at[order]
-    # windows never span two items: offset every item's clock by a large gap
-    span_gap = float(times.max() - times.min()) + 10 * window + 1.0
-    key = items.astype(np.float64) * span_gap + (times - times.min())
-    lo = np.searchsorted(key, key - window / 2, side="left")
-    hi = np.searchsorted(key, key + window / 2, side="right")
-    count = (hi - lo).astype(np.float64)
-    n_i = np.bincount(items, minlength=n_items).astype(np.float64)
+    count = _window_counts(item_idx, created_at, window / 2)
+    n_i = np.bincount(item_idx, minlength=n_items).astype(np.float64)
     t_min = np.full(n_items, np.inf)
     t_max = np.full(n_items, -np.inf)
-    np.minimum.at(t_min, items, times)
-    np.maximum.at(t_max, items, times)
+    np.minimum.at(t_min, item_idx, created_at)
+    np.maximum.at(t_max, item_idx, created_at)
     span = np.maximum(t_max - t_min, window)
-    expected = np.maximum(n_i[items] * window / span[items], 1.0)
+    expected = np.maximum(n_i[item_idx] * window / span[item_idx], 1.0)
     is_burst = (count >= settings.burst_min_ratings) & (count > expected + settings.burst_z * np.sqrt(expected))
-    beta[order] = np.where(is_burst, np.minimum(1.0, expected / count), 1.0)
-    return beta
+    return np.where(is_burst, np.minimum(1.0, expected / count), 1.0)
 
 
-def fuse(inputs: FusionInputs, settings: RankingSettings | None = None) -> FusedQuality:
-    """Fuse the engines' evidence into one posterior per item (see the module docstring)."""
-    if settings is None:
+@dataclass(frozen=True, slots=True)
+class FusionContext:
+    """The global pieces of the fusion, computed once over all ratings (:func:`fusion_context`).
+
+    Attributes
+    ----------
+    alpha_ref : float
+        Median ``E[alpha_u]`` over the raters with a rating and a known precision (``1/0.15^2`` if none).
+    prior_mean, prior_precision : float
+        The item prior ``N(mu0, 1/tau0)``.
+    global_mean : float
+        Mean normalised rating over all ratings, the anchor of the Bayesian average (``mu0`` if none).
+    evidence_floor, ring_max_share : float
+        ``fusion_evidence_floor`` and ``fusion_ring_max_share`` of the integrity settings.
+    """
+
+    alpha_ref: float
+    prior_mean: float
+    prior_precision: float
+    global_mean: float
+    evidence_floor: float
+    ring_max_share: float
+
+
+@dataclass(slots=True)
+class ItemRows:
+    """One block of items' ratings with their per-rating context: the input of :func:`fuse_items`.
+
+    Attributes
+    ----------
+    item : int array
+        Item of each rating, ``0 .. n_items - 1`` within the block.
+    rating, created_at : float arrays
+        Normalised rating and epoch seconds.
+    bias : float array
+        The rater's bias ``b_u`` (0 where unknown), so ``y_j = rating - bias``.
+    rho : float array
+        The rater's relative reliability ``rho_u`` (:func:`rater_reliability`).
+    rater_ratings : float array
+        ``n_u``, the rater's ratings over all items (this one included).
+    fake_probability, trust : float arrays
+        As in :class:`FusionInputs` (NaN: unscored).
+    integrity, group : arrays, optional
+        Detector evidence and detected group of each rating (-1: none), as in :class:`FusionInputs`.
+    """
+
+    item: IntArray
+    n_items: int
+    rating: FloatArray
+    created_at: FloatArray
+    bias: FloatArray
+    rho: FloatArray
+    rater_ratings: FloatArray
+    fake_probability: FloatArray
+    trust: FloatArray
+    integrity: FloatArray | None = None
+    group: IntArray | None = None
+
+
+@dataclass(slots=True)
+class ItemFusion:
+    """What :func:`fuse_items` returns: per item of the block and per rating (see :class:`FusedQuality`)."""
+
+    mean: FloatArray
+    sd: FloatArray
+    n_eff: FloatArray
+    n_ratings: IntArray
+    plain_mean: FloatArray
+    bayes_average: FloatArray
+    weight: FloatArray
+    factors: dict[str, FloatArray]
+
+
+def fusion_context(inputs: FusionInputs, settings: RankingSettings,
+                   integrity_settings: IntegritySettings | None = None) -> FusionContext:
+    """The global step: ``alpha_ref`` over the raters who rated, the prior and the global mean rating."""
+    if integrity_settings is None:
         from truescore.config import get_settings
 
-        settings = get_settings().ranking
-    inp = inputs
-    n_items = inp.n_items
-    item = inp.item_idx
-    user = inp.user_idx
-    rated_users = np.unique(user)
-    rel = inp.reliability
-    known = rel[rated_users][np.isfinite(rel[rated_users]) & (rel[rated_users] > 0)]
-    alpha_ref = float(np.median(known)) if known.size else 1.0 / 0.15**2
-    rho_user = np.where(np.isfinite(rel) & (rel > 0), rel / alpha_ref, settings.unknown_rater_reliability)
-    rho_user = np.clip(rho_user, settings.reliability_floor, settings.reliability_cap)
-    rho = rho_user[user]
-    n_user = np.bincount(user, minlength=inp.n_users)
-    n_other = (n_user[user] - 1).astype(np.float64)
+        integrity_settings = get_settings().integrity
+    rel = inputs.reliability[np.unique(inputs.user_idx)]
+    known = rel[np.isfinite(rel) & (rel > 0)]
+    return FusionContext(
+        alpha_ref=float(np.median(known)) if known.size else 1.0 / 0.15**2,
+        prior_mean=inputs.prior_mean, prior_precision=inputs.prior_precision,
+        global_mean=float(inputs.rating.mean()) if inputs.rating.size else inputs.prior_mean,
+        evidence_floor=integrity_settings.fusion_evidence_floor,
+        ring_max_share=integrity_settings.fusion_ring_max_share,
+    )
+
+
+def rater_reliability(reliability: FloatArray, alpha_ref: float, settings: RankingSettings) -> FloatArray:
+    """``rho_u = clip(E[alpha_u] / alpha_ref, floor, cap)``, ``unknown_rater_reliability`` where not fitted."""
+    rho = np.where(np.isfinite(reliability) & (reliability > 0), reliability / alpha_ref,
+                   settings.unknown_rater_reliability)
+    return np.clip(rho, settings.reliability_floor, settings.reliability_cap)
+
+
+def item_rows(inputs: FusionInputs, ctx: FusionContext, settings: RankingSettings) -> ItemRows:
+    """All ratings of ``inputs`` as one block, the per-rater context gathered per rating."""
+    user = inputs.user_idx
+    n_user = np.bincount(user, minlength=inputs.n_users)
+    return ItemRows(
+        item=inputs.item_idx, n_items=inputs.n_items, rating=inputs.rating, created_at=inputs.created_at,
+        bias=np.nan_to_num(inputs.bias, nan=0.0)[user],
+        rho=rater_reliability(inputs.reliability, ctx.alpha_ref, settings)[user],
+        rater_ratings=n_user[user].astype(np.float64), fake_probability=inputs.fake_probability,
+        trust=inputs.trust, integrity=inputs.integrity, group=inputs.group,
+    )
+
+
+def fuse_items(rows: ItemRows, ctx: FusionContext, settings: RankingSettings) -> ItemFusion:
+    """The per-item kernel: the factors, the IRLS sweeps and the posterior of every item of the block.
+
+    Needs nothing beyond the block's rows and ``ctx`` (see the module docstring for the math).
+    """
+    n_items, item = rows.n_items, rows.item
+    rho = rows.rho
+    n_other = rows.rater_ratings - 1.0
     kappa = np.where(n_other > 0, n_other / (n_other + settings.track_record_n0 + _EPS), 0.0)
     kappa = np.maximum(kappa, settings.track_record_floor)
-    fake = np.where(np.isfinite(inp.fake_probability), inp.fake_probability, settings.unscored_fake_probability)
+    fake = np.where(np.isfinite(rows.fake_probability), rows.fake_probability, settings.unscored_fake_probability)
     authenticity = np.clip(1.0 - fake, 0.0, 1.0)
-    tau = settings.trust_unknown + (1.0 - settings.trust_unknown) * np.clip(inp.trust, 0.0, 1.0)
-    beta = burst_damping(item, inp.created_at, n_items, settings)
-    from truescore.config import get_settings
-
-    isettings = get_settings().integrity
-    if inp.integrity is not None:
-        integrity = np.maximum(1.0 - np.clip(inp.integrity, 0.0, 1.0), isettings.fusion_evidence_floor)
+    tau = settings.trust_unknown + (1.0 - settings.trust_unknown) * np.clip(rows.trust, 0.0, 1.0)
+    beta = burst_damping(item, rows.created_at, n_items, settings)
+    if rows.integrity is not None:
+        integrity = np.maximum(1.0 - np.clip(rows.integrity, 0.0, 1.0), ctx.evidence_floor)
     else:
         integrity = np.ones_like(beta)
     base = rho * kappa * authenticity * tau * beta * integrity
-    cap = _GroupCap(inp.group, item, n_items, isettings.fusion_ring_max_share)
-    y = inp.rating - np.nan_to_num(inp.bias, nan=0.0)[user]
+    cap = _GroupCap(rows.group, item, n_items, ctx.ring_max_share)
+    y = rows.rating - rows.bias
+    alpha_ref, tau0, mu0 = ctx.alpha_ref, ctx.prior_precision, ctx.prior_mean
 
     # start from a median that reliability does not weigh, so raters who are merely consistent cannot pick the basin
     m = weighted_median(y, base / rho, item, n_items)
-    m = np.where(np.isfinite(m), m, inp.prior_mean)
+    m = np.where(np.isfinite(m), m, mu0)
     robust = np.ones_like(y)
     for _ in range(settings.robust_iterations):
         resid2 = (y - m[item]) ** 2
         robust = (settings.robust_nu + 1.0) / (settings.robust_nu + alpha_ref * rho * resid2)
         lam = cap.apply(alpha_ref * base * robust)
-        prec = inp.prior_precision + np.bincount(item, weights=lam, minlength=n_items)
-        m = (inp.prior_precision * inp.prior_mean + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
+        prec = tau0 + np.bincount(item, weights=lam, minlength=n_items)
+        m = (tau0 * mu0 + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
     lam = cap.apply(alpha_ref * base * robust)
     integrity = integrity * cap.scale
-    prec = inp.prior_precision + np.bincount(item, weights=lam, minlength=n_items)
-    mean = (inp.prior_precision * inp.prior_mean + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
+    prec = tau0 + np.bincount(item, weights=lam, minlength=n_items)
+    mean = (tau0 * mu0 + np.bincount(item, weights=lam * y, minlength=n_items)) / prec
 
     n_ratings = np.bincount(item, minlength=n_items)
-    sums = np.bincount(item, weights=inp.rating, minlength=n_items)
+    sums = np.bincount(item, weights=rows.rating, minlength=n_items)
     with np.errstate(invalid="ignore", divide="ignore"):
         plain = np.where(n_ratings > 0, sums / n_ratings, np.nan)
-    global_mean = float(inp.rating.mean()) if inp.rating.size else inp.prior_mean
-    bayes = (settings.bayes_average_m * global_mean + sums) / (settings.bayes_average_m + n_ratings)
-    burst_items = np.unique(item[beta < 1.0])
-    return FusedQuality(
-        mean=mean,
-        sd=1.0 / np.sqrt(prec),
-        n_eff=(prec - inp.prior_precision) / alpha_ref,  # type: ignore[arg-type]
-        n_ratings=n_ratings,
-        plain_mean=plain,
-        bayes_average=bayes,
-        weight=lam,
+    bayes = (settings.bayes_average_m * ctx.global_mean + sums) / (settings.bayes_average_m + n_ratings)
+    return ItemFusion(
+        mean=mean, sd=1.0 / np.sqrt(prec), n_eff=np.asarray((prec - tau0) / alpha_ref, dtype=np.float64),
+        n_ratings=n_ratings.astype(np.int64),
+        plain_mean=plain, bayes_average=bayes, weight=lam,
         factors=dict(zip(_FACTORS, (rho, kappa, authenticity, tau, beta, integrity, robust), strict=True)),
-        burst_items=burst_items.astype(np.int64),
-        alpha_ref=alpha_ref,
-        inputs=inp,
+    )
+
+
+def fuse(inputs: FusionInputs, settings: RankingSettings | None = None,
+         integrity_settings: IntegritySettings | None = None) -> FusedQuality:
+    """Fuse the engines' evidence into one posterior per item (see the module docstring): the global
+    step (:func:`fusion_context`) and the per-item kernel (:func:`fuse_items`) over all items at once."""
+    if settings is None:
+        from truescore.config import get_settings
+
+        settings = get_settings().ranking
+    ctx = fusion_context(inputs, settings, integrity_settings)
+    return fused_quality(inputs, ctx, fuse_items(item_rows(inputs, ctx, settings), ctx, settings))
+
+
+def fused_quality(inputs: FusionInputs, ctx: FusionContext, part: ItemFusion) -> FusedQuality:
+    """Wrap the kernel's result over all items of ``inputs`` with the inputs, for explanations."""
+    return FusedQuality(
+        mean=part.mean, sd=part.sd, n_eff=part.n_eff, n_ratings=part.n_ratings, plain_mean=part.plain_mean,
+        bayes_average=part.bayes_average, weight=part.weight, factors=part.factors,
+        burst_items=np.unique(inputs.item_idx[part.factors["burst"] < 1.0]).astype(np.int64),
+        alpha_ref=ctx.alpha_ref, inputs=inputs,
     )
 
 

@@ -4,13 +4,21 @@
 :func:`rank_store` reads them from a :class:`~truescore.store.Store`. Both take the reliability fit and
 the text scores if already computed, and compute what is missing (the reliability engine always, the
 text engine only when asked, since it is the slow one).
+
+The work splits in two, so that ``truescore spark rank`` can run the second part as a grouped pandas
+function per item: :func:`ranking_inputs` is the global step (the snapshot, the observer's trust in every
+reviewer, the integrity engine's evidence and groups, the reliability fit, and from them
+:class:`RankContext`: ``alpha_ref``, the prior, the global mean rating, the settings and the clock);
+:func:`rank_items` is the per-item kernel (the fusion's :func:`~truescore.ranking.fusion.fuse_items`
+and then :func:`~truescore.ranking.love.love_scores`), which needs only the item's rows with their
+per-review context (:class:`~truescore.ranking.fusion.ItemRows`, :class:`ReviewSignals`).
+:func:`rank_frames` runs the kernel once over all items.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +27,18 @@ import pandas as pd
 
 from truescore.config import RankingSettings, Settings, get_settings
 from truescore.domain import RatingSnapshot
-from truescore.ranking.fusion import FusedQuality, FusionInputs, ReviewWeight, fuse
+from truescore.ranking.fusion import (
+    FusedQuality,
+    FusionContext,
+    FusionInputs,
+    ItemFusion,
+    ItemRows,
+    ReviewWeight,
+    fuse_items,
+    fused_quality,
+    fusion_context,
+    item_rows,
+)
 from truescore.ranking.love import LoveInputs, LoveScore, love_scores
 
 if TYPE_CHECKING:
@@ -28,8 +47,9 @@ if TYPE_CHECKING:
     from truescore.store import Store
     from truescore.trust import Rater
 
-__all__ = ["MODEL_VERSION", "ProductRanking", "RankingResult", "integrity_for_fusion", "rank_frames", "rank_store",
-           "trust_per_rating"]
+__all__ = ["MODEL_VERSION", "ProductRanking", "RankContext", "RankingInputs", "RankingResult", "ReviewSignals",
+           "integrity_for_fusion", "product_rankings", "rank_frames", "rank_items", "rank_store", "ranking_inputs",
+           "ranking_records", "trust_per_rating"]
 
 MODEL_VERSION = "fusion-1"
 
@@ -98,18 +118,60 @@ class RankingResult:
 
     def records(self) -> list[dict[str, Any]]:
         """Rows for the ``product_rankings`` derived table."""
-        rows = []
-        for p in self.products:
-            rows.append({
-                "item_id": p.item_id, "topic": p.topic, "fused_mean": p.fused_mean, "fused_sd": p.fused_sd,
-                "n_eff": p.n_eff, "lower_bound": p.lower_bound,
-                "love_score": p.love_score, "tier": None if p.love is None else p.love.tier,
-                "plain_mean": p.plain_mean, "n_reviews": p.n_reviews,
-                "details": json.dumps({"love": None if p.love is None else p.love.to_dict(),
-                                       "bayes_average": p.bayes_average, "observer": self.observer,
-                                       "scale": [p.scale_min, p.scale_max]}),
-            })
-        return rows
+        return ranking_records(self.products, self.observer)
+
+
+def ranking_records(products: list[ProductRanking], observer: str) -> list[dict[str, Any]]:
+    """Rows for the ``product_rankings`` derived table."""
+    return [{
+        "item_id": p.item_id, "topic": p.topic, "fused_mean": p.fused_mean, "fused_sd": p.fused_sd,
+        "n_eff": p.n_eff, "lower_bound": p.lower_bound,
+        "love_score": p.love_score, "tier": None if p.love is None else p.love.tier,
+        "plain_mean": p.plain_mean, "n_reviews": p.n_reviews,
+        "details": json.dumps({"love": None if p.love is None else p.love.to_dict(),
+                               "bayes_average": p.bayes_average, "observer": observer,
+                               "scale": [p.scale_min, p.scale_max]}),
+    } for p in products]
+
+
+@dataclass(frozen=True, slots=True)
+class RankContext:
+    """The global context of the per-item kernel :func:`rank_items` (small; broadcast to Spark executors)."""
+
+    fusion: FusionContext
+    settings: RankingSettings
+    now: float
+
+
+@dataclass(slots=True)
+class ReviewSignals:
+    """Per-review inputs of the love score beyond the fusion's rows (one entry per row of the block)."""
+
+    sentiment: np.ndarray
+    quality: np.ndarray
+    incentivized: np.ndarray
+    helpful: np.ndarray
+    unhelpful: np.ndarray
+    flagged: np.ndarray
+
+
+def rank_items(rows: ItemRows, signals: ReviewSignals, item_min: np.ndarray, item_max: np.ndarray,
+               ctx: RankContext) -> tuple[ItemFusion, list[LoveScore | None]]:
+    """The per-item kernel: fused quality (:func:`~truescore.ranking.fusion.fuse_items`) and love score
+    (:func:`~truescore.ranking.love.love_scores`) of every item of the block ``rows``.
+
+    ``item_min``, ``item_max`` hold each block item's rating scale. Nothing else is read, so one item's
+    rows (in the order of the full table) give that item's numbers of the run over all items.
+    """
+    part = fuse_items(rows, ctx.fusion, ctx.settings)
+    love = love_scores(LoveInputs(
+        item_idx=rows.item, user_idx=np.zeros_like(rows.item), rating=rows.rating, created_at=rows.created_at,
+        fake_probability=rows.fake_probability, sentiment=signals.sentiment, quality=signals.quality,
+        incentivized=signals.incentivized, helpful=signals.helpful, unhelpful=signals.unhelpful,
+        flagged=signals.flagged, trust=rows.trust, reviewer_reviews=rows.rater_ratings, fused_weight=part.weight,
+        burst=part.factors["burst"], n_items=rows.n_items, now=ctx.now, item_min=item_min, item_max=item_max,
+    ), ctx.settings)
+    return part, love
 
 
 def trust_per_rating(rater: Rater, snapshot: RatingSnapshot, observer: str, at: float | None = None) -> np.ndarray:
@@ -143,7 +205,18 @@ def _vote_counts(votes: pd.DataFrame | None, review_ids: np.ndarray) -> tuple[np
     return ids.map(h).fillna(0).to_numpy(float), ids.map(u).fillna(0).to_numpy(float)
 
 
-def rank_frames(
+@dataclass(slots=True)
+class RankingInputs:
+    """What the global step (:func:`ranking_inputs`) gathers: the snapshot (reviews in ``(created_at, id)``
+    order), the fusion's per-rating inputs over all items and the per-item kernel's context."""
+
+    snapshot: RatingSnapshot
+    fusion: FusionInputs
+    ctx: RankContext
+    observer: str
+
+
+def ranking_inputs(
     frames: dict[str, pd.DataFrame],
     *,
     observer: str | None = None,
@@ -154,27 +227,11 @@ def rank_frames(
     rater: Rater | None = None,
     integrity: IntegrityResult | None = None,
     use_integrity: bool = True,
-) -> RankingResult:
-    """Fuse, score and rank from event frames (``reviews`` required; ``votes``, ``flags``, ``trust``,
-    ``items``, ``users`` optional; column names as the store's frames).
-
-    Parameters
-    ----------
-    observer : str, optional
-        Whose trust weighs the reviewers; default the baseline observer (the public view).
-    at : float, optional
-        The clock (epoch seconds) for trust expiry and the trend; default now.
-    reliability : ReliabilityResult, optional
-        A fit of the same snapshot; fitted here (closed-form VB) when absent.
-    scores : DataFrame, optional
-        Text scores ``review_id, quality, fake_probability, sentiment``; unscored reviews use the
-        configured prior.
-    rater : Rater, optional
-        A trust engine over the same events; built here when absent.
-    integrity : IntegrityResult, optional
-        The integrity engine's result over the same snapshot; computed here when absent (metadata
-        only, no text models) unless ``use_integrity=False``.
-    """
+) -> RankingInputs:
+    """The global step of :func:`rank_frames` (same parameters): the snapshot, the reliability fit, the
+    observer's trust in the author of every rating, the integrity engine's evidence and groups, the text
+    engine's fake probabilities, and :class:`RankContext` (``alpha_ref`` over all raters, the prior, the
+    mean rating over all ratings, the settings, the clock)."""
     from truescore.reliability import fit as fit_reliability
     from truescore.store.store import snapshot_from_frame
     from truescore.trust import Rater as TrustRater
@@ -209,27 +266,64 @@ def rank_frames(
         review_ids=snapshot.review_ids, item_ids=snapshot.item_ids, user_ids=snapshot.user_ids,
         integrity=evidence, group=group, group_labels=labels,
     )
-    fused = fuse(inputs, cfg.ranking)
+    ctx = RankContext(fusion_context(inputs, cfg.ranking, cfg.integrity), cfg.ranking, now)
+    return RankingInputs(snapshot, inputs, ctx, observer)
+
+
+def rank_frames(
+    frames: dict[str, pd.DataFrame],
+    *,
+    observer: str | None = None,
+    at: float | None = None,
+    settings: Settings | None = None,
+    reliability: ReliabilityResult | None = None,
+    scores: pd.DataFrame | None = None,
+    rater: Rater | None = None,
+    integrity: IntegrityResult | None = None,
+    use_integrity: bool = True,
+) -> RankingResult:
+    """Fuse, score and rank from event frames (``reviews`` required; ``votes``, ``flags``, ``trust``,
+    ``items``, ``users`` optional; column names as the store's frames).
+
+    Parameters
+    ----------
+    observer : str, optional
+        Whose trust weighs the reviewers; default the baseline observer (the public view).
+    at : float, optional
+        The clock (epoch seconds) for trust expiry and the trend; default now.
+    reliability : ReliabilityResult, optional
+        A fit of the same snapshot; fitted here (closed-form VB) when absent.
+    scores : DataFrame, optional
+        Text scores ``review_id, quality, fake_probability, sentiment``; unscored reviews use the
+        configured prior.
+    rater : Rater, optional
+        A trust engine over the same events; built here when absent.
+    integrity : IntegrityResult, optional
+        The integrity engine's result over the same snapshot; computed here when absent (metadata
+        only, no text models) unless ``use_integrity=False``.
+    """
+    cfg = settings or get_settings()
+    reviews = frames["reviews"]
+    got = ranking_inputs(frames, observer=observer, at=at, settings=cfg, reliability=reliability, scores=scores,
+                         rater=rater, integrity=integrity, use_integrity=use_integrity)
+    snapshot, inputs, ctx = got.snapshot, got.fusion, got.ctx
     helpful, unhelpful = _vote_counts(frames.get("votes"), snapshot.review_ids)
     flags = frames.get("flags")
     flagged = (np.isin(snapshot.review_ids, flags["review_id"].to_numpy(object)) if flags is not None
                and not flags.empty else np.zeros(snapshot.n_ratings, dtype=bool))
     by_id = reviews.set_index("id")
     incent = pd.Series(snapshot.review_ids).map(by_id["is_incentivized"]) if "is_incentivized" in by_id else None
-    love = love_scores(LoveInputs(
-        item_idx=snapshot.item_idx, user_idx=snapshot.user_idx, rating=snapshot.rating,
-        created_at=snapshot.created_at, fake_probability=fake,
+    signals = ReviewSignals(
         sentiment=_per_review(scores, snapshot.review_ids, "sentiment"),
         quality=_per_review(scores, snapshot.review_ids, "quality"),
         incentivized=(incent.fillna(False).to_numpy(bool) if incent is not None
                       else np.zeros(snapshot.n_ratings, dtype=bool)),
-        helpful=helpful, unhelpful=unhelpful, flagged=flagged, trust=trust,
-        reviewer_reviews=np.bincount(snapshot.user_idx, minlength=snapshot.n_users)[snapshot.user_idx].astype(float),
-        fused_weight=fused.weight, burst=fused.factors["burst"], n_items=snapshot.n_items, now=now,
-        item_min=snapshot.item_min, item_max=snapshot.item_max,
-    ), cfg.ranking)
-    products = _products(snapshot, fused, love, cfg.ranking)
-    return RankingResult(snapshot, fused, love, products, observer, cfg.ranking)
+        helpful=helpful, unhelpful=unhelpful, flagged=flagged,
+    )
+    part, love = rank_items(item_rows(inputs, ctx.fusion, cfg.ranking), signals, snapshot.item_min,
+                            snapshot.item_max, ctx)
+    products = product_rankings(snapshot, part, love, cfg.ranking)
+    return RankingResult(snapshot, fused_quality(inputs, ctx.fusion, part), love, products, got.observer, cfg.ranking)
 
 
 def _integrity(snapshot: RatingSnapshot, frames: dict[str, pd.DataFrame], reliability: ReliabilityResult,
@@ -267,11 +361,12 @@ def integrity_for_fusion(result: IntegrityResult) -> tuple[np.ndarray, np.ndarra
     return 1.0 - keep, group, labels
 
 
-def _products(snapshot: RatingSnapshot, fused: FusedQuality, love: Sequence[LoveScore | None],
-              settings: RankingSettings) -> list[ProductRanking]:
+def product_rankings(snapshot: RatingSnapshot, fused: ItemFusion, love: list[LoveScore | None],
+                     settings: RankingSettings) -> list[ProductRanking]:
+    """Every item's line on its own rating scale, from the kernel's per-item results (in snapshot item order)."""
     span = snapshot.item_max - snapshot.item_min
     lo = snapshot.item_min
-    lower = fused.lower_bound(settings.lower_bound_z)
+    lower = fused.mean - settings.lower_bound_z * fused.sd
     return [
         ProductRanking(
             item_id=str(snapshot.item_ids[k]), topic=str(snapshot.item_topic[k]),
