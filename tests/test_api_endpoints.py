@@ -91,7 +91,7 @@ def wait_for_job(client: TestClient, job_id: str, timeout: float = 60.0) -> dict
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+        if job["status"] in ("done", "failed", "cancelled", "interrupted") or time.monotonic() > deadline:
             return job
         time.sleep(0.05)
 

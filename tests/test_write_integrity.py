@@ -357,6 +357,33 @@ def test_13_jobs_of_a_dead_server_become_interrupted_and_jobs_cancel(world: Stor
         assert {j["id"] for j in c.get("/jobs", headers=auth(admin)).json()["data"]} >= {running, orphan, elsewhere}
 
 
+def test_13_a_cancelled_fit_stops_before_the_ranking_is_written(world: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled while its reliability fit runs, a fit job stops at the next step boundary: the ranking is
+    neither computed nor written, and the job stays cancelled."""
+    import truescore.reliability.report as report_module
+
+    real_fit = report_module.run_fit
+
+    def fit_then_get_cancelled(store: Store, **kwargs: Any) -> Any:
+        report = real_fit(store, **kwargs)
+        (job,) = [j for j in service.list_jobs(store) if j["kind"] == "fit" and j["status"] == "running"]
+        service.cancel_job(store, job["id"])  # as POST /jobs/{id}/cancel from another request would
+        return report
+
+    monkeypatch.setattr(report_module, "run_fit", fit_then_get_cancelled)
+    rankings_before = world.read_table("product_rankings")
+    admin = key_for(world, None, "admin")
+    app = create_app(world, settings_for_tests())
+    with TestClient(app) as c:
+        job = c.post("/fit", headers=auth(admin)).json()
+        app.state.jobs.shutdown(wait=True)  # the job thread has finished whatever it was going to do
+        done = c.get(f"/jobs/{job['id']}").json()
+    assert done["status"] == "cancelled"
+    assert len(world.read_table("item_quality")) > 0  # the step that ran wrote its rows
+    after = world.read_table("product_rankings")
+    assert len(after) == len(rankings_before) and set(after["fitted_at"]) == set(rankings_before["fitted_at"])
+
+
 # ------------------------------------------------------------------------------------------ 14. re-post
 def test_14_reposting_an_id_with_other_content_is_409(client: TestClient, world: Store) -> None:
     carol = key_for(world, "carol", "write")

@@ -3,7 +3,9 @@
 A job is a row of the store's ``jobs`` table (``queued`` -> ``running`` -> ``done`` | ``failed``, with a
 message), so its status survives the request and can be read with ``GET /jobs/{id}`` from any process.
 ``POST /jobs/{id}/cancel`` (or ``truescore jobs cancel``) makes it ``cancelled``: a queued job never
-starts, a running one is left to finish its current step and its result is not reported as done. At
+starts, a running one stops at its next step boundary (a fit: after the reliability fit, before the
+ranking is computed and written; a scoring: after the text scores, before the integrity engine), and
+its status stays ``cancelled``. At
 start-up, jobs left ``queued`` or ``running`` by a server process of this host that is gone become
 ``interrupted`` (:func:`truescore.store.service.interrupt_orphaned_jobs`).
 Each kind calls one library function; a kind whose engine is not part of this build is refused with
@@ -20,7 +22,7 @@ from typing import Any
 
 from truescore.api.state import ApiState
 
-__all__ = ["JOB_KINDS", "EngineUnavailable", "JobRunner", "job_available"]
+__all__ = ["JOB_KINDS", "EngineUnavailable", "JobCancelled", "JobRunner", "job_available"]
 
 log = logging.getLogger("truescore.api.jobs")
 
@@ -29,7 +31,14 @@ class EngineUnavailable(RuntimeError):
     """The engine a job needs is not part of this build."""
 
 
-def _fit(state: ApiState) -> str:
+class JobCancelled(RuntimeError):
+    """The job was cancelled; raised at a step boundary by the job's ``checkpoint``."""
+
+
+Checkpoint = Callable[[], None]
+
+
+def _fit(state: ApiState, checkpoint: Checkpoint) -> str:
     """Reliability engine (seed 000) on the whole store, then the fused ranking (issue 6) from that fit;
     writes item_quality, user_reliability and product_rankings."""
     from truescore.ranking import rank_store
@@ -37,17 +46,19 @@ def _fit(state: ApiState) -> str:
     from truescore.reliability.report import summary as fit_summary
 
     report = run_fit(state.store, settings=state.settings)
+    checkpoint()
     ranking = rank_store(state.store, settings=state.settings, reliability=report.result, write=True)
     return f"{fit_summary(report)}; ranked {len(ranking.products)} products"
 
 
-def _score(state: ApiState) -> str:
+def _score(state: ApiState, checkpoint: Checkpoint) -> str:
     """Text engine (seed 004): score every review and write review_scores."""
     try:
         from truescore.text import score_store
     except ImportError as exc:
         raise EngineUnavailable(f"the text engine (truescore.text.score_store) is not in this build: {exc}") from None
     scored = score_store(state.store, settings=state.settings)
+    checkpoint()
     from truescore.integrity.runner import run_integrity  # issue 11: suspicion and rings, as `truescore score`
 
     integrity = run_integrity(state.store, settings=state.settings)
@@ -56,7 +67,7 @@ def _score(state: ApiState) -> str:
 
 
 #: kind -> (function, the import that must succeed for the kind to be offered)
-JOB_KINDS: dict[str, tuple[Callable[[ApiState], str], str]] = {
+JOB_KINDS: dict[str, tuple[Callable[[ApiState, Checkpoint], str], str]] = {
     "fit": (_fit, "truescore.ranking"),
     "score": (_score, "truescore.text"),
 }
@@ -124,12 +135,19 @@ class JobRunner:
             if not service.update_job(store, job_id, "running"):  # cancelled while queued
                 log.info("job %s (%s) was cancelled before it started", job_id, kind)
                 return
-            message = JOB_KINDS[kind][0](self.state)
+            def checkpoint() -> None:
+                row = service.get_job(store, job_id)
+                if row is not None and row["status"] == "cancelled":
+                    raise JobCancelled(job_id)
+
+            message = JOB_KINDS[kind][0](self.state, checkpoint)
             if kind == "fit":
                 self.state.refit_online()
             if not service.update_job(store, job_id, "done", message):
                 log.info("job %s (%s) finished after it was cancelled: %s", job_id, kind, message)
             log.info("job %s (%s) done: %s", job_id, kind, message)
+        except JobCancelled:
+            log.info("job %s (%s) stopped at a step boundary: it was cancelled", job_id, kind)
         except Exception as exc:  # a failed job is reported through its status, never raised into the server
             log.exception("job %s (%s) failed", job_id, kind)
             store.update_job(job_id, "failed", f"{exc.__class__.__name__}: {exc}")
