@@ -134,3 +134,40 @@ def store(store_url: str) -> Iterator[Store]:
     s = Store.open(store_url)
     yield s
     s.close()
+
+
+# ------------------------------------------------------------------------------------------------ Spark
+def spark_unavailable() -> str | None:
+    """Why the Spark tests cannot run here (pyspark or Java 17 missing), or None."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install '.[spark]')"
+    from truescore.spark.session import java_problem
+
+    return java_problem()
+
+
+def skip_without_spark() -> None:
+    """Call at module level: skip the module, saying why, when Spark cannot run -- unless
+    ``TRUESCORE_REQUIRE_SPARK=1`` (set by .ci/run), where the tests run and fail instead."""
+    why = spark_unavailable()
+    if why and os.environ.get("TRUESCORE_REQUIRE_SPARK") != "1":
+        pytest.skip(why, allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def _spark_session() -> Iterator[object]:
+    """One local[2] SparkSession for every Spark test module (its JVM and Python workers start once)."""
+    from truescore.spark.session import get_session
+
+    session = get_session("local[2]", shuffle_partitions=4, app_name="truescore-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def spark(_spark_session: object) -> object:
+    """The shared session with 4 shuffle partitions (a test may change them; the next one starts at 4)."""
+    _spark_session.conf.set("spark.sql.shuffle.partitions", "4")  # type: ignore[attr-defined]
+    return _spark_session

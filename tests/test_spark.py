@@ -23,39 +23,17 @@ from truescore.domain import Review
 from truescore.store import Store
 from truescore.synth import SynthConfig, add_item, add_ring_campaign, generate
 
-from conftest import run_cli
+from conftest import run_cli, skip_without_spark
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
 _TRUESCORE = str(Path(sys.executable).with_name("truescore"))
-_REQUIRED = os.environ.get("TRUESCORE_REQUIRE_SPARK") == "1"
 _NOW = 1.79e9
 
 
-def _unavailable() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install '.[spark]')"
-    from truescore.spark.session import java_problem
-
-    return java_problem()
-
-
-_WHY = _unavailable()
-if _WHY and not _REQUIRED:
-    pytest.skip(_WHY, allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    from truescore.spark.session import get_session
-
-    session = get_session("local[2]", shuffle_partitions=4, app_name="truescore-tests")
-    yield session
-    session.stop()
+skip_without_spark()
 
 
 def _export(store: Store, folder: Path, tables: tuple[str, ...] = ("reviews",)) -> Path:

@@ -9,7 +9,6 @@ near duplicates, an empty text, ties in time and missing times, written to Parqu
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import skip_without_spark
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
-_REQUIRED = os.environ.get("TRUESCORE_REQUIRE_SPARK") == "1"
 _SENTENCES = (
     "The strings arrived quickly and sound bright.", "Terrible tuning stability, it slips every hour!",
     "I bought this for my son and he loves it.", "Great value for the money, would buy again.",
@@ -31,28 +31,7 @@ _SENTENCES = (
 )
 
 
-def _unavailable() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install '.[spark]')"
-    from truescore.spark.session import java_problem
-
-    return java_problem()
-
-
-_WHY = _unavailable()
-if _WHY and not _REQUIRED:
-    pytest.skip(_WHY, allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    from truescore.spark.session import get_session
-
-    session = get_session("local[2]", shuffle_partitions=4, app_name="truescore-feature-tests")
-    yield session
-    session.stop()
+skip_without_spark()
 
 
 def _reviews(seed: int = 7, n: int = 80) -> tuple[pd.DataFrame, pd.DataFrame]:
