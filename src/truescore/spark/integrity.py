@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["RING_COLUMNS", "IntegrityRun", "integrity_review_frame", "spark_integrity", "write_integrity"]
+__all__ = ["RING_COLUMNS", "IntegrityRun", "integrity_columns", "integrity_review_frame", "spark_integrity",
+           "write_integrity"]
 
 _COLUMNS = ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at"]
 RING_COLUMNS = ["ring_id", "direction", "n_members", "n_targets", "members", "targets", "window_start",
@@ -61,15 +63,46 @@ class IntegrityRun:
     seconds: float
 
 
+def integrity_columns(live: Any, min_words: int) -> Any:
+    """The columns the integrity engine reads, as a Spark DataFrame without any text.
+
+    The metadata columns of ``live`` (:func:`~truescore.spark.fit.live_reviews`) and, when it has ``text``,
+    :data:`~truescore.integrity.runner.MINHASH_COLUMN`: each review's MinHash signature computed on the
+    executors (``mapInPandas``, :func:`truescore.integrity.duplicates.pack_signatures`: ``H = 32``
+    little-endian uint32, 128 bytes; null for no text or fewer than ``min_words`` words). The metadata
+    pass through the same batches, so no join is needed.
+    """
+    from pyspark.sql.types import BinaryType, StructField, StructType
+
+    from truescore.integrity.runner import MINHASH_COLUMN
+
+    meta = live.select(*_COLUMNS)
+    if "text" not in live.columns:
+        return meta
+    schema = StructType([*meta.schema.fields, StructField(MINHASH_COLUMN, BinaryType(), True)])
+    words = int(min_words)
+
+    def job(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from truescore.integrity.duplicates import pack_signatures
+
+        for batch in batches:
+            texts = [t if isinstance(t, str) else None for t in batch["text"].tolist()]
+            yield batch[_COLUMNS].assign(**{MINHASH_COLUMN: pack_signatures(texts, words)})
+    return live.select(*_COLUMNS, "text").mapInPandas(job, schema)
+
+
 def integrity_review_frame(live: pd.DataFrame, reviews: str | Path) -> pd.DataFrame:
     """The store path's review frame from the live reviews: ``topic`` from ``items.parquet`` beside the
-    reviews file (inner join, as the store's), ``text`` kept when present, ordered by (created_at, id)."""
+    reviews file (inner join, as the store's), ``text`` or the packed signatures kept when present,
+    ordered by (created_at, id)."""
+    from truescore.integrity.runner import MINHASH_COLUMN
+
     items_path = Path(reviews).parent / "items.parquet"
     if not items_path.exists():
         raise FileNotFoundError(f"{items_path}: missing (the integrity engine needs each item's topic); "
                                 f"write it with `truescore export items --out {items_path}`")
     items = pd.read_parquet(items_path, columns=["id", "topic"]).rename(columns={"id": "item_id"})
-    cols = [*_COLUMNS, *(["text"] if "text" in live.columns else [])]
+    cols = [*_COLUMNS, *(c for c in ("text", MINHASH_COLUMN) if c in live.columns)]
     frame = live[cols].merge(items.drop_duplicates("item_id"), on="item_id", how="inner")
     return frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
 
@@ -100,21 +133,28 @@ def _fit_rows(spark: Any, reviews: str | Path, fit: str | Path | None
             pd.DataFrame(items).assign(model_version=report.model_version, fitted_at=now))
 
 
-def spark_integrity(spark: Any, reviews: str | Path, live: pd.DataFrame, *, fit: str | Path | None = None,
+def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Path | None = None,
                     settings: Any = None) -> IntegrityRun:
     """Suspicion of every current review and account and the rings, as ``truescore score`` computes them.
 
-    ``live`` is :func:`~truescore.spark.fit.live_reviews` of ``reviews`` collected to the driver.
+    ``live`` is :func:`~truescore.spark.fit.live_reviews` of ``reviews`` (a Spark DataFrame): the texts'
+    signatures are computed on the executors (:func:`integrity_columns`) and only the metadata and the
+    signatures are collected to the driver, where the rest of the engine runs.
     """
+    from truescore.config import get_settings
     from truescore.integrity.runner import MODEL_VERSION, integrity_from_frame, ring_records
 
     started = time.perf_counter()
-    frame = integrity_review_frame(live, reviews)
+    cfg = settings or get_settings()
+    min_words = cfg.integrity.duplicate_min_words
+    frame = integrity_review_frame(integrity_columns(live, min_words).toPandas(), reviews)
     if frame.empty:
         raise ValueError(f"{reviews}: no current review with an item in items.parquet to score")
     user_rows, item_rows = _fit_rows(spark, reviews, fit)
     lo = pd.Series(user_rows["reliability_lo"].to_numpy(float), index=user_rows["user_id"].to_numpy(object))
-    result, snap = integrity_from_frame(frame, users=_users(reviews), reliability_lo=lo, settings=settings)
+    result, snap = integrity_from_frame(frame, users=_users(reviews), reliability_lo=lo, settings=cfg,
+                                        minhash_min_words=min_words)
+    del frame
     rev = pd.DataFrame({"review_id": snap.review_ids.astype(str), "suspicion": result.review_suspicion,
                         "suspicion_reasons": [r or None for r in result.review_reasons()]})
     acc = pd.DataFrame({"user_id": snap.user_ids.astype(str), "suspicion": result.account_suspicion,

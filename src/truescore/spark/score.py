@@ -142,10 +142,8 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
     if live.isEmpty():
         return SparkScoreReport(0, 0, None)
     run = None
-    if integrity:  # global by design: the live reviews (texts included, for near duplicates) on the driver
-        frame = live.toPandas().sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
-        run = spark_integrity(spark, reviews, frame, fit=fit)
-        del frame
+    if integrity:  # global by design: the metadata and the texts' signatures (no text) on the driver
+        run = spark_integrity(spark, reviews, live, fit=fit)
     if run_text:
         scored = _text_scores(spark, live, size, reviews, votes, dict(review_functions or {}))
     elif run is not None:

@@ -1,0 +1,138 @@
+"""``truescore spark score``'s near-duplicate texts: signatures on the executors, no text on the driver.
+
+The MinHash signatures of the review texts are computed per batch on the executors; the driver collects
+the metadata and 128 bytes per review. Against ``truescore score`` (the store path, texts on one
+machine) on a store with templated and paraphrased campaign texts: the same suspicion (bit for bit),
+reasons and rings, with 1 and 4 shuffle partitions. The reliability fit is the store's (given as
+``--fit``), so any difference would come from the integrity step. Without Java or pyspark the module
+skips and says why, unless ``TRUESCORE_REQUIRE_SPARK=1``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from truescore.store import Store
+from truescore.synth import SynthConfig, add_item, add_ring_campaign, generate
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+
+_REQUIRED = os.environ.get("TRUESCORE_REQUIRE_SPARK") == "1"
+
+
+def _unavailable() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install '.[spark]')"
+    from truescore.spark.session import java_problem
+
+    return java_problem()
+
+
+_WHY = _unavailable()
+if _WHY and not _REQUIRED:
+    pytest.skip(_WHY, allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    from truescore.spark.session import get_session
+
+    session = get_session("local[2]", shuffle_partitions=4, app_name="truescore-tests-dups")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def dup_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A store with honest texts and two campaigns (one paraphrased, one templated), exported; the store's
+    reliability fit as a ``--fit`` folder; and what ``truescore score``'s integrity step writes."""
+    from truescore.integrity.runner import run_integrity
+    from truescore.store.integrity_io import read_rings, suspicion_frame
+
+    folder = tmp_path_factory.mktemp("spark-dups")
+    store = Store.open(f"sqlite:///{folder / 's.db'}")
+    world = generate(SynthConfig(n_users=400, n_items=50, n_ratings=3000, seed=11, n_rings=0))
+    targets = []
+    for k in range(3):
+        world, target = add_item(world, 3.0, 15, seed=k)
+        targets.append(target)
+    world = add_ring_campaign(world, targets[:2], 25, rating=1.0, camouflage_ratings=5, text="paraphrased", seed=5)
+    add_ring_campaign(world, targets[2:], 20, rating=5.0, camouflage_ratings=3, text="templated", seed=6).write(store)
+    export = folder / "export"
+    export.mkdir()
+    for name in ("reviews", "items", "users"):
+        store.read_table(name).to_parquet(export / f"{name}.parquet", index=False)
+    report = run_integrity(store)  # fits first
+    reasons = report.result.review_reasons()
+    assert report.rings_written > 0 and sum("near-duplicate text" in r for r in reasons) >= 10
+    fit_dir = folder / "fit"
+    fit_dir.mkdir()
+    users = pd.DataFrame(store.read_derived("user_reliability"))
+    users.drop(columns=["suspicion", "suspicion_reasons"]).to_parquet(fit_dir / "user_reliability.parquet",
+                                                                      index=False)
+    texts = store.review_frame(with_text=True)["text"].tolist()
+    return {"reviews": export / "reviews.parquet", "fit": fit_dir, "texts": texts,
+            "suspicion": suspicion_frame(store).set_index("review_id"), "accounts": users.set_index("user_id"),
+            "rings": read_rings(store)}
+
+
+def _long_enough(texts: list[Any], min_words: int) -> int:
+    import re
+
+    return sum(isinstance(t, str) and len(re.findall(r"[a-z0-9']+", t.lower())) >= min_words for t in texts)
+
+
+@pytest.mark.parametrize("parts", [1, 4])
+def test_spark_score_duplicates_from_executor_signatures_equal_truescore_score(
+        spark: Any, dup_world: dict[str, Any], tmp_path: Path, parts: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import truescore.integrity.runner as runner
+    from truescore.config import get_settings
+    from truescore.integrity.duplicates import SIGNATURE_BYTES
+    from truescore.spark.score import score_run
+
+    seen: list[pd.DataFrame] = []
+    engine = runner.integrity_from_frame
+
+    def spy(reviews: pd.DataFrame, **kw: Any) -> Any:
+        seen.append(reviews)
+        return engine(reviews, **kw)
+
+    monkeypatch.setattr(runner, "integrity_from_frame", spy)
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    report = score_run(spark, dup_world["reviews"], tmp_path, text=False, fit=dup_world["fit"])
+    # the driver-side frame: metadata and packed signatures, never a text
+    (frame,) = seen
+    assert "text" not in frame.columns and "title" not in frame.columns
+    packed = frame[runner.MINHASH_COLUMN]
+    assert packed.notna().sum() == _long_enough(dup_world["texts"], get_settings().integrity.duplicate_min_words)
+    assert {len(p) for p in packed.dropna()} == {SIGNATURE_BYTES}
+    # the same suspicion, bit for bit, reasons and rings as truescore score
+    want = dup_world["suspicion"]
+    assert report.n_reviews == len(want)
+    got = pd.read_parquet(tmp_path / "review_scores.parquet").set_index("review_id")
+    assert sorted(got.index) == sorted(want.index)
+    got = got.loc[want.index]
+    assert np.array_equal(got["suspicion"].to_numpy(float), want["suspicion"].to_numpy(float))
+    assert got["suspicion_reasons"].fillna("").tolist() == want["suspicion_reasons"].fillna("").tolist()
+    accounts = dup_world["accounts"]
+    users = pd.read_parquet(tmp_path / "user_reliability.parquet").set_index("user_id").loc[accounts.index]
+    assert np.array_equal(users["suspicion"].to_numpy(float), accounts["suspicion"].to_numpy(float))
+    assert users["suspicion_reasons"].fillna("").tolist() == accounts["suspicion_reasons"].fillna("").tolist()
+    rings = pd.read_parquet(tmp_path / "rings.parquet").set_index("ring_id")
+    assert sorted(rings.index) == sorted(r["ring_id"] for r in dup_world["rings"])
+    for ring in dup_world["rings"]:
+        row = rings.loc[ring["ring_id"]]
+        assert (row["direction"], json.loads(row["members"]), json.loads(row["targets"])) == \
+            (ring["direction"], ring["members"], ring["targets"])
+        assert json.loads(row["evidence"]) == ring["evidence"] and row["strength"] == ring["strength"]
