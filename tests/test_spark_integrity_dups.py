@@ -98,25 +98,27 @@ def test_spark_score_duplicates_from_executor_signatures_equal_truescore_score(
         spark: Any, dup_world: dict[str, Any], tmp_path: Path, parts: int, monkeypatch: pytest.MonkeyPatch) -> None:
     import truescore.integrity.runner as runner
     from truescore.config import get_settings
-    from truescore.integrity.duplicates import SIGNATURE_BYTES
+    from truescore.integrity.duplicates import SIGNATURE_SIZE
     from truescore.spark.score import score_run
 
-    seen: list[pd.DataFrame] = []
+    seen: list[tuple[pd.DataFrame, Any]] = []
     engine = runner.integrity_from_frame
 
     def spy(reviews: pd.DataFrame, **kw: Any) -> Any:
-        seen.append(reviews)
+        seen.append((reviews, kw.get("signatures")))
         return engine(reviews, **kw)
 
     monkeypatch.setattr(runner, "integrity_from_frame", spy)
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
     report = score_run(spark, dup_world["reviews"], tmp_path, text=False, fit=dup_world["fit"])
-    # the driver-side frame: metadata and packed signatures, never a text
-    (frame,) = seen
-    assert "text" not in frame.columns and "title" not in frame.columns
-    packed = frame[runner.MINHASH_COLUMN]
-    assert packed.notna().sum() == _long_enough(dup_world["texts"], get_settings().integrity.duplicate_min_words)
-    assert {len(p) for p in packed.dropna()} == {SIGNATURE_BYTES}
+    # the driver-side frame: metadata, and the signatures as 32 uint32 per text, never a text
+    ((frame, sigs),) = seen
+    assert sorted(frame.columns) == sorted(["id", "item_id", "user_id", "rating", "min_rating", "max_rating",
+                                            "created_at", "topic"])  # no text, no title
+    min_words = get_settings().integrity.duplicate_min_words
+    assert sigs is not None and sigs.min_words == min_words
+    assert sigs.rows.size == _long_enough(dup_world["texts"], min_words)
+    assert sigs.values.shape == (sigs.rows.size, SIGNATURE_SIZE) and sigs.values.dtype == np.uint32
     # the same suspicion, bit for bit, reasons and rings as truescore score
     want = dup_world["suspicion"]
     assert report.n_reviews == len(want)

@@ -13,6 +13,7 @@ averaged without fitting anything, and ties (e.g. thousands of one-review accoun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,10 +33,11 @@ _EPS = 1e-12
 class TextSignatures:
     """MinHash signatures of the review texts (:mod:`truescore.integrity.duplicates`), computed wherever the
     texts are: ``rows`` (increasing positions in the rating order) of the texts with at least
-    ``min_words`` words, and their signatures ``values``, shape ``(len(rows), H)``, uint64 in ``[0, p)``."""
+    ``min_words`` words, and their signatures ``values``, shape ``(len(rows), H)``, unsigned integers in
+    ``[0, p)`` (uint64 as computed, uint32 when unpacked: the values and so the results are the same)."""
 
     rows: IntArray
-    values: npt.NDArray[np.uint64]
+    values: npt.NDArray[np.unsignedinteger[Any]]
     min_words: int
 
 

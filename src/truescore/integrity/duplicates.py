@@ -33,12 +33,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from truescore.integrity._common import FloatArray, IntArray, IntegrityInputs, TextSignatures
 
 __all__ = ["SIGNATURE_BYTES", "SIGNATURE_SIZE", "Duplicates", "TextSignatures", "duplicates_from_signatures",
-           "minhash_signatures", "near_duplicates", "pack_signatures", "unpack_signatures"]
+           "minhash_signatures", "near_duplicates", "pack_signatures", "signatures_from_bytes",
+           "unpack_signatures"]
 
 _H, _R = 32, 4
 _P = (1 << 31) - 1
@@ -115,14 +117,24 @@ def pack_signatures(texts: Sequence[str | None], min_words: int) -> list[bytes |
 
 def unpack_signatures(packed: Sequence[bytes | None], min_words: int) -> TextSignatures:
     """Inverse of :func:`pack_signatures` over a column in rating order (None / NaN = no signature)."""
-    rows = [j for j, v in enumerate(packed) if isinstance(v, (bytes, bytearray, memoryview))]
-    if not rows:
-        return TextSignatures(np.zeros(0, dtype=np.int64), np.zeros((0, _H), dtype=np.uint64), min_words)
-    blob = b"".join(bytes(packed[j]) for j in rows)  # type: ignore[arg-type]
-    if len(blob) != len(rows) * SIGNATURE_BYTES:
-        raise ValueError(f"packed signatures must have {SIGNATURE_BYTES} bytes each")
-    values = np.frombuffer(blob, dtype=_SIG_DTYPE).reshape(len(rows), _H).astype(np.uint64)
-    return TextSignatures(np.asarray(rows, dtype=np.int64), values, min_words)
+    valid = np.array([isinstance(v, (bytes, bytearray, memoryview)) for v in packed], dtype=bool)
+    blob = b"".join(bytes(v) for v in packed if isinstance(v, (bytes, bytearray, memoryview)))
+    return signatures_from_bytes(valid, blob, min_words)
+
+
+def signatures_from_bytes(valid: npt.NDArray[np.bool_], data: bytes | bytearray | memoryview, min_words: int
+                          ) -> TextSignatures:
+    """Signatures from a has-signature flag per rating and the packed signatures of the flagged ones, back
+    to back in rating order (:data:`SIGNATURE_BYTES` each). ``values`` are uint32 (4 bytes per hash: the
+    compact form a driver keeps; the detector's arithmetic is the same as on uint64)."""
+    valid = np.asarray(valid, dtype=bool)
+    m = int(valid.sum())
+    values = np.frombuffer(data, dtype=_SIG_DTYPE)
+    if values.size != m * _H:
+        raise ValueError(f"packed signatures must have {SIGNATURE_BYTES} bytes each: {values.size * 4} bytes "
+                         f"for {m} flagged ratings")
+    return TextSignatures(np.flatnonzero(valid).astype(np.int64), values.reshape(m, _H).astype(np.uint32),
+                          min_words)
 
 
 def near_duplicates(inp: IntegrityInputs, *, threshold: float = 0.8, min_accounts: int = 3,

@@ -20,7 +20,6 @@ from truescore.integrity._common import IntegrityInputs, TextSignatures
 from truescore.integrity.suspicion import IntegrityResult, integrity_scores
 
 __all__ = [
-    "MINHASH_COLUMN",
     "MODEL_VERSION",
     "IntegrityReport",
     "integrity_from_frame",
@@ -32,7 +31,6 @@ __all__ = [
 
 
 MODEL_VERSION = "integrity-1"
-MINHASH_COLUMN = "minhash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +47,13 @@ class IntegrityReport:
 
 def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = None,
                          reliability_lo: pd.Series | None = None, settings: Any = None,
-                         minhash_min_words: int | None = None) -> tuple[IntegrityResult, Any]:
+                         signatures: TextSignatures | None = None) -> tuple[IntegrityResult, Any]:
     """Integrity scores from a review frame (``Store.review_frame`` columns; ``text`` optional).
 
     ``users`` (``id, created_at``) gives account creation times; ``reliability_lo`` (indexed by user id)
-    the reliability engine's lower bounds. Instead of ``text`` the frame may carry :data:`MINHASH_COLUMN`,
-    each review's packed MinHash signature (:func:`~truescore.integrity.duplicates.pack_signatures`, None =
-    none) computed with ``minhash_min_words`` words at least, which must then equal the settings'
-    ``duplicate_min_words``: the near-duplicate detector reads only those, so the results are the same
+    the reliability engine's lower bounds. Instead of ``text``, ``signatures`` may give the texts' MinHash
+    signatures computed elsewhere (rows = positions in this frame; ``min_words`` = the settings'
+    ``duplicate_min_words``): the near-duplicate detector reads only those, so the results are the same
     and no text need be held here. Returns the result and the snapshot it indexes.
     """
     from truescore.config import get_settings
@@ -74,9 +71,10 @@ def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = 
     lo = None
     if reliability_lo is not None and len(reliability_lo):
         lo = reliability_lo[~reliability_lo.index.duplicated()].reindex(ids).to_numpy(float)
-    texts, sigs = _texts(reviews), _signatures(reviews, cfg.integrity.duplicate_min_words, minhash_min_words)
-    inp = IntegrityInputs.from_snapshot(snap, texts=texts, signatures=sigs, user_created_at=created,
-                                        reliability_lo=lo)
+    if signatures is not None and "text" in reviews.columns:
+        raise ValueError("give the review texts or their signatures, not both")
+    inp = IntegrityInputs.from_snapshot(snap, texts=_texts(reviews), signatures=signatures,
+                                        user_created_at=created, reliability_lo=lo)
     return integrity_scores(inp, cfg.integrity), snap
 
 
@@ -88,20 +86,6 @@ def _texts(reviews: pd.DataFrame) -> list[str | None] | None:
     if not any(isinstance(t, str) and t.strip() for t in raw):
         return None
     return [t if isinstance(t, str) else None for t in raw]
-
-
-def _signatures(reviews: pd.DataFrame, min_words: int, computed_with: int | None) -> TextSignatures | None:
-    """The packed signatures of :data:`MINHASH_COLUMN`, when the frame has it (and no ``text``)."""
-    from truescore.integrity.duplicates import unpack_signatures
-
-    if MINHASH_COLUMN not in reviews.columns:
-        return None
-    if "text" in reviews.columns:
-        raise ValueError(f"the review frame has both text and {MINHASH_COLUMN}; give one")
-    if computed_with != min_words:
-        raise ValueError(f"the {MINHASH_COLUMN} column was computed with min_words={computed_with}, the "
-                         f"settings' duplicate_min_words is {min_words}")
-    return unpack_signatures(reviews[MINHASH_COLUMN].tolist(), min_words)
 
 
 def ring_records(result: IntegrityResult, snap: Any) -> list[dict[str, Any]]:

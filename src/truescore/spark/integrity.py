@@ -39,12 +39,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["RING_COLUMNS", "IntegrityRun", "integrity_columns", "integrity_review_frame", "spark_integrity",
-           "write_integrity"]
+from truescore.integrity._common import TextSignatures
+
+__all__ = ["MINHASH_COLUMN", "RING_COLUMNS", "IntegrityRun", "collect_integrity_columns", "integrity_columns",
+           "integrity_review_frame", "spark_integrity", "write_integrity"]
 
 _COLUMNS = ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at"]
+MINHASH_COLUMN = "minhash"
+_ROW = "_row"
 RING_COLUMNS = ["ring_id", "direction", "n_members", "n_targets", "members", "targets", "window_start",
                 "window_end", "strength", "evidence", "model_version", "fitted_at"]
 
@@ -67,14 +73,12 @@ def integrity_columns(live: Any, min_words: int) -> Any:
     """The columns the integrity engine reads, as a Spark DataFrame without any text.
 
     The metadata columns of ``live`` (:func:`~truescore.spark.fit.live_reviews`) and, when it has ``text``,
-    :data:`~truescore.integrity.runner.MINHASH_COLUMN`: each review's MinHash signature computed on the
+    :data:`MINHASH_COLUMN`: each review's MinHash signature computed on the
     executors (``mapInPandas``, :func:`truescore.integrity.duplicates.pack_signatures`: ``H = 32``
     little-endian uint32, 128 bytes; null for no text or fewer than ``min_words`` words). The metadata
     pass through the same batches, so no join is needed.
     """
     from pyspark.sql.types import BinaryType, StructField, StructType
-
-    from truescore.integrity.runner import MINHASH_COLUMN
 
     meta = live.select(*_COLUMNS)
     if "text" not in live.columns:
@@ -91,18 +95,48 @@ def integrity_columns(live: Any, min_words: int) -> Any:
     return live.select(*_COLUMNS, "text").mapInPandas(job, schema)
 
 
+def collect_integrity_columns(live: Any, min_words: int) -> tuple[pd.DataFrame, TextSignatures | None]:
+    """:func:`integrity_columns` on the driver, through Arrow: the metadata as a pandas frame (with
+    ``_row``, its row number) and the signatures as one uint32 matrix (rows = those ``_row`` with one),
+    read from the Arrow buffer without a Python object per review. None when the reviews have no text."""
+    import pyarrow as pa
+
+    from truescore.integrity.duplicates import SIGNATURE_BYTES, signatures_from_bytes
+
+    table = integrity_columns(live, min_words).toArrow()
+    if MINHASH_COLUMN not in table.column_names:
+        return table.to_pandas().assign(**{_ROW: np.arange(table.num_rows)}), None
+    col = table.column(MINHASH_COLUMN).combine_chunks()
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    packed = col.drop_null().cast(pa.binary(SIGNATURE_BYTES))
+    start = packed.offset * SIGNATURE_BYTES
+    data = memoryview(packed.buffers()[1])[start:start + len(packed) * SIGNATURE_BYTES] if len(packed) else b""
+    sigs = signatures_from_bytes(valid, data, min_words)
+    meta = table.drop_columns([MINHASH_COLUMN]).to_pandas()
+    del table, col, packed
+    return meta.assign(**{_ROW: np.arange(len(meta))}), sigs
+
+
+def _reorder(sigs: TextSignatures, n_collected: int, row: npt.NDArray[np.int64]) -> TextSignatures:
+    """The signatures re-indexed to a new frame whose ``k``-th rating is collected row ``row[k]`` (rows
+    dropped by the items join vanish; the order is the frame's)."""
+    rank = np.full(n_collected, -1, dtype=np.int64)
+    rank[sigs.rows] = np.arange(sigs.rows.size)
+    at = rank[row]
+    keep = np.flatnonzero(at >= 0)
+    return TextSignatures(keep.astype(np.int64), sigs.values[at[keep]], sigs.min_words)
+
+
 def integrity_review_frame(live: pd.DataFrame, reviews: str | Path) -> pd.DataFrame:
     """The store path's review frame from the live reviews: ``topic`` from ``items.parquet`` beside the
-    reviews file (inner join, as the store's), ``text`` or the packed signatures kept when present,
-    ordered by (created_at, id)."""
-    from truescore.integrity.runner import MINHASH_COLUMN
-
+    reviews file (inner join, as the store's), ``text`` or ``_row`` kept when present, ordered by
+    (created_at, id)."""
     items_path = Path(reviews).parent / "items.parquet"
     if not items_path.exists():
         raise FileNotFoundError(f"{items_path}: missing (the integrity engine needs each item's topic); "
                                 f"write it with `truescore export items --out {items_path}`")
     items = pd.read_parquet(items_path, columns=["id", "topic"]).rename(columns={"id": "item_id"})
-    cols = [*_COLUMNS, *(c for c in ("text", MINHASH_COLUMN) if c in live.columns)]
+    cols = [*_COLUMNS, *(c for c in ("text", _ROW) if c in live.columns)]
     frame = live[cols].merge(items.drop_duplicates("item_id"), on="item_id", how="inner")
     return frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
 
@@ -147,13 +181,19 @@ def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Pa
     started = time.perf_counter()
     cfg = settings or get_settings()
     min_words = cfg.integrity.duplicate_min_words
-    frame = integrity_review_frame(integrity_columns(live, min_words).toPandas(), reviews)
+    meta, sigs = collect_integrity_columns(live, min_words)
+    n_collected = len(meta)
+    frame = integrity_review_frame(meta, reviews)
+    del meta
     if frame.empty:
         raise ValueError(f"{reviews}: no current review with an item in items.parquet to score")
+    if sigs is not None:
+        sigs = _reorder(sigs, n_collected, frame[_ROW].to_numpy(np.int64))
+    frame = frame.drop(columns=[_ROW])
     user_rows, item_rows = _fit_rows(spark, reviews, fit)
     lo = pd.Series(user_rows["reliability_lo"].to_numpy(float), index=user_rows["user_id"].to_numpy(object))
     result, snap = integrity_from_frame(frame, users=_users(reviews), reliability_lo=lo, settings=cfg,
-                                        minhash_min_words=min_words)
+                                        signatures=sigs)
     del frame
     rev = pd.DataFrame({"review_id": snap.review_ids.astype(str), "suspicion": result.review_suspicion,
                         "suspicion_reasons": [r or None for r in result.review_reasons()]})
