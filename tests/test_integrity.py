@@ -145,7 +145,7 @@ def test_near_duplicates_from_signatures_computed_per_batch_equal_from_texts() -
         assert np.array_equal(getattr(got, name), getattr(want, name), equal_nan=True), name
     with pytest.raises(ValueError, match="min_words=8"):
         near_duplicates(_inputs(users, items, [1.0] * 120, np.arange(120) * DAY, signatures=sigs), min_words=5)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="not several"):
         _inputs(users, items, [1.0] * 120, np.arange(120) * DAY, texts=texts, signatures=sigs)
     with pytest.raises(ValueError, match="increasing"):
         _inputs(users, items, [1.0] * 120, np.arange(120) * DAY,

@@ -1,7 +1,8 @@
-"""``truescore spark score``'s near-duplicate texts: signatures on the executors, no text on the driver.
+"""``truescore spark score``'s near-duplicate texts: signatures and clusters in Spark, no text on the driver.
 
-The MinHash signatures of the review texts are computed per batch on the executors; the driver collects
-the metadata and 128 bytes per review. Against ``truescore score`` (the store path, texts on one
+The MinHash signatures of the review texts are computed per batch on the executors and the LSH bands
+and the candidate confirmation run in Spark; the driver collects the metadata, a has-signature flag and
+the confirmed pairs. Against ``truescore score`` (the store path, texts on one
 machine) on a store with templated and paraphrased campaign texts: the same suspicion (bit for bit),
 reasons and rings, with 1 and 4 shuffle partitions. The reliability fit is the store's (given as
 ``--fit``), so any difference would come from the integrity step. Without Java or pyspark the module
@@ -82,7 +83,8 @@ def dup_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     users.drop(columns=["suspicion", "suspicion_reasons"]).to_parquet(fit_dir / "user_reliability.parquet",
                                                                       index=False)
     texts = store.review_frame(with_text=True)["text"].tolist()
-    return {"reviews": export / "reviews.parquet", "fit": fit_dir, "texts": texts,
+    dups = (report.result.duplicates, [str(x) for x in report.snapshot.review_ids])
+    return {"reviews": export / "reviews.parquet", "fit": fit_dir, "texts": texts, "duplicates": dups,
             "suspicion": suspicion_frame(store).set_index("review_id"), "accounts": users.set_index("user_id"),
             "rings": read_rings(store)}
 
@@ -94,31 +96,37 @@ def _long_enough(texts: list[Any], min_words: int) -> int:
 
 
 @pytest.mark.parametrize("parts", [1, 4])
-def test_spark_score_duplicates_from_executor_signatures_equal_truescore_score(
+def test_spark_score_near_duplicates_in_spark_equal_truescore_score(
         spark: Any, dup_world: dict[str, Any], tmp_path: Path, parts: int, monkeypatch: pytest.MonkeyPatch) -> None:
     import truescore.integrity.runner as runner
     from truescore.config import get_settings
-    from truescore.integrity.duplicates import SIGNATURE_SIZE
     from truescore.spark.score import score_run
 
-    seen: list[tuple[pd.DataFrame, Any]] = []
+    seen: list[tuple[pd.DataFrame, Any, Any]] = []
     engine = runner.integrity_from_frame
 
     def spy(reviews: pd.DataFrame, **kw: Any) -> Any:
-        seen.append((reviews, kw.get("signatures")))
-        return engine(reviews, **kw)
+        out = engine(reviews, **kw)
+        seen.append((reviews, kw.get("clusters"), out[0].duplicates))
+        return out
 
     monkeypatch.setattr(runner, "integrity_from_frame", spy)
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
     report = score_run(spark, dup_world["reviews"], tmp_path, text=False, fit=dup_world["fit"])
-    # the driver-side frame: metadata, and the signatures as 32 uint32 per text, never a text
-    ((frame, sigs),) = seen
+    # the driver-side frame: metadata only, never a text; the clusters formed in Spark
+    ((frame, clusters, dups),) = seen
     assert sorted(frame.columns) == sorted(["id", "item_id", "user_id", "rating", "min_rating", "max_rating",
-                                            "created_at", "topic"])  # no text, no title
-    min_words = get_settings().integrity.duplicate_min_words
-    assert sigs is not None and sigs.min_words == min_words
-    assert sigs.rows.size == _long_enough(dup_world["texts"], min_words)
-    assert sigs.values.shape == (sigs.rows.size, SIGNATURE_SIZE) and sigs.values.dtype == np.uint32
+                                            "created_at", "topic"])  # no text, no title, no signature
+    cfg = get_settings().integrity
+    assert clusters is not None and (clusters.min_words, clusters.threshold) == (cfg.duplicate_min_words,
+                                                                                 cfg.duplicate_threshold)
+    assert clusters.rows.size == _long_enough(dup_world["texts"], cfg.duplicate_min_words)
+    # the detector's output itself, cluster ids included, equals the single-machine one
+    want_dups, want_ids = dup_world["duplicates"]
+    assert frame["id"].tolist() == want_ids
+    for name in ("group", "accounts", "evidence", "lift"):
+        assert np.array_equal(getattr(dups, name), getattr(want_dups, name), equal_nan=True), name
+    assert (dups.group >= 0).sum() > len(np.unique(dups.group[dups.group >= 0]))  # some clusters have several
     # the same suspicion, bit for bit, reasons and rings as truescore score
     want = dup_world["suspicion"]
     assert report.n_reviews == len(want)

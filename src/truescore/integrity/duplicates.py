@@ -36,16 +36,32 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truescore.integrity._common import FloatArray, IntArray, IntegrityInputs, TextSignatures
+from truescore.integrity._common import FloatArray, IntArray, IntegrityInputs, TextClusters, TextSignatures
 
-__all__ = ["SIGNATURE_BYTES", "SIGNATURE_SIZE", "Duplicates", "TextSignatures", "duplicates_from_signatures",
-           "minhash_signatures", "near_duplicates", "pack_signatures", "signatures_from_bytes",
-           "unpack_signatures"]
+__all__ = [
+    "BANDS",
+    "BAND_ROWS",
+    "SIGNATURE_BYTES",
+    "SIGNATURE_SIZE",
+    "Duplicates",
+    "TextClusters",
+    "TextSignatures",
+    "candidate_pairs",
+    "duplicates_from_clusters",
+    "duplicates_from_signatures",
+    "minhash_signatures",
+    "near_duplicates",
+    "pack_signatures",
+    "signatures_from_bytes",
+    "union_clusters",
+    "unpack_signatures",
+]
 
 _H, _R = 32, 4
 _P = (1 << 31) - 1
 _WORD = re.compile(r"[a-z0-9']+")
 SIGNATURE_SIZE = _H
+BANDS, BAND_ROWS = _H // _R, _R
 SIGNATURE_BYTES = 4 * _H  # each m_k < p < 2^31: one little-endian uint32 per hash function
 _SIG_DTYPE = np.dtype("<u4")
 
@@ -144,6 +160,13 @@ def near_duplicates(inp: IntegrityInputs, *, threshold: float = 0.8, min_account
     Reads ``inp.signatures`` when given (computed with the same ``min_words``), else the signatures of
     ``inp.texts``; neither: no evidence.
     """
+    if inp.clusters is not None:
+        c = inp.clusters
+        if (c.min_words, c.threshold) != (min_words, threshold):
+            raise ValueError(f"clusters were formed with min_words={c.min_words}, threshold={c.threshold}; the "
+                             f"detector uses {min_words}, {threshold}")
+        return duplicates_from_clusters(c, inp.item_idx, inp.user_idx, inp.n_items, min_accounts=min_accounts,
+                                        min_lift=min_lift)
     sigs = inp.signatures
     if sigs is None and inp.texts is not None:
         sigs = minhash_signatures(inp.texts, min_words)
@@ -156,17 +179,14 @@ def near_duplicates(inp: IntegrityInputs, *, threshold: float = 0.8, min_account
                                       min_accounts=min_accounts, min_lift=min_lift)
 
 
-def _clusters(sig: np.ndarray, threshold: float) -> IntArray:
-    """Union-find root of each signature: rows sharing all ``R`` values of a band are candidates (each
-    with the next one in its bucket, by position), joined when ``mean_k [m_k = m'_k] >= threshold``."""
-    parent = np.arange(sig.shape[0])
+def candidate_pairs(sig: np.ndarray, threshold: float) -> IntArray:
+    """Confirmed candidate pairs ``(p, q)`` of signature rows, in the order the clusters are joined.
 
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = int(parent[x])
-        return x
-
+    Per band (in order), rows sharing all ``R`` values of the band form a bucket; buckets are taken in
+    lexicographic order of those values, and within one each row is paired with the next by position.
+    A pair is confirmed when ``mean_k [m_k = m'_k] >= threshold``.
+    """
+    pairs: list[tuple[int, int]] = []
     for band in range(_H // _R):
         keys = sig[:, band * _R:(band + 1) * _R]
         _, inv = np.unique(keys, axis=0, return_inverse=True)
@@ -176,10 +196,26 @@ def _clusters(sig: np.ndarray, threshold: float) -> IntArray:
         for k in same:
             p, q = int(order[k]), int(order[k + 1])
             if float(np.mean(sig[p] == sig[q])) >= threshold:
-                rp, rq = find(p), find(q)
-                if rp != rq:
-                    parent[rq] = rp
-    return np.array([find(k) for k in range(sig.shape[0])], dtype=np.int64)
+                pairs.append((p, q))
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def union_clusters(m: int, pairs: IntArray) -> IntArray:
+    """Union-find root of each of ``m`` rows after joining ``pairs`` in order (root of ``q``'s tree under
+    root of ``p``'s), with path halving: the cluster ids of :func:`near_duplicates`."""
+    parent = np.arange(m)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = int(parent[x])
+        return x
+
+    for p, q in pairs.tolist():
+        rp, rq = find(p), find(q)
+        if rp != rq:
+            parent[rq] = rp
+    return np.array([find(k) for k in range(m)], dtype=np.int64)
 
 
 def duplicates_from_signatures(sigs: TextSignatures, item_idx: IntArray, user_idx: IntArray, n_items: int, *,
@@ -189,14 +225,22 @@ def duplicates_from_signatures(sigs: TextSignatures, item_idx: IntArray, user_id
 
     ``item_idx``, ``user_idx``: one entry per rating; ``sigs.rows`` index them.
     """
+    roots = union_clusters(sigs.rows.size, candidate_pairs(sigs.values, threshold)) if sigs.rows.size >= 2 \
+        else np.zeros(0, dtype=np.int64)
+    return duplicates_from_clusters(TextClusters(sigs.rows, roots, sigs.min_words, threshold), item_idx, user_idx,
+                                    n_items, min_accounts=min_accounts, min_lift=min_lift)
+
+
+def duplicates_from_clusters(clusters: TextClusters, item_idx: IntArray, user_idx: IntArray, n_items: int, *,
+                             min_accounts: int = 3, min_lift: float = 20.0) -> Duplicates:
+    """Accounts, lift and evidence per rating from the clusters (see the module docstring)."""
     n = int(item_idx.shape[0])
     group = np.full(n, -1, dtype=np.int64)
     accounts = np.zeros(n, dtype=np.int64)
     evidence = np.zeros(n)
-    rows = sigs.rows
+    rows, roots = clusters.rows, clusters.roots
     if rows.size < 2:
         return Duplicates(group, accounts, evidence)
-    roots = _clusters(sigs.values, threshold)
     group[rows] = roots
     # distinct accounts per (cluster, item)
     g, it, us = roots, item_idx[rows], user_idx[rows]

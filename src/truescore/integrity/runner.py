@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from truescore.integrity._common import IntegrityInputs, TextSignatures
+from truescore.integrity._common import IntegrityInputs, TextClusters, TextSignatures
 from truescore.integrity.suspicion import IntegrityResult, integrity_scores
 
 __all__ = [
@@ -47,14 +47,16 @@ class IntegrityReport:
 
 def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = None,
                          reliability_lo: pd.Series | None = None, settings: Any = None,
-                         signatures: TextSignatures | None = None) -> tuple[IntegrityResult, Any]:
+                         signatures: TextSignatures | None = None, clusters: TextClusters | None = None
+                         ) -> tuple[IntegrityResult, Any]:
     """Integrity scores from a review frame (``Store.review_frame`` columns; ``text`` optional).
 
     ``users`` (``id, created_at``) gives account creation times; ``reliability_lo`` (indexed by user id)
     the reliability engine's lower bounds. Instead of ``text``, ``signatures`` may give the texts' MinHash
     signatures computed elsewhere (rows = positions in this frame; ``min_words`` = the settings'
-    ``duplicate_min_words``): the near-duplicate detector reads only those, so the results are the same
-    and no text need be held here. Returns the result and the snapshot it indexes.
+    ``duplicate_min_words``), or ``clusters`` the near-duplicate clusters formed from them elsewhere (also
+    with the settings' ``duplicate_threshold``): the near-duplicate detector reads only those, so the
+    results are the same and no text need be held here. Returns the result and the snapshot it indexes.
     """
     from truescore.config import get_settings
     from truescore.store.store import snapshot_from_frame
@@ -71,9 +73,9 @@ def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = 
     lo = None
     if reliability_lo is not None and len(reliability_lo):
         lo = reliability_lo[~reliability_lo.index.duplicated()].reindex(ids).to_numpy(float)
-    if signatures is not None and "text" in reviews.columns:
-        raise ValueError("give the review texts or their signatures, not both")
-    inp = IntegrityInputs.from_snapshot(snap, texts=_texts(reviews), signatures=signatures,
+    if (signatures is not None or clusters is not None) and "text" in reviews.columns:
+        raise ValueError("give the review texts or their signatures (clusters), not both")
+    inp = IntegrityInputs.from_snapshot(snap, texts=_texts(reviews), signatures=signatures, clusters=clusters,
                                         user_created_at=created, reliability_lo=lo)
     return integrity_scores(inp, cfg.integrity), snap
 

@@ -40,17 +40,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from truescore.integrity._common import TextSignatures
+from truescore.integrity._common import TextClusters
 
-__all__ = ["MINHASH_COLUMN", "RING_COLUMNS", "IntegrityRun", "collect_integrity_columns", "integrity_columns",
-           "integrity_review_frame", "spark_integrity", "write_integrity"]
+__all__ = ["MINHASH_COLUMN", "RING_COLUMNS", "IntegrityRun", "duplicate_clusters", "duplicate_pairs",
+           "integrity_columns", "integrity_review_frame", "spark_integrity", "write_integrity"]
 
 _COLUMNS = ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at"]
 MINHASH_COLUMN = "minhash"
-_ROW = "_row"
+_HAS = "_has"
 RING_COLUMNS = ["ring_id", "direction", "n_members", "n_targets", "members", "targets", "window_start",
                 "window_end", "strength", "evidence", "model_version", "fitted_at"]
 
@@ -95,48 +94,79 @@ def integrity_columns(live: Any, min_words: int) -> Any:
     return live.select(*_COLUMNS, "text").mapInPandas(job, schema)
 
 
-def collect_integrity_columns(live: Any, min_words: int) -> tuple[pd.DataFrame, TextSignatures | None]:
-    """:func:`integrity_columns` on the driver, through Arrow: the metadata as a pandas frame (with
-    ``_row``, its row number) and the signatures as one uint32 matrix (rows = those ``_row`` with one),
-    read from the Arrow buffer without a Python object per review. None when the reviews have no text."""
-    import pyarrow as pa
+def duplicate_pairs(spark: Any, signed: Any, reviews: str | Path, threshold: float) -> pd.DataFrame:
+    """The confirmed candidate pairs of :func:`truescore.integrity.duplicates.candidate_pairs`, in Spark.
 
-    from truescore.integrity.duplicates import SIGNATURE_BYTES, signatures_from_bytes
+    ``signed`` is :func:`integrity_columns` (with :data:`MINHASH_COLUMN`). Over the reviews with a
+    signature and an item in ``items.parquet`` (the driver frame's rows): each review gives one row per
+    band, keyed by the band's ``R`` values (16 bytes of the packed signature); a window per
+    ``(band, key)`` ordered by ``(created_at, id)`` (the driver frame's order) pairs each review with the
+    next of its bucket; a pair is kept when ``#{k: m_k = m'_k} / H >= threshold``, counted on the packed
+    signatures (one 4-byte slice per hash; ``count / H`` is exact in doubles, as ``np.mean`` of the
+    same booleans). Only the kept pairs reach the driver: ``band, key, p_id, q_id``.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
-    table = integrity_columns(live, min_words).toArrow()
-    if MINHASH_COLUMN not in table.column_names:
-        return table.to_pandas().assign(**{_ROW: np.arange(table.num_rows)}), None
-    col = table.column(MINHASH_COLUMN).combine_chunks()
-    valid = col.is_valid().to_numpy(zero_copy_only=False)
-    packed = col.drop_null().cast(pa.binary(SIGNATURE_BYTES))
-    start = packed.offset * SIGNATURE_BYTES
-    data = memoryview(packed.buffers()[1])[start:start + len(packed) * SIGNATURE_BYTES] if len(packed) else b""
-    sigs = signatures_from_bytes(valid, data, min_words)
-    meta = table.drop_columns([MINHASH_COLUMN]).to_pandas()
-    del table, col, packed
-    return meta.assign(**{_ROW: np.arange(len(meta))}), sigs
+    from truescore.integrity.duplicates import BAND_ROWS, BANDS, SIGNATURE_SIZE
+
+    items = spark.read.parquet(str(Path(reviews).parent / "items.parquet")).select(F.col("id").alias("item_id"))
+    sig = (signed.where(F.col(MINHASH_COLUMN).isNotNull()).join(items.distinct(), "item_id", "left_semi")
+           .select("id", "created_at", MINHASH_COLUMN))
+    width = 4 * BAND_ROWS
+    bands = (sig.select("id", "created_at", F.explode(F.sequence(F.lit(0), F.lit(BANDS - 1))).alias("band"),
+                        MINHASH_COLUMN)
+             .select("id", "created_at", "band",
+                     F.expr(f"substring({MINHASH_COLUMN}, band * {width} + 1, {width})").alias("key")))
+    bucket = Window.partitionBy("band", "key").orderBy("created_at", "id")
+    cand = (bands.withColumn("q_id", F.lead("id").over(bucket)).where(F.col("q_id").isNotNull())
+            .select("band", "key", F.col("id").alias("p_id"), "q_id"))
+    p_sig = sig.select(F.col("id").alias("p_id"), F.col(MINHASH_COLUMN).alias("p_sig"))
+    q_sig = sig.select(F.col("id").alias("q_id"), F.col(MINHASH_COLUMN).alias("q_sig"))
+    terms = [F.when(F.substring("p_sig", 4 * k + 1, 4) == F.substring("q_sig", 4 * k + 1, 4), 1).otherwise(0)
+             for k in range(SIGNATURE_SIZE)]
+    same = terms[0]
+    for term in terms[1:]:
+        same = same + term
+    kept = (cand.join(p_sig, "p_id").join(q_sig, "q_id")
+            .where(same.cast("double") / float(SIGNATURE_SIZE) >= float(threshold))
+            .select("band", "key", "p_id", "q_id"))
+    return kept.toPandas()
 
 
-def _reorder(sigs: TextSignatures, n_collected: int, row: npt.NDArray[np.int64]) -> TextSignatures:
-    """The signatures re-indexed to a new frame whose ``k``-th rating is collected row ``row[k]`` (rows
-    dropped by the items join vanish; the order is the frame's)."""
-    rank = np.full(n_collected, -1, dtype=np.int64)
-    rank[sigs.rows] = np.arange(sigs.rows.size)
-    at = rank[row]
-    keep = np.flatnonzero(at >= 0)
-    return TextSignatures(keep.astype(np.int64), sigs.values[at[keep]], sigs.min_words)
+def duplicate_clusters(frame: pd.DataFrame, pairs: pd.DataFrame, min_words: int, threshold: float
+                       ) -> TextClusters:
+    """The clusters of :func:`~truescore.integrity.duplicates.near_duplicates` from the pairs of
+    :func:`duplicate_pairs`: ``rows`` are the frame's reviews with a signature (``_has``), the pairs are
+    re-indexed to them and joined in the detector's order (band, then key as ``R`` unsigned integers,
+    then position), so the cluster ids are the single-machine ones."""
+    from truescore.integrity.duplicates import BAND_ROWS, union_clusters
+
+    has = frame[_HAS].to_numpy(bool)
+    rows = np.flatnonzero(has).astype(np.int64)
+    rank = np.cumsum(has) - 1
+    pos = pd.Index(frame["id"].to_numpy(object))
+    p = pos.get_indexer(pairs["p_id"].to_numpy(object))
+    q = pos.get_indexer(pairs["q_id"].to_numpy(object))
+    if (p < 0).any() or (q < 0).any() or not (has[p].all() and has[q].all()):
+        raise ValueError("duplicate pairs name reviews without a signature in the driver frame")
+    key = np.frombuffer(b"".join(bytes(k) for k in pairs["key"]), dtype="<u4").reshape(len(pairs), BAND_ROWS)
+    rp, rq = rank[p], rank[q]
+    order = np.lexsort((rp, *(key[:, c] for c in reversed(range(BAND_ROWS))), pairs["band"].to_numpy(np.int64)))
+    joined = np.c_[rp[order], rq[order]].astype(np.int64).reshape(-1, 2)
+    return TextClusters(rows, union_clusters(rows.size, joined), min_words, threshold)
 
 
 def integrity_review_frame(live: pd.DataFrame, reviews: str | Path) -> pd.DataFrame:
     """The store path's review frame from the live reviews: ``topic`` from ``items.parquet`` beside the
-    reviews file (inner join, as the store's), ``text`` or ``_row`` kept when present, ordered by
+    reviews file (inner join, as the store's), ``text`` or ``_has`` kept when present, ordered by
     (created_at, id)."""
     items_path = Path(reviews).parent / "items.parquet"
     if not items_path.exists():
         raise FileNotFoundError(f"{items_path}: missing (the integrity engine needs each item's topic); "
                                 f"write it with `truescore export items --out {items_path}`")
     items = pd.read_parquet(items_path, columns=["id", "topic"]).rename(columns={"id": "item_id"})
-    cols = [*_COLUMNS, *(c for c in ("text", _ROW) if c in live.columns)]
+    cols = [*_COLUMNS, *(c for c in ("text", _HAS) if c in live.columns)]
     frame = live[cols].merge(items.drop_duplicates("item_id"), on="item_id", how="inner")
     return frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
 
@@ -175,25 +205,33 @@ def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Pa
     signatures are computed on the executors (:func:`integrity_columns`) and only the metadata and the
     signatures are collected to the driver, where the rest of the engine runs.
     """
+    from pyspark.sql import functions as F
+
     from truescore.config import get_settings
     from truescore.integrity.runner import MODEL_VERSION, integrity_from_frame, ring_records
 
     started = time.perf_counter()
     cfg = settings or get_settings()
     min_words = cfg.integrity.duplicate_min_words
-    meta, sigs = collect_integrity_columns(live, min_words)
-    n_collected = len(meta)
-    frame = integrity_review_frame(meta, reviews)
-    del meta
-    if frame.empty:
-        raise ValueError(f"{reviews}: no current review with an item in items.parquet to score")
-    if sigs is not None:
-        sigs = _reorder(sigs, n_collected, frame[_ROW].to_numpy(np.int64))
-    frame = frame.drop(columns=[_ROW])
+    threshold = cfg.integrity.duplicate_threshold
+    signed = integrity_columns(live, min_words).persist()
+    try:
+        has_sig = MINHASH_COLUMN in signed.columns
+        meta = signed.select(*_COLUMNS, *([F.col(MINHASH_COLUMN).isNotNull().alias(_HAS)] if has_sig else []))
+        frame = integrity_review_frame(meta.toArrow().to_pandas(), reviews)
+        if frame.empty:
+            raise ValueError(f"{reviews}: no current review with an item in items.parquet to score")
+        clusters = None
+        if has_sig:
+            clusters = duplicate_clusters(frame, duplicate_pairs(spark, signed, reviews, threshold), min_words,
+                                          threshold)
+            frame = frame.drop(columns=[_HAS])
+    finally:
+        signed.unpersist()
     user_rows, item_rows = _fit_rows(spark, reviews, fit)
     lo = pd.Series(user_rows["reliability_lo"].to_numpy(float), index=user_rows["user_id"].to_numpy(object))
     result, snap = integrity_from_frame(frame, users=_users(reviews), reliability_lo=lo, settings=cfg,
-                                        signatures=sigs)
+                                        clusters=clusters)
     del frame
     rev = pd.DataFrame({"review_id": snap.review_ids.astype(str), "suspicion": result.review_suspicion,
                         "suspicion_reasons": [r or None for r in result.review_reasons()]})
