@@ -1,22 +1,43 @@
 """The integrity engine's suspicion in a Spark run (part of ``truescore spark score``).
 
-Why on the driver
------------------
+What runs where
+---------------
 The integrity engine (issue 11) is global: dense blocks / rings, lockstep cohorts, per-item change
-points and near-duplicate texts each need ALL current reviews at once (a ring spans items and
-accounts; a cohort spans reviewers). So, like the context features of the text engine, it runs once on
-the driver over the live reviews frame, with :func:`truescore.integrity.runner.integrity_from_frame`,
-the function behind ``truescore score``'s store path (nothing of it is re-implemented here). It is
-cheap next to text scoring: ``truescore score`` on 1 M reviews without text takes 30.2 s on one core
-including reading and writing the store (docs/results/integrity_bench.md), while the text models do
-~55 reviews/s per core.
+points and near-duplicate clusters each need ALL current reviews at once (a ring spans items and
+accounts; a cohort spans reviewers). So it runs once on the driver, with
+:func:`truescore.integrity.runner.integrity_from_frame`, the function behind ``truescore score``'s store
+path (nothing of it is re-implemented here), over the live reviews' METADATA. The only part of it that
+reads texts, the near-duplicate detector (:mod:`truescore.integrity.duplicates`), is split, and its
+text-reading half runs in Spark:
+
+1. on the executors (:func:`integrity_columns`, ``mapInPandas``): each review's MinHash signature of
+   its word 3-shingles, :func:`~truescore.integrity.duplicates.pack_signatures` (``H = 32`` uint32,
+   128 bytes; null for no text or fewer than ``duplicate_min_words`` words), the metadata passing
+   through the same batches;
+2. in Spark (:func:`duplicate_pairs`): the LSH bands (one row per review and band, keyed by the band's
+   16 bytes), a window per ``(band, key)`` in ``(created_at, id)`` order pairing each review with the
+   next of its bucket, and the confirmation ``#{k: m_k = m'_k} / H >= duplicate_threshold`` on the
+   packed signatures -- :func:`~truescore.integrity.duplicates.candidate_pairs`, done by Spark;
+3. on the driver (:func:`duplicate_clusters`): the confirmed pairs (a handful: 108 for the 10,261
+   reviews of amazon-musical-instruments) joined in the detector's order into the same union-find
+   clusters, then the rest of the engine (accounts per cluster and item, lift, evidence, suspicion).
+
+So no text and no signature reaches the driver: it holds the metadata frame (~105 bytes per review
+measured on amazon-musical-instruments: ids, times, ratings; the texts and titles, ~526 bytes per
+review there, stay on the executors), a has-signature flag (1 byte per review) and the clusters (16
+bytes per text with a signature), plus the engine's own per-review arrays. The results are the
+single-machine ones, cluster ids included (tests/test_spark_integrity_dups.py: bit for bit with 1 and
+4 shuffle partitions). The engine is cheap next to text scoring: ``truescore score`` on 1 M reviews
+without text takes 30.2 s on one core including reading and writing the store
+(docs/results/integrity_bench.md); the signatures take ~12,000 texts/s per core.
 
 Inputs, exactly those of the store path (:func:`~truescore.integrity.runner.run_integrity`)
 --------------------------------------------------------------------------------------------
 * the current reviews (:func:`truescore.spark.fit.live_reviews`: superseded ones dropped, one rating per
   (user, item)), inner-joined to ``items.parquet`` beside the reviews for ``topic``, ordered by
   ``(created_at, id)`` -- the rows and order of :func:`truescore.store.integrity_io.review_columns`;
-  ``text`` when the file has it (near-duplicate detection then uses it; no non-blank text: metadata only);
+  ``text`` when the file has it, read on the executors only (steps 1-2 above; no text with at least
+  ``duplicate_min_words`` words: no near duplicates, as the store path);
 * account creation times from ``users.parquet`` beside the reviews, when present;
 * ``reliability_lo`` of every rater from the reliability fit: ``FIT/user_reliability.parquet`` of a
   ``truescore spark fit`` run, or else :func:`truescore.spark.fit.spark_fit` in the same job (equal to
