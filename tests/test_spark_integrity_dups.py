@@ -146,3 +146,50 @@ def test_spark_score_near_duplicates_in_spark_equal_truescore_score(
         assert (row["direction"], json.loads(row["members"]), json.loads(row["targets"])) == \
             (ring["direction"], ring["members"], ring["targets"])
         assert json.loads(row["evidence"]) == ring["evidence"] and row["strength"] == ring["strength"]
+
+
+def test_reviews_of_items_missing_from_items_parquet_leave_the_buckets(spark: Any, dup_world: dict[str, Any],
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drop from items.parquet an item with near-duplicate texts: its reviews leave the driver frame, so
+    they must leave the LSH buckets in Spark too (each review is paired with the next one that stays)."""
+    import shutil
+
+    import truescore.integrity.runner as runner
+    from truescore.spark.fit import live_reviews
+    from truescore.spark.integrity import integrity_review_frame, spark_integrity
+
+    src = Path(dup_world["reviews"]).parent
+    for name in ("reviews", "users"):
+        shutil.copy(src / f"{name}.parquet", tmp_path / f"{name}.parquet")
+    reviews = pd.read_parquet(src / "reviews.parquet", columns=["id", "item_id"]).set_index("id")
+    flagged = dup_world["suspicion"]["suspicion_reasons"].fillna("").str.contains("near-duplicate text")
+    gone = reviews.loc[flagged[flagged].index, "item_id"].value_counts().index[0]
+    items = pd.read_parquet(src / "items.parquet")
+    items[items["id"] != gone].to_parquet(tmp_path / "items.parquet", index=False)
+    path = tmp_path / "reviews.parquet"
+    spark.conf.set("spark.sql.shuffle.partitions", "4")
+    live = live_reviews(spark, path)
+    # expected: the engine over the same frame WITH the texts, on one machine
+    frame = integrity_review_frame(live.toPandas(), path)
+    assert "text" in frame.columns and gone not in set(frame["item_id"]) and len(frame) < len(reviews)
+    users = pd.read_parquet(dup_world["fit"] / "user_reliability.parquet")
+    lo = pd.Series(users["reliability_lo"].to_numpy(float), index=users["user_id"].to_numpy(object))
+    want, _ = runner.integrity_from_frame(frame, users=pd.read_parquet(path.parent / "users.parquet"),
+                                          reliability_lo=lo)
+    seen: list[Any] = []
+    engine = runner.integrity_from_frame
+
+    def spy(reviews: pd.DataFrame, **kw: Any) -> Any:
+        out = engine(reviews, **kw)
+        seen.append(out[0])
+        return out
+
+    monkeypatch.setattr(runner, "integrity_from_frame", spy)
+    run = spark_integrity(spark, path, live, fit=dup_world["fit"])
+    (got,) = seen
+    for name in ("group", "accounts", "evidence", "lift"):
+        assert np.array_equal(getattr(got.duplicates, name), getattr(want.duplicates, name), equal_nan=True), name
+    assert want.duplicates.evidence.sum() > 0
+    assert np.array_equal(run.reviews["suspicion"].to_numpy(float), want.review_suspicion)
+    assert run.reviews["suspicion_reasons"].fillna("").tolist() == want.review_reasons()
