@@ -223,8 +223,10 @@ def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Pa
     """Suspicion of every current review and account and the rings, as ``truescore score`` computes them.
 
     ``live`` is :func:`~truescore.spark.fit.live_reviews` of ``reviews`` (a Spark DataFrame): the texts'
-    signatures are computed on the executors (:func:`integrity_columns`) and only the metadata and the
-    signatures are collected to the driver, where the rest of the engine runs.
+    signatures are computed on the executors (:func:`integrity_columns`, persisted for the two jobs
+    below), the near-duplicate pairs found in Spark (:func:`duplicate_pairs`), and only the metadata
+    columns, a has-signature flag and the confirmed pairs are collected to the driver, where the rest of
+    the engine runs (:func:`duplicate_clusters`, then ``integrity_from_frame``).
     """
     from pyspark.sql import functions as F
 
