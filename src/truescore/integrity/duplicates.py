@@ -17,12 +17,15 @@ concentrated on the item beyond chance: with ``c`` of the cluster's ``f`` occurr
 A stock phrase (or a template that many honest reviewers happen to share) appears on an item about as
 often as anywhere else; a campaign's text is piled onto its targets.
 
-Two halves. The per-text half, :func:`minhash_signatures` (shingles, signature, the ``min_words`` check),
-is a pure function of a batch of texts, so it can run wherever the texts are (``truescore spark score``
-runs it on the executors and ships ``H`` 4-byte integers per review, :func:`pack_signatures`, instead of
-the text). The rest, :func:`duplicates_from_signatures` (bands, confirmation, clusters, lift, evidence),
-reads only the signatures and each rating's item and account. :func:`near_duplicates` chains the two
-(or takes :attr:`IntegrityInputs.signatures` computed elsewhere); the result is the same either way.
+In pieces, so that the texts need not be where the rest runs. The per-text part,
+:func:`minhash_signatures` (shingles, signature, the ``min_words`` check), is a pure function of a batch
+of texts (:func:`pack_signatures`: ``H`` 4-byte integers per text). The rest reads only the signatures
+and each rating's item and account: :func:`candidate_pairs` (bands, confirmation), :func:`union_clusters`
+(the clusters, joined in the pairs' order) and :func:`duplicates_from_clusters` (accounts, lift,
+evidence). :func:`near_duplicates` chains them from ``IntegrityInputs.texts``, or starts from
+``IntegrityInputs.signatures`` or ``IntegrityInputs.clusters`` computed elsewhere (``truescore spark
+score`` computes the signatures on the executors and the pairs in Spark); the result is the same,
+cluster ids included.
 """
 
 from __future__ import annotations
