@@ -125,6 +125,33 @@ def test_a_stock_text_everywhere_is_not_a_campaign() -> None:
     assert near_duplicates(inp2, min_lift=20).evidence[:3].tolist() == [1, 1, 1]
 
 
+def test_near_duplicates_from_signatures_computed_per_batch_equal_from_texts() -> None:
+    from truescore.integrity.duplicates import SIGNATURE_BYTES, TextSignatures, pack_signatures, unpack_signatures
+
+    stock = "Best lamp ever, amazing quality and the light is warm and bright, highly recommend to all"
+    rng = np.random.default_rng(4)
+    vocab = [f"w{k}" for k in range(300)]
+    texts: list[str | None] = [stock if k % 7 == 0 else " ".join(rng.choice(vocab, 10)) for k in range(120)]
+    texts[3], texts[5], texts[8] = None, "", "too short to count"
+    users, items = np.arange(120) % 50, np.where(np.arange(120) % 7 == 0, 0, np.arange(120) % 9)
+    want = near_duplicates(_inputs(users, items, [1.0] * 120, np.arange(120) * DAY, texts=texts), min_lift=2)
+    assert want.evidence.sum() >= 3
+    packed = pack_signatures(texts[:50], 8) + pack_signatures(texts[50:], 8)  # two batches, as Spark's
+    assert packed[3] is None and packed[5] is None and packed[8] is None
+    assert all(len(p) == SIGNATURE_BYTES for p in packed if p is not None)
+    sigs = unpack_signatures(packed, 8)
+    got = near_duplicates(_inputs(users, items, [1.0] * 120, np.arange(120) * DAY, signatures=sigs), min_lift=2)
+    for name in ("group", "accounts", "evidence", "lift"):
+        assert np.array_equal(getattr(got, name), getattr(want, name), equal_nan=True), name
+    with pytest.raises(ValueError, match="min_words=8"):
+        near_duplicates(_inputs(users, items, [1.0] * 120, np.arange(120) * DAY, signatures=sigs), min_words=5)
+    with pytest.raises(ValueError, match="not several"):
+        _inputs(users, items, [1.0] * 120, np.arange(120) * DAY, texts=texts, signatures=sigs)
+    with pytest.raises(ValueError, match="increasing"):
+        _inputs(users, items, [1.0] * 120, np.arange(120) * DAY,
+                signatures=TextSignatures(sigs.rows[::-1].copy(), sigs.values, 8))
+
+
 @pytest.fixture(scope="module")
 def attacked() -> tuple:  # type: ignore[type-arg]
     world = generate(SynthConfig(n_users=1500, n_items=200, n_ratings=15_000, n_rings=0, with_text=False))

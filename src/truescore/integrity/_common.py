@@ -13,11 +13,13 @@ averaged without fitting anything, and ties (e.g. thousands of one-review accoun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DAY", "IntegrityInputs", "group_cumsum", "percentile_rank", "weighted_percentile_mean"]
+__all__ = ["DAY", "IntegrityInputs", "TextClusters", "TextSignatures", "group_cumsum", "percentile_rank",
+           "weighted_percentile_mean"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -25,6 +27,30 @@ ObjArray = npt.NDArray[np.object_]
 
 DAY = 86400.0
 _EPS = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class TextSignatures:
+    """MinHash signatures of the review texts (:mod:`truescore.integrity.duplicates`), computed wherever the
+    texts are: ``rows`` (increasing positions in the rating order) of the texts with at least
+    ``min_words`` words, and their signatures ``values``, shape ``(len(rows), H)``, unsigned integers in
+    ``[0, p)`` (uint64 as computed, uint32 when unpacked: the values and so the results are the same)."""
+
+    rows: IntArray
+    values: npt.NDArray[np.unsignedinteger[Any]]
+    min_words: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextClusters:
+    """Near-duplicate clusters formed elsewhere from the signatures (bands and confirmation, e.g. in a
+    Spark job): ``rows`` as in :class:`TextSignatures`, ``roots`` the cluster id (union-find root, a
+    position in ``rows``) of each, and the ``min_words`` and ``threshold`` they were formed with."""
+
+    rows: IntArray
+    roots: IntArray
+    min_words: int
+    threshold: float
 
 
 @dataclass(slots=True)
@@ -45,6 +71,11 @@ class IntegrityInputs:
         Lower credible bound of the reliability engine's rater precision (NaN = not fitted).
     texts : list of str or None, optional
         Review texts (None or empty = no text).
+    signatures : TextSignatures, optional
+        The texts' MinHash signatures computed elsewhere, instead of ``texts`` (the near-duplicate
+        detector is the only reader of texts, and it reads them only through these).
+    clusters : TextClusters, optional
+        The near-duplicate clusters formed from the signatures elsewhere, instead of both.
     review_ids, user_ids, item_ids : object arrays, optional
         External ids, for rings and reasons.
     """
@@ -58,6 +89,8 @@ class IntegrityInputs:
     user_created_at: FloatArray | None = None
     reliability_lo: FloatArray | None = None
     texts: list[str | None] | None = None
+    signatures: TextSignatures | None = None
+    clusters: TextClusters | None = None
     review_ids: ObjArray | None = None
     user_ids: ObjArray | None = None
     item_ids: ObjArray | None = None
@@ -69,6 +102,12 @@ class IntegrityInputs:
                 raise ValueError(f"IntegrityInputs.{name} has {getattr(self, name).shape[0]} entries, expected {n}")
         if self.texts is not None and len(self.texts) != n:
             raise ValueError(f"IntegrityInputs.texts has {len(self.texts)} entries, expected {n}")
+        if sum(x is not None for x in (self.texts, self.signatures, self.clusters)) > 1:
+            raise ValueError("IntegrityInputs: give texts, signatures or clusters, not several")
+        if self.signatures is not None:
+            self._check_rows(self.signatures.rows, self.signatures.values.shape, n)
+        if self.clusters is not None:
+            self._check_rows(self.clusters.rows, self.clusters.roots.shape, n)
         for name in ("user_created_at", "reliability_lo"):
             arr = getattr(self, name)
             if arr is not None and arr.shape[0] != self.n_users:
@@ -80,12 +119,20 @@ class IntegrityInputs:
         if not np.isfinite(self.rating).all() or not np.isfinite(self.created_at).all():
             raise ValueError("IntegrityInputs.rating and created_at must be finite")
 
+    @staticmethod
+    def _check_rows(rows: IntArray, shape: tuple[int, ...], n: int) -> None:
+        if len(shape) < 1 or shape[0] != rows.shape[0]:
+            raise ValueError("IntegrityInputs: signatures / clusters need one entry per entry of rows")
+        if rows.size and (rows[0] < 0 or rows[-1] >= n or (np.diff(rows) <= 0).any()):
+            raise ValueError(f"IntegrityInputs: signature rows must be increasing positions in [0, {n})")
+
     @property
     def n_ratings(self) -> int:
         return int(self.rating.shape[0])
 
     @classmethod
     def from_snapshot(cls, snapshot: object, *, texts: list[str | None] | None = None,
+                      signatures: TextSignatures | None = None, clusters: TextClusters | None = None,
                       user_created_at: FloatArray | None = None,
                       reliability_lo: FloatArray | None = None) -> IntegrityInputs:
         """From a :class:`~truescore.domain.RatingSnapshot` (and optional per-user extras)."""
@@ -93,6 +140,7 @@ class IntegrityInputs:
         return cls(user_idx=s.user_idx, item_idx=s.item_idx, rating=s.rating,  # type: ignore[attr-defined]
                    created_at=s.created_at, n_users=s.n_users, n_items=s.n_items,  # type: ignore[attr-defined]
                    user_created_at=user_created_at, reliability_lo=reliability_lo, texts=texts,
+                   signatures=signatures, clusters=clusters,
                    review_ids=s.review_ids, user_ids=s.user_ids, item_ids=s.item_ids)  # type: ignore[attr-defined]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from truescore.integrity._common import IntegrityInputs
+from truescore.integrity._common import IntegrityInputs, TextClusters, TextSignatures
 from truescore.integrity.suspicion import IntegrityResult, integrity_scores
 
 __all__ = [
@@ -46,12 +46,17 @@ class IntegrityReport:
 
 
 def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = None,
-                         reliability_lo: pd.Series | None = None, settings: Any = None
+                         reliability_lo: pd.Series | None = None, settings: Any = None,
+                         signatures: TextSignatures | None = None, clusters: TextClusters | None = None
                          ) -> tuple[IntegrityResult, Any]:
     """Integrity scores from a review frame (``Store.review_frame`` columns; ``text`` optional).
 
     ``users`` (``id, created_at``) gives account creation times; ``reliability_lo`` (indexed by user id)
-    the reliability engine's lower bounds. Returns the result and the snapshot it indexes.
+    the reliability engine's lower bounds. Instead of ``text``, ``signatures`` may give the texts' MinHash
+    signatures computed elsewhere (rows = positions in this frame; ``min_words`` = the settings'
+    ``duplicate_min_words``), or ``clusters`` the near-duplicate clusters formed from them elsewhere (also
+    with the settings' ``duplicate_threshold``): the near-duplicate detector reads only those, so the
+    results are the same and no text need be held here. Returns the result and the snapshot it indexes.
     """
     from truescore.config import get_settings
     from truescore.store.store import snapshot_from_frame
@@ -68,13 +73,21 @@ def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = 
     lo = None
     if reliability_lo is not None and len(reliability_lo):
         lo = reliability_lo[~reliability_lo.index.duplicated()].reindex(ids).to_numpy(float)
-    texts = None
-    if "text" in reviews.columns:
-        raw = reviews["text"].tolist()
-        if any(isinstance(t, str) and t.strip() for t in raw):
-            texts = [t if isinstance(t, str) else None for t in raw]
-    inp = IntegrityInputs.from_snapshot(snap, texts=texts, user_created_at=created, reliability_lo=lo)
+    if (signatures is not None or clusters is not None) and "text" in reviews.columns:
+        raise ValueError("give the review texts or their signatures (clusters), not both")
+    inp = IntegrityInputs.from_snapshot(snap, texts=_texts(reviews), signatures=signatures, clusters=clusters,
+                                        user_created_at=created, reliability_lo=lo)
     return integrity_scores(inp, cfg.integrity), snap
+
+
+def _texts(reviews: pd.DataFrame) -> list[str | None] | None:
+    """The texts, None when there is no non-blank one (then the detector has nothing to read)."""
+    if "text" not in reviews.columns:
+        return None
+    raw = reviews["text"].tolist()
+    if not any(isinstance(t, str) and t.strip() for t in raw):
+        return None
+    return [t if isinstance(t, str) else None for t in raw]
 
 
 def ring_records(result: IntegrityResult, snap: Any) -> list[dict[str, Any]]:

@@ -19,13 +19,18 @@ What runs where
    is process-wide and Spark reuses its workers), batches of ``batch_size`` reviews. This is the slow
    part (~100 reviews/s per core) and it scales with the executors.
 3. *Suspicion* (the integrity engine of issue 11: rings, cohorts, change points, near-duplicate texts):
-   global, so once on the driver over the live reviews frame (collected for it alone, texts included,
-   since its near-duplicate detector reads them), with the store path's function
-   (:mod:`truescore.spark.integrity`); ~30 s per 1 M reviews, cheap next to step 2. Adds ``suspicion``,
+   global, so once on the driver with the store path's function (:mod:`truescore.spark.integrity`);
+   ~30 s per 1 M reviews, cheap next to step 2. The texts stay on the executors: the near-duplicate
+   detector's MinHash signatures are computed there (``mapInPandas``) and its LSH bands and candidate
+   confirmation run in Spark, so the driver collects only the metadata columns (~105 bytes per review
+   on amazon-musical-instruments), a has-signature flag and the confirmed pairs (against ~630 bytes
+   per review there when it collected the live reviews with texts and titles). Adds ``suspicion``,
    ``suspicion_reasons`` to ``review_scores.parquet`` and writes ``user_reliability.parquet`` (with the
    account suspicion) and ``rings.parquet``. Without text (or with ``text=False``) step 2 is skipped and
    ``review_scores.parquet`` carries the suspicion only, as ``truescore score`` on a metadata-only store.
-   With ``integrity=False`` no review text reaches the driver at all.
+
+No step collects a review text to the driver: ``has_text`` is a Spark job (:func:`_has_text`), the
+features and models run on the executors, and only ids and scores come back.
 
 Per-review metadata functions
 -----------------------------
@@ -120,9 +125,10 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
     Text scores (``text``: None = when some review has a non-blank text, as ``truescore score``; False =
     metadata only; True = required) are equal to ``truescore score`` on the same store (the same
     features, the same models; see tests/test_spark.py for the tolerance). With ``integrity`` the
-    issue-11 suspicion of every review and account and the rings are computed on the driver by
-    :func:`truescore.spark.integrity.spark_integrity` (``fit``: a ``truescore spark fit`` output folder,
-    else the fit runs in this job) and written as described there.
+    issue-11 suspicion of every review and account and the rings are computed by
+    :func:`truescore.spark.integrity.spark_integrity` (near-duplicate texts in Spark, the rest on the
+    driver over the metadata; ``fit``: a ``truescore spark fit`` output folder, else the fit runs in this
+    job) and written as described there.
     """
     from truescore.config import get_settings
     from truescore.integrity.runner import MODEL_VERSION as INTEGRITY_VERSION
@@ -142,10 +148,8 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
     if live.isEmpty():
         return SparkScoreReport(0, 0, None)
     run = None
-    if integrity:  # global by design: the live reviews (texts included, for near duplicates) on the driver
-        frame = live.toPandas().sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
-        run = spark_integrity(spark, reviews, frame, fit=fit)
-        del frame
+    if integrity:  # global by design: the metadata and the texts' signatures (no text) on the driver
+        run = spark_integrity(spark, reviews, live, fit=fit)
     if run_text:
         scored = _text_scores(spark, live, size, reviews, votes, dict(review_functions or {}))
     elif run is not None:
