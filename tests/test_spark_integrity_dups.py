@@ -12,7 +12,6 @@ skips and says why, unless ``TRUESCORE_REQUIRE_SPARK=1``, where that is a failur
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +22,14 @@ import pytest
 from truescore.store import Store
 from truescore.synth import SynthConfig, add_item, add_ring_campaign, generate
 
+from conftest import skip_without_spark
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
-_REQUIRED = os.environ.get("TRUESCORE_REQUIRE_SPARK") == "1"
 
-
-def _unavailable() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install '.[spark]')"
-    from truescore.spark.session import java_problem
-
-    return java_problem()
-
-
-_WHY = _unavailable()
-if _WHY and not _REQUIRED:
-    pytest.skip(_WHY, allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Any:
-    from truescore.spark.session import get_session
-
-    session = get_session("local[2]", shuffle_partitions=4, app_name="truescore-tests-dups")
-    yield session
-    session.stop()
+skip_without_spark()
 
 
 @pytest.fixture(scope="module")
