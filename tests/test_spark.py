@@ -147,6 +147,22 @@ def test_spark_fit_names_a_missing_column(spark: Any, tmp_path: Path) -> None:
         spark_fit(spark, path)
 
 
+@pytest.mark.parametrize(("field", "value"), [("max_rating", 1.0), ("rating", None), ("user_id", None)])
+def test_spark_fit_names_the_first_bad_review(spark: Any, tmp_path: Path, field: str, value: Any) -> None:
+    from truescore.spark.fit import spark_fit
+
+    n = 50
+    frame = pd.DataFrame({"id": [f"r{k:02d}" for k in range(n)], "item_id": [f"i{k % 5}" for k in range(n)],
+                          "user_id": [f"u{k % 7}" for k in range(n)], "rating": 3.0, "min_rating": 1.0,
+                          "max_rating": 5.0, "created_at": _NOW + np.arange(n, dtype=float)})
+    frame[field] = frame[field].astype(object)
+    frame.loc[37, field] = value
+    path = tmp_path / "bad.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(ValueError, match=r"review 'r37' has a missing field or max_rating <= min_rating"):
+        spark_fit(spark, path)
+
+
 @pytest.mark.parametrize("parts", [1, 4])
 def test_spark_rank_equals_the_single_machine_ranking(spark: Any, world_store: tuple[Store, Path],
                                                       tmp_path: Path, parts: int) -> None:

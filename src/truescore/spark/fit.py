@@ -102,13 +102,18 @@ def live_reviews(spark: Any, path: str | Path) -> Any:
     return df.select(*cols)
 
 
-def _check_rows(df: Any, path: str | Path) -> None:
+def _bad_row() -> Any:
+    """True for a review the fit cannot use: a missing field, a NaN rating or ``max_rating <= min_rating``."""
     from pyspark.sql import functions as F
 
-    bad = df.where(F.col("rating").isNull() | F.col("min_rating").isNull() | F.col("max_rating").isNull()
-                   | F.col("created_at").isNull() | F.col("item_id").isNull() | F.col("user_id").isNull()
-                   | ~(F.col("max_rating") > F.col("min_rating")) | F.isnan("rating"))
-    first = bad.select("id").limit(1).collect()
+    return (F.col("rating").isNull() | F.col("min_rating").isNull() | F.col("max_rating").isNull()
+            | F.col("created_at").isNull() | F.col("item_id").isNull() | F.col("user_id").isNull()
+            | ~(F.col("max_rating") > F.col("min_rating")) | F.isnan("rating"))
+
+
+def _name_bad_row(df: Any, path: str | Path) -> None:
+    """Raise naming the first bad review (run only once the aggregation counted one: a scan of its own)."""
+    first = df.where(_bad_row()).select("id").limit(1).collect()
     if first:
         raise ValueError(f"{path}: review {first[0]['id']!r} has a missing field or max_rating <= min_rating")
 
@@ -129,7 +134,8 @@ def _indexed(spark: Any, live: Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     flat = [F.col("first.created_at").alias("t"), F.col("first.id").alias("rid"), "n"]
     scales = (live.groupBy("item_id", "min_rating", "max_rating").agg(first, n)
               .select("item_id", "min_rating", "max_rating", *flat).toPandas())
-    users = live.groupBy("user_id").agg(first, n).select("user_id", *flat).toPandas()
+    bad = F.max(_bad_row().cast("int")).alias("bad")  # the row check rides on this aggregation's scan
+    users = live.groupBy("user_id").agg(first, n, bad).select("user_id", *flat, "bad").toPandas()
     # items: the earliest (created_at, id) over their scales; Spark and Python both order strings by
     # code point (UTF-8 byte order), so the driver's sort is the one Spark would make
     scales = scales.sort_values(["t", "rid"], kind="stable")
@@ -381,8 +387,9 @@ def spark_fit(spark: Any, reviews: str | Path, opts: VBOptions | None = None, *,
         return frame.checkpoint() if checkpoint == "reliable" else frame.localCheckpoint()
 
     live = cut(live_reviews(spark, reviews).select(*REVIEW_COLUMNS))
-    _check_rows(live, reviews)
     ratings, items, users = _indexed(spark, live)
+    if users["bad"].fillna(0).any():
+        _name_bad_row(live, reviews)
     n_items, n_users = len(items), len(users)
     _log.info("indexed %d items, %d raters at %.1f s", n_items, n_users, time.perf_counter() - started)
     # item segments in (created_at, id) order, as the store's snapshot; one rating per (rater, item)
