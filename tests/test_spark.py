@@ -147,6 +147,42 @@ def test_spark_fit_names_a_missing_column(spark: Any, tmp_path: Path) -> None:
         spark_fit(spark, path)
 
 
+def _reviews_file(path: Path, **columns: Any) -> Path:
+    base = {"id": ["r1", "r2", "r3"], "item_id": ["i1", "i1", "i2"], "user_id": ["u1", "u2", "u1"],
+            "rating": [4.0, 5.0, 3.0], "min_rating": [1.0, 1.0, 1.0], "max_rating": [5.0, 5.0, 5.0],
+            "created_at": [_NOW, _NOW + 1, _NOW + 2]}
+    pd.DataFrame({**base, **columns}).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.write_text("id,item_id\nr1,i1\n") and p, "not a readable Parquet file or folder"),
+    (lambda p: _reviews_file(p, rating=["4", "five", "3"]), "column rating has type large_string; expected a number"),
+    (lambda p: _reviews_file(p, user_id=[1.5, 2.5, 1.5]), "column user_id has type double; expected text"),
+    (lambda p: pd.DataFrame({c: pd.Series([], dtype=float) for c in ("id", "item_id", "user_id", "rating",
+                                                                      "min_rating", "max_rating", "created_at")}
+                            ).to_parquet(p) or p, "no reviews (0 rows)"),
+])
+def test_spark_commands_refuse_a_bad_reviews_file_in_one_line(spark: Any, tmp_path: Path, make: Any, message: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A file that is not Parquet, a column of the wrong type or an empty file: one line naming the file and
+    the column, before any Spark job runs (the footer is read with pyarrow)."""
+    path = make(tmp_path / "reviews.parquet")
+    code, _, err = run_cli(["spark", "fit", "--reviews", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert code == 1
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
+
+
+def test_spark_fit_takes_integer_ids_as_the_store_keeps_them(spark: Any, tmp_path: Path) -> None:
+    from truescore.spark.fit import spark_fit
+
+    path = _reviews_file(tmp_path / "ints.parquet", id=[1, 2, 3], item_id=[10, 10, 11], user_id=[5, 6, 5],
+                         rating=[4, 5, 3])
+    result, report = spark_fit(spark, path)
+    assert sorted(result.item_ids.tolist()) == ["10", "11"] and report.n_ratings == 3
+
+
 @pytest.mark.parametrize(("field", "value"), [("max_rating", 1.0), ("rating", None), ("user_id", None)])
 def test_spark_fit_names_the_first_bad_review(spark: Any, tmp_path: Path, field: str, value: Any) -> None:
     from truescore.spark.fit import spark_fit

@@ -714,7 +714,9 @@ def main(argv: list[str] | None = None) -> None:
         if reason is not None:
             err_console.print(f"error: the store cannot be used: {reason}", markup=False, highlight=False)
             sys.exit(1)
-        err_console.print(f"error: {exc.__class__.__name__}: {exc}", markup=False, highlight=False)
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else ""  # a Java or driver trace is many lines: keep the first
+        err_console.print(f"error: {exc.__class__.__name__}: {first}", markup=False, highlight=False)
         sys.exit(1)
 
 

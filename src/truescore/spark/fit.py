@@ -77,6 +77,58 @@ class SparkFitReport:
 
 
 # --------------------------------------------------------------------------------------------- input
+#: Columns that must hold numbers (cast to double) and ids (integers are cast to strings, as the store keeps them).
+_NUMBER_COLUMNS = ("rating", "min_rating", "max_rating", "created_at")
+_ID_COLUMNS = ("id", "item_id", "user_id", "supersedes")
+
+
+def check_review_schema(path: Path) -> dict[str, str]:
+    """Read the Parquet footer(s) of ``path`` with pyarrow -- no Spark job, so a bad file fails in one
+    line, not in an executor -- and check the reviews columns: present, numbers where numbers belong,
+    ids as strings or integers. Returns the casts to apply (column -> Spark type).
+
+    Raises
+    ------
+    ValueError
+        Not a readable Parquet file or folder, no rows, a missing column, or a column of the wrong type.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        dataset = ds.dataset(str(path), format="parquet")
+        schema = dataset.schema
+        rows = dataset.count_rows()  # from the footers' metadata
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ValueError(f"{path}: not a readable Parquet file or folder ({reason})") from None
+    missing = [c for c in REVIEW_COLUMNS if c not in schema.names]
+    if missing:
+        raise ValueError(f"{path}: column(s) {', '.join(missing)} missing; write the file with "
+                         "`truescore export reviews --out R.parquet`")
+    if rows == 0:
+        raise ValueError(f"{path}: no reviews (0 rows)")
+    casts: dict[str, str] = {}
+    for name in REVIEW_COLUMNS:
+        if pa.types.is_null(schema.field(name).type):
+            raise ValueError(f"{path}: column {name} has no values (Parquet type null; an empty file?)")
+    for name in _NUMBER_COLUMNS:
+        kind = schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
+            raise ValueError(f"{path}: column {name} has type {kind}; expected a number")
+        if not pa.types.is_float64(kind):
+            casts[name] = "double"
+    for name in _ID_COLUMNS:
+        if name not in schema.names:
+            continue
+        kind = schema.field(name).type
+        if pa.types.is_integer(kind) or pa.types.is_null(kind):
+            casts[name] = "string"
+        elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise ValueError(f"{path}: column {name} has type {kind}; expected text (or integer) ids")
+    return casts
+
+
 def live_reviews(spark: Any, path: str | Path) -> Any:
     """The current reviews of a reviews Parquet (file or folder), columns checked: superseded ones dropped,
     and of several by one user on one item only the latest (``created_at``, then id), as in the store."""
@@ -85,11 +137,10 @@ def live_reviews(spark: Any, path: str | Path) -> Any:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
+    casts = check_review_schema(p)
     df = spark.read.parquet(str(p))
-    missing = [c for c in REVIEW_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: column(s) {', '.join(missing)} missing; write the file with "
-                         "`truescore export reviews --out R.parquet`")
+    for column, spark_type in casts.items():
+        df = df.withColumn(column, F.col(column).cast(spark_type))
     if "supersedes" in df.columns:
         newer = df.select(F.col("supersedes").alias("_sid")).where(F.col("_sid").isNotNull()).distinct()
         df = df.join(newer, df["id"] == newer["_sid"], "left_anti")
