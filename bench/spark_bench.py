@@ -1,18 +1,21 @@
 """Spark against one machine: the reliability fit at 10 M / 100 M ratings and text scoring per core.
 
-    python -m bench.spark_bench --ratings 10000000                 # fit: one machine and Spark local[2]
-    python -m bench.spark_bench --ratings 100000000 --no-spark     # one machine only (Spark: see docs/scale.md)
-    python -m bench.spark_bench --texts 600 --ratings 0            # text scoring throughput
+    python -m bench.spark_bench --ratings 10000000 --texts 600     # fit: one machine and Spark local[2]; texts
+    python -m bench.spark_bench --ratings 100000000 --driver-memory 12g   # both at 100 M (~45 min here)
+    python -m bench.spark_bench --ratings 100000000 --no-spark     # one machine only
+    python -m bench.spark_bench --texts 600 --ratings 0            # text scoring throughput only
 
 The ratings are streamed to Parquet by :func:`truescore.synth.write_ratings_parquet` (the export
 layout). Each engine runs in a child process of its own:
 
-* **one machine**: the Parquet read with pyarrow, ids dictionary-encoded across row groups (first
-  appearance order, as the store's snapshot), int32 indices, the item-major layout built and the inputs
+* **one machine**: the Parquet read with pyarrow, ids dictionary-encoded across row groups, one current
+  rating per (user, item) kept (:func:`current_ratings`, the store's rule), ids renumbered in first
+  appearance order (as the store's snapshot), int32 indices, the item-major layout built and the inputs
   freed, then the default VB sweeps (:func:`truescore.reliability.vb.vb_sweeps`);
 * **Spark**: ``truescore spark fit`` (:func:`truescore.spark.fit.spark_fit`) on ``local[2]``; memory is
   the peak of the summed resident memory of the whole process tree (driver, JVM, Python workers),
-  sampled every 0.2 s; per-stage shuffle and input bytes come from Spark's status REST API.
+  sampled every 0.2 s; per-stage shuffle and input bytes come from Spark's status REST API; the fit's
+  progress (set-up stages, each sweep) is logged to ``spark-N.progress.log`` beside the output.
 
 Results are appended to docs/results/spark_bench.md (one section per run, machine and date).
 """
@@ -283,7 +286,7 @@ def _fit_section(n: int, gen_s: float, single: dict[str, Any] | None, single_pea
                      f"{spark['fit_s']:.1f} s | {spark['sweeps']} | {spark_peak:,.0f} MB (driver+JVM+workers) | "
                      f"{n / spark['wall_s']:,.0f} |")
     else:
-        lines.append("| Spark local[2] | not run at this size (estimate and command: docs/scale.md) | | | | |")
+        lines.append("| Spark local[2] | not run (--no-spark) | | | | |")
     if diff:
         lines += ["", f"Spark vs one machine: max |quality difference| = {diff['quality']:.2e}, "
                       f"max |quality_sd difference| = {diff['quality_sd']:.2e} over {diff['items']:,} items "
