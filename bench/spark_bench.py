@@ -1,7 +1,7 @@
 """Spark against one machine: the reliability fit at 10 M / 100 M ratings and text scoring per core.
 
     python -m bench.spark_bench --ratings 10000000 --texts 600     # fit: one machine and Spark local[2]; texts
-    python -m bench.spark_bench --ratings 100000000 --driver-memory 12g   # both at 100 M (~45 min here)
+    python -m bench.spark_bench --ratings 100000000 --driver-memory 12g   # both at 100 M (~1 h here)
     python -m bench.spark_bench --ratings 100000000 --no-spark     # one machine only
     python -m bench.spark_bench --texts 600 --ratings 0            # text scoring throughput only
 
