@@ -157,7 +157,21 @@ class ReviewWeight:
 
 
 @dataclass(slots=True)
-class FusedQuality:
+class ItemFusion:
+    """What :func:`fuse_items` returns: per item of the block and per rating (see :class:`FusedQuality`)."""
+
+    mean: FloatArray
+    sd: FloatArray
+    n_eff: FloatArray
+    n_ratings: IntArray
+    plain_mean: FloatArray
+    bayes_average: FloatArray
+    weight: FloatArray
+    factors: dict[str, FloatArray]
+
+
+@dataclass(slots=True)
+class FusedQuality(ItemFusion):
     """Fused estimate per item (normalised scale) with the per-rating weights behind it.
 
     Attributes
@@ -180,14 +194,6 @@ class FusedQuality:
     alpha_ref : float
     """
 
-    mean: FloatArray
-    sd: FloatArray
-    n_eff: FloatArray
-    n_ratings: IntArray
-    plain_mean: FloatArray
-    bayes_average: FloatArray
-    weight: FloatArray
-    factors: dict[str, FloatArray]
     burst_items: IntArray
     alpha_ref: float
     inputs: FusionInputs = field(repr=False)
@@ -370,20 +376,6 @@ class ItemRows:
     trust: FloatArray
     integrity: FloatArray | None = None
     group: IntArray | None = None
-
-
-@dataclass(slots=True)
-class ItemFusion:
-    """What :func:`fuse_items` returns: per item of the block and per rating (see :class:`FusedQuality`)."""
-
-    mean: FloatArray
-    sd: FloatArray
-    n_eff: FloatArray
-    n_ratings: IntArray
-    plain_mean: FloatArray
-    bayes_average: FloatArray
-    weight: FloatArray
-    factors: dict[str, FloatArray]
 
 
 def fusion_context(inputs: FusionInputs, settings: RankingSettings,
