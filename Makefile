@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint eval bench serve clean
+.PHONY: install demo test lint imports eval bench serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# the layers as contracts ([tool.importlinter] in pyproject.toml): engines import no store, job or door; no cycles
+imports: $(STAMP)
+	$(BIN)/lint-imports
 
 eval: $(STAMP)
 	$(BIN)/python -m eval
@@ -46,6 +50,7 @@ typecheck: $(STAMP)
 check: $(STAMP)
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory imports || status=1; \
 	$(MAKE) --no-print-directory typecheck || status=1; \
 	$(MAKE) --no-print-directory test || status=1; \
 	exit $$status

@@ -235,11 +235,12 @@ def child_text(n: int, mode: str, workdir: str) -> dict[str, Any]:
         generate(SynthConfig(n_users=max(50, n // 3), n_items=max(10, n // 20), n_ratings=n, seed=9, n_rings=1,
                              ring_size=5)).write(store)
     if mode == "inprocess":
-        from truescore.text import get_scorer, score_store
+        from truescore.jobs import score_text
+        from truescore.text import get_scorer
 
         get_scorer()._load()
         t0 = time.perf_counter()
-        done = score_store(store)
+        done = score_text(store)
         return {"reviews": done, "seconds": time.perf_counter() - t0, "cores": os.cpu_count()}
     from truescore.spark.score import spark_score
     from truescore.spark.session import get_session

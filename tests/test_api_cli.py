@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import truescore.api
-from truescore.store import Store
+from truescore.store import Store, service
 
 from conftest import run_cli
 
@@ -20,13 +20,13 @@ def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 0, err
     secret = out.strip().splitlines()[-1]
     store = Store.open(db)
-    key_id = store.verify_api_key(secret)
+    key_id = getattr(service.verify_key(store, secret), "key_id", None)
     assert key_id is not None and key_id in out
     code, out, _ = run_cli(["keys", "list", "--db", db], capsys)
     assert code == 0 and key_id in out and "shop" in out and "live" in out and secret not in out
     code, out, _ = run_cli(["keys", "revoke", key_id, "--db", db], capsys)
     assert code == 0 and "revoked" in out
-    assert store.verify_api_key(secret) is None
+    assert getattr(service.verify_key(store, secret), "key_id", None) is None
     code, _, err = run_cli(["keys", "revoke", "no-such-key", "--db", db], capsys)
     assert code == 1 and "no API key with id 'no-such-key'" in err
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bench.common import start_server
-from truescore.store import Store
+from truescore.store import Store, service
 
 WRITERS = 6
 KILL_AFTER_ACKS = 60
@@ -44,7 +44,7 @@ def test_sigkill_during_a_write_burst_loses_no_acknowledged_write(store_url: str
 
     store = Store.open(store_url)
     build_world(store)
-    _, secret = store.create_api_key("durability")
+    _, secret = service.create_key(store, "durability")
     before = store.counts()["reviews"]
     port = _free_port()
     proc = _start_server(store_url, port, tmp_path / "server.log")

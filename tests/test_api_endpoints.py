@@ -19,8 +19,8 @@ from truescore.api import create_app
 from truescore.api.jobs import job_available
 from truescore.config import Settings, load_settings
 from truescore.domain import Item, Review, TrustEdge, User, UserRole, Vote
-from truescore.store import Store
-from truescore.trust import Rater
+from truescore.jobs import rater_from_store
+from truescore.store import Store, service
 
 NOW = datetime.now(UTC)
 LAMP_TOPIC = "reviews.public.home.lamps"
@@ -74,7 +74,7 @@ def world_store(store_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def key(world_store: Store) -> str:
-    return world_store.create_api_key("tests")[1]
+    return service.create_key(world_store, "tests")[1]
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ def test_rating_is_the_trust_engines_result(client: TestClient, world_store: Sto
     r = client.get("/items/lamp/rating", params={"observer": "alice"})
     assert r.status_code == 200
     body = r.json()
-    expected = Rater.from_store(world_store).effective_rating("lamp", "alice")
+    expected = rater_from_store(world_store).effective_rating("lamp", "alice")
     assert body["rating"] == pytest.approx(expected.rating, rel=1e-6)
     assert body["contributing_reviews"] == expected.contributing_reviews == 3
     assert [c["review_id"] for c in body["contributions"]] == [c.review_id for c in expected.contributions]
@@ -220,7 +220,7 @@ def test_rating_defaults_to_the_baseline_observer_and_topic_is_validated(client:
 
 def test_baseline_and_schema_org(client: TestClient, world_store: Store) -> None:
     base = client.get("/items/lamp/baseline").json()
-    expected = Rater.from_store(world_store).anonymous_baseline_rating("lamp")
+    expected = rater_from_store(world_store).anonymous_baseline_rating("lamp")
     assert base["observer"] == "operator"
     assert base["rating"] == pytest.approx(expected.rating, rel=1e-6)
     r = client.get("/items/lamp/schema-org")
@@ -310,8 +310,8 @@ def test_writes_need_a_valid_key(client: TestClient, world_store: Store, key: st
     assert client.post("/reviews", json=REVIEW, headers={"Authorization": f"Basic {key}"}).status_code == 401
     for path in ("/votes", "/trust", "/flags", "/fit", "/score"):
         assert client.post(path, json={}).status_code == 401, path
-    key_id, other = world_store.create_api_key("to revoke")
-    assert world_store.revoke_api_key(key_id)
+    key_id, other = service.create_key(world_store, "to revoke")
+    assert service.revoke_key(world_store, key_id)
     assert client.post("/reviews", json=REVIEW, headers=auth(other)).status_code == 403
     assert world_store.get_review("r-new") is None
     assert client.post("/reviews", json=REVIEW, headers=auth(key)).status_code == 201
@@ -380,7 +380,7 @@ def test_a_review_is_visible_to_the_next_read(client: TestClient, world_store: S
     after = client.get("/items/lamp/rating", params={"observer": "alice"}).json()
     assert "r-bob-2" in {c["review_id"] for c in after["contributions"]}
     assert after["rating"] < before["rating"]
-    expected = Rater.from_store(world_store).effective_rating("lamp", "alice")
+    expected = rater_from_store(world_store).effective_rating("lamp", "alice")
     assert after["rating"] == pytest.approx(expected.rating, rel=1e-6)
     quality_after = client.get("/items/lamp/quality").json()
     assert quality_after["n_ratings"] == quality_before["n_ratings"]  # one current rating per (user, item)

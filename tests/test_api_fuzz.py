@@ -27,7 +27,7 @@ from schemathesis.checks import (
 from truescore.api import create_app
 from truescore.api.routes import api_router
 from truescore.config import load_settings
-from truescore.store import Store
+from truescore.store import Store, service
 
 EXAMPLES_PER_OPERATION = 30
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -51,7 +51,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
 
     store = Store.open(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
     build_world(store)
-    _, secret = store.create_api_key("fuzz")
+    _, secret = service.create_key(store, "fuzz")
     # no rate limit or quota: the fuzzer sends thousands of requests with one key (429 is documented anyway)
     app = create_app(store, load_settings(api={"refresh_seconds": 0, "max_batch": 50, "rate_limit_requests": 0,
                                                "daily_event_quota": 0}))

@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from truescore.api import create_app
 from truescore.config import Settings, load_settings
 from truescore.domain import Item, Review, TrustEdge, User, UserRole
-from truescore.store import Store
+from truescore.store import Store, service
 from truescore.store.export import neutralise_formulas
 
 from conftest import run_cli
@@ -148,7 +148,7 @@ def test_database_down_is_503_everywhere_and_the_app_recovers(proxied_pg: tuple[
     url, proxy = proxied_pg
     with Store.open(url) as s:
         build(s)
-        key = s.create_api_key("tests")[1]
+        key = service.create_key(s, "tests")[1]
     with Store.open(url) as store, TestClient(create_app(store, settings())) as client:
         assert client.get("/health").status_code == 200
         proxy.down()
@@ -180,7 +180,7 @@ def _read_only(url: str) -> str:
 
 def test_read_only_store_answers_writes_503_and_reads_200(world: str) -> None:
     with Store.open(world) as s:
-        key = s.create_api_key("tests")[1]
+        key = service.create_key(s, "tests")[1]
         counts = s.counts()
     with Store.open(_read_only(world)) as store, TestClient(create_app(store, settings())) as client:
         assert client.get("/health").status_code == 200

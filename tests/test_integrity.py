@@ -332,7 +332,7 @@ def test_co_rating_spread_over_years_is_not_a_ring() -> None:
 
 
 def test_run_integrity_on_both_backends(store) -> None:  # type: ignore[no-untyped-def]
-    from truescore.integrity.runner import run_integrity
+    from truescore.jobs import run_integrity
     from truescore.store.integrity_io import read_rings
 
     world = generate(SynthConfig(n_users=300, n_items=50, n_ratings=3000, n_rings=0, with_text=False))
@@ -355,12 +355,12 @@ def test_run_integrity_on_both_backends(store) -> None:  # type: ignore[no-untyp
 
 
 def test_score_with_texts_but_no_models_still_writes_suspicion(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import truescore.text as text_pkg
+    import truescore.jobs as jobs_pkg
 
     def missing(*a, **k):  # type: ignore[no-untyped-def]
         raise FileNotFoundError("fake.joblib not found")
 
-    monkeypatch.setattr(text_pkg, "score_store", missing)
+    monkeypatch.setattr(jobs_pkg, "score_text", missing)
     from truescore.domain import Review
     from truescore.store import Store
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from truescore.config import PersonalSettings
+from truescore.jobs import rater_from_store
 from truescore.trust import Rater
 from truescore.trust.cache import TTLCache
 from truescore.trust.clock import parse_at
@@ -263,7 +264,7 @@ def test_api_rating_has_for_you_and_takes_at(tmp_path: object) -> None:
         assert body["rating"] == pytest.approx(1 + 4 * 0.8)  # u1, directly trusted, is the only contributor
         assert body["for_you"] is not None and body["for_you_sd"] > 0
         assert body["for_you_explanation"].startswith("for you ")
-        expected = Rater.from_store(store).effective_rating("A", "o", at=1.3e9 + 10)
+        expected = rater_from_store(store).effective_rating("A", "o", at=1.3e9 + 10)
         assert body["for_you"] == pytest.approx(expected.for_you, rel=1e-9)
         iso = client.get("/items/A/rating", params={"observer": "o", "at": "2011-03-13T07:06:50Z"}).json()
         assert iso["for_you"] == pytest.approx(body["for_you"], rel=1e-12)

@@ -11,7 +11,9 @@ from scipy.special import digamma, gammaln
 
 from truescore.config import ReliabilitySettings
 from truescore.domain import RatingSnapshot
-from truescore.reliability import ReliabilityResult, VBReliability, derived_records, fit, write_result
+from truescore.jobs import write_result
+from truescore.store import Store
+from truescore.reliability import ReliabilityResult, VBReliability, derived_records, fit
 from truescore.reliability._layout import RatingLayout
 from truescore.reliability._stats import gamma_interval
 from truescore.reliability.vb import VBOptions, VBState, _gamma_mstep, _Hyper, vb_fit_arrays, vb_sweeps
@@ -383,18 +385,12 @@ def test_result_fields_records_and_store_write() -> None:
     assert worst[0].reliability_hi <= worst[1].reliability_hi
     assert worst[0].reliability_hi <= res.reliability_hi[res.user_n_ratings > 0].min()
 
-    class FakeStore:
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, int, str]] = []
-
-        def write_derived(self, table: str, records, model_version: str) -> int:
-            rows = list(records)
-            self.calls.append((table, len(rows), model_version))
-            return len(rows)
-
-    store = FakeStore()
+    store = Store.open("sqlite://")
     assert write_result(store, res, "vb-1") == (13, 51)
-    assert store.calls == [("item_quality", 13, "vb-1"), ("user_reliability", 51, "vb-1")]
+    assert len(store.read_derived("item_quality")) == 13 and len(store.read_derived("user_reliability")) == 51
+    assert {r["model_version"] for r in store.read_derived("item_quality")} == {"vb-1"}
+    run = store.last_run("fit")  # the fit job's record: what the ranking reads the fit back with
+    assert run is not None and run["model_version"] == "vb-1" and run["details"]["tau0"] == res.hyper.tau0
     with pytest.raises(ValueError, match="model_version"):
         write_result(store, res, "")
 

@@ -202,11 +202,11 @@ def test_spark_fit_names_the_first_bad_review(spark: Any, tmp_path: Path, field:
 @pytest.mark.parametrize("parts", [1, 4])
 def test_spark_rank_equals_the_single_machine_ranking(spark: Any, world_store: tuple[Store, Path],
                                                       tmp_path: Path, parts: int) -> None:
-    from truescore.ranking import rank_store
+    from truescore.jobs import rank_store
     from truescore.spark.rank import spark_rank
 
     store, reviews = world_store
-    expected = pd.DataFrame(rank_store(store, at=_NOW).records()).set_index("item_id")
+    expected = pd.DataFrame(rank_store(store, at=_NOW, refit=True).records()).set_index("item_id")
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
     n = spark_rank(spark, reviews, tmp_path, at=_NOW)
     got = pd.read_parquet(tmp_path / "product_rankings.parquet").set_index("item_id").loc[expected.index]
@@ -220,13 +220,13 @@ def test_spark_rank_equals_the_single_machine_ranking(spark: Any, world_store: t
 
 
 def test_spark_score_equals_the_single_machine_scores(spark: Any, tmp_path: Path) -> None:
+    from truescore.jobs import score_text
     from truescore.spark.score import spark_score
-    from truescore.text import score_store
 
     store = Store.open(f"sqlite:///{tmp_path / 'text.db'}")
     generate(SynthConfig(n_users=40, n_items=6, n_ratings=60, seed=2, n_rings=1, ring_size=5)).write(store)
     reviews = _export(store, tmp_path / "export", ("reviews", "votes", "items", "users"))
-    assert score_store(store, batch_size=16) == 60
+    assert score_text(store, batch_size=16) == 60
     expected = pd.DataFrame(store.read_derived("review_scores")).set_index("review_id")
     spark.conf.set("spark.sql.shuffle.partitions", "2")
     words = {"n_words": lambda frame: frame["text"].str.split().str.len()}
@@ -243,7 +243,7 @@ def test_spark_score_equals_the_single_machine_scores(spark: Any, tmp_path: Path
 def integrity_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, pd.DataFrame, list[Any]]:
     """A store with texts (near duplicates), rings, edits and account ages, exported; and what
     ``truescore score``'s integrity step (run_integrity, fitting first) writes for it."""
-    from truescore.integrity.runner import run_integrity
+    from truescore.jobs import run_integrity
     from truescore.store.integrity_io import read_rings, suspicion_frame
 
     folder = tmp_path_factory.mktemp("spark-integrity")

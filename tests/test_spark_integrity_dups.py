@@ -36,7 +36,7 @@ skip_without_spark()
 def dup_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A store with honest texts and two campaigns (one paraphrased, one templated), exported; the store's
     reliability fit as a ``--fit`` folder; and what ``truescore score``'s integrity step writes."""
-    from truescore.integrity.runner import run_integrity
+    from truescore.jobs import run_integrity
     from truescore.store.integrity_io import read_rings, suspicion_frame
 
     folder = tmp_path_factory.mktemp("spark-dups")

@@ -79,9 +79,9 @@ def reliability(ringed: tuple[Store, Path, Path]) -> Any:
 
 @pytest.fixture(scope="module")
 def expected(ringed: tuple[Store, Path, Path]) -> Any:
-    from truescore.ranking import rank_store
+    from truescore.jobs import rank_store
 
-    return rank_store(ringed[0], at=_NOW)
+    return rank_store(ringed[0], at=_NOW, refit=True)
 
 
 def test_the_store_has_rings_cohorts_bursts_and_text_scores(expected: Any) -> None:

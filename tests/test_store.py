@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from truescore.domain import Flag, FlagReason, Item, Review, TrustEdge, User, UserRole, Vote
-from truescore.store import Store, StoreError
+from truescore.store import Store, StoreError, service
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -180,23 +180,23 @@ def test_default_url_comes_from_the_configuration(tmp_path, monkeypatch: pytest.
 
 
 def test_api_keys_are_stored_hashed_and_can_be_revoked(store: Store) -> None:
-    key_id, secret = store.create_api_key("ci")
-    assert store.verify_api_key(secret) == key_id
-    assert store.verify_api_key(secret + "x") is None
+    key_id, secret = service.create_key(store, "ci")
+    assert getattr(service.verify_key(store, secret), "key_id", None) == key_id
+    assert getattr(service.verify_key(store, secret + "x"), "key_id", None) is None
     with store.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT key_hash FROM api_keys").scalar_one()
     assert secret not in stored and len(stored) == 64
-    assert [k["name"] for k in store.api_keys()] == ["ci"] and "key_hash" not in store.api_keys()[0]
-    assert store.revoke_api_key(key_id) and store.verify_api_key(secret) is None
+    assert [k["name"] for k in service.list_keys(store)] == ["ci"] and "key_hash" not in service.list_keys(store)[0]
+    assert service.revoke_key(store, key_id) and getattr(service.verify_key(store, secret), "key_id", None) is None
 
 
 def test_jobs_record_status(store: Store) -> None:
-    job = store.create_job("fit")
-    assert store.get_job(job)["status"] == "queued"
-    store.update_job(job, "done", "fitted 3 items")
-    row = store.get_job(job)
+    job = service.create_job(store, "fit")
+    assert service.get_job(store, job)["status"] == "queued"
+    service.update_job(store, job, "done", "fitted 3 items")
+    row = service.get_job(store, job)
     assert row["status"] == "done" and row["finished_at"] is not None and row["message"] == "fitted 3 items"
-    assert store.get_job("nope") is None
+    assert service.get_job(store, "nope") is None
 
 
 def _review_indexes(store: Store) -> set[str]:

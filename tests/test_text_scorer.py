@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from truescore.jobs import score_text
 from truescore.text._common import MODELS_DIR
-from truescore.text.scorer import ARTIFACTS, ReviewScorer, get_scorer, score_store
+from truescore.text.scorer import ARTIFACTS, ReviewScorer, get_scorer
 
 POSITIVE = "I absolutely love this guitar. The tone is warm, it stays in tune and the action is perfect."
 NEGATIVE = "Terrible. The strap broke on the second day and the seller never answered. Do not buy this."
@@ -95,6 +96,12 @@ class _FakeStore:
         self.written.append((table, list(records), model_version))
         return len(records)
 
+    def change_seq(self) -> int:
+        return 7
+
+    def record_run(self, job: str, model_version: str, *, seq: int, details: dict[str, object]) -> None:
+        self.runs = [(job, model_version, seq, details)]
+
 
 def test_score_store_writes_batches_with_version(scorer: ReviewScorer) -> None:
     frame = pd.DataFrame({"id": ["a", "b", "c"], "item_id": ["i", "i", "j"], "user_id": ["u", "v", "u"],
@@ -102,12 +109,13 @@ def test_score_store_writes_batches_with_version(scorer: ReviewScorer) -> None:
                           "text": [POSITIVE, NEGATIVE, None], "created_at": [0.0, 10.0, 20.0]})
     store = _FakeStore(frame)
     ticks: list[tuple[int, int]] = []
-    n = score_store(store, batch_size=2, progress=lambda d, t: ticks.append((d, t)), scorer=scorer)
+    n = score_text(store, batch_size=2, progress=lambda d, t: ticks.append((d, t)), scorer=scorer)
     assert n == 3 and ticks == [(2, 3), (3, 3)]
     assert [len(r) for _, r, _ in store.written] == [2, 1]
     table, rows, version = store.written[0]
     assert table == "review_scores" and version.startswith("text-") and version == scorer.model_version
     assert rows[0]["review_id"] == "a" and 0 <= rows[0]["fake_probability"] <= 1
+    assert store.runs == [("text", scorer.model_version, 7, {"reviews": 3})]  # as of the events it read
 
 
 @pytest.mark.slow  # starts a Python subprocess that loads the encoder

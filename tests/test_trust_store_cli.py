@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from test_trust_worked_example import NOW, SEED_HALF_LIFE, build_events  # pytest puts tests/ on sys.path
 from truescore.domain import Flag, FlagReason, TrustEdge
+from truescore.jobs import rater_from_store
 from truescore.store import Store
 from truescore.trust import Rater
 
@@ -32,7 +33,7 @@ def xps_url(store_url: str) -> str:
 
 def test_from_store_equals_from_events(xps_url: str):
     with Store.open(xps_url) as store:
-        from_store = Rater.from_store(store, SEED_HALF_LIFE).effective_rating("laptop-xps15", "alice", at=NOW)
+        from_store = rater_from_store(store, SEED_HALF_LIFE).effective_rating("laptop-xps15", "alice", at=NOW)
     from_events = Rater.from_events(**build_events(), settings=SEED_HALF_LIFE).effective_rating(
         "laptop-xps15", "alice", at=NOW
     )
@@ -80,14 +81,13 @@ def test_a_rater_built_from_a_store_takes_new_events(tmp_path) -> None:
 
     from truescore.domain import Flag, FlagReason, Item, Review, TrustEdge, User, UserRole, Vote
     from truescore.store import Store
-    from truescore.trust import Rater
 
     now = datetime(2025, 1, 1, tzinfo=UTC)
     store = Store.open(f"sqlite:///{tmp_path / 'r.db'}")
     store.add_items([Item("x", "reviews.public.books")])
     store.add_reviews([Review("r1", "x", "bob", 4.0, now, is_recommended=True)])
     store.add_trust([TrustEdge("alice", "bob", "reviews.public.books", 1.0, now)])
-    rater = Rater.from_store(store)
+    rater = rater_from_store(store)
     rater.add_reviews([Review("r2", "x", "carol", 2.0, now)])
     rater.add_trust_edge(TrustEdge("alice", "carol", "reviews.public.books", 1.0, now))
     rater.add_votes([Vote("r1", "carol", True, now)])

@@ -89,10 +89,10 @@ def _score_texts(store: Any) -> None:
 
     if job_available("score") is not None:
         return
-    from truescore.text import score_store
+    from truescore.jobs import score_text
 
     try:
-        score_store(store, topic=TOPIC)
+        score_text(store, topic=TOPIC)
     except FileNotFoundError:  # the engine's trained artifacts are not in this checkout: no scores to show
         return
 

@@ -360,7 +360,7 @@ def test_13_jobs_of_a_dead_server_become_interrupted_and_jobs_cancel(world: Stor
 def test_13_a_cancelled_fit_stops_before_the_ranking_is_written(world: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cancelled while its reliability fit runs, a fit job stops at the next step boundary: the ranking is
     neither computed nor written, and the job stays cancelled."""
-    import truescore.reliability.report as report_module
+    import truescore.api.jobs as report_module
 
     real_fit = report_module.run_fit
 

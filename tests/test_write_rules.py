@@ -34,9 +34,9 @@ from truescore.domain import (
     clean_topic,
     epoch_seconds,
 )
-from truescore.store import Store
+from truescore.jobs import rater_from_store
+from truescore.store import Store, service
 from truescore.store.ingest import ImportValidationError, import_file, import_frame
-from truescore.trust import Rater
 from truescore.trust.topics import topic_chain, validate_topic
 
 from conftest import run_cli
@@ -67,7 +67,7 @@ def world(store_url: str) -> Iterator[str]:
 @pytest.fixture
 def key(world: str) -> str:
     with Store.open(world) as s:
-        return s.create_api_key("tests")[1]
+        return service.create_key(s, "tests")[1]
 
 
 def auth(key: str) -> dict[str, str]:
@@ -325,7 +325,7 @@ def test_the_topic_rule_is_one_rule(store: Store) -> None:
     assert _accepts(imported) == domain - {""}  # an empty topic cell is a missing one: the default applies
     store.add_items([Item("lamp", "reviews.public.home.lamps")])
     store.add_reviews([Review("r1", "lamp", "ann", 4.0)])
-    rater = Rater.from_store(store)
+    rater = rater_from_store(store)
     with pytest.raises(ValueError, match="dotted topic"):
         rater.effective_rating("lamp", "ann", topic="Reviews.Public")
 

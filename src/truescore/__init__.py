@@ -6,7 +6,8 @@ Three engines over one event store:
 - :mod:`truescore.trust`: per-observer trust-weighted ratings (seed 003, QRP-0001/0002),
 - :mod:`truescore.text`: review quality, fake probability and sentiment (seed 004),
 
-fused by :mod:`truescore.ranking` into one score per product.
+fused by :mod:`truescore.ranking` into one score per product; :mod:`truescore.jobs` runs them over a
+:class:`~truescore.store.Store` (fit, score, rank, report, erase).
 """
 
 from truescore.config import ConfigError, Settings, get_settings, load_settings
@@ -21,6 +22,7 @@ from truescore.domain import (
     UserRole,
     Vote,
 )
+from truescore.errors import MissingResultError, StaleResultError, TruescoreError
 
 __version__ = "0.1.0"
 
@@ -29,7 +31,9 @@ _LAZY = {
     "Store": ("truescore.store", "Store"),
     "fit": ("truescore.reliability", "fit"),
     "Rater": ("truescore.trust", "Rater"),
-    "rank_store": ("truescore.ranking", "rank_store"),
+    "rank_store": ("truescore.jobs", "rank_store"),
+    "run_fit": ("truescore.jobs", "run_fit"),
+    "rater_from_store": ("truescore.jobs", "rater_from_store"),
     "rank_frames": ("truescore.ranking", "rank_frames"),
     "generate": ("truescore.synth", "generate"),
     "SynthConfig": ("truescore.synth", "SynthConfig"),
@@ -49,12 +53,15 @@ __all__ = [
     "Flag",
     "FlagReason",
     "Item",
+    "MissingResultError",
     "Rater",
     "RatingSnapshot",
     "Review",
     "Settings",
+    "StaleResultError",
     "Store",
     "SynthConfig",
+    "TruescoreError",
     "TrustEdge",
     "User",
     "UserRole",
@@ -66,4 +73,6 @@ __all__ = [
     "load_settings",
     "rank_frames",
     "rank_store",
+    "rater_from_store",
+    "run_fit",
 ]

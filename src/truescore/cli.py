@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+
+from truescore.console import CliError, console, open_store, progress_bar, require_existing_sqlite, run_app, table
 
 app = typer.Typer(
     name="truescore",
@@ -27,9 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# piped output (logs, CI, `make demo | tee`) gets room for the result tables
-console = Console(width=None if sys.stdout.isatty() else 132)
-err_console = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
@@ -45,10 +39,6 @@ def _load_configuration() -> None:
     get_settings()
 
 
-class CliError(Exception):
-    """An error to show as one line, with exit code 1."""
-
-
 def _topic_option(value: str | None) -> str | None:
     """A --topic option checked by the one topic rule (truescore.domain.clean_topic)."""
     from truescore.domain import RuleError, clean_topic
@@ -59,57 +49,6 @@ def _topic_option(value: str | None) -> str | None:
         return clean_topic(value, "--topic")
     except RuleError as exc:
         raise CliError(str(exc)) from None
-
-
-def _open_store(db: str | None, *, create: bool = False) -> Any:
-    """The store at ``db``; a SQLite file that does not exist is refused unless ``create`` (a mistyped
-    ``--db`` would otherwise leave a new, empty store behind and report on nothing)."""
-    from truescore.store import Store
-
-    if not create:
-        _require_existing_sqlite(db, hint="check --db, or create the store with `truescore import` or "
-                                          "`truescore synth`")
-    return Store.open(db)
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]]:
-    """A rich progress bar that appears only once the work has taken more than a second."""
-    started = time.perf_counter()
-    state: dict[str, Any] = {"progress": None, "task": None}
-
-    def update(done: int, total: int | None) -> None:
-        if state["progress"] is None:
-            if time.perf_counter() - started < 1.0:
-                return
-            prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), console=err_console, transient=True)
-            prog.start()
-            state["progress"], state["task"] = prog, prog.add_task(description, total=total)
-        state["progress"].update(state["task"], completed=done, total=total)
-
-    try:
-        yield update
-    finally:
-        if state["progress"] is not None:
-            state["progress"].stop()
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, justify="left" if col in (columns[0],) else "right")
-    for row in rows:
-        table.add_row(*[_fmt(v) for v in row])
-    return table
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return "" if value is None else str(value)
 
 
 # ---------------------------------------------------------------------------------------------- store commands
@@ -134,7 +73,7 @@ def import_cmd(
         raise CliError("give either FILE or --from-db URL --table NAME")
     if from_db is not None and not table:
         raise CliError("--from-db needs --table NAME")
-    store = _open_store(db, create=True)
+    store = open_store(db, create=True)
     if skip_bad and rejects is None:
         rejects = default_rejects_path(str(file) if file is not None else str(table))
     if epoch_unit not in ("s", "ms"):
@@ -166,13 +105,13 @@ def load_cmd(
     from truescore.store.datasets import PRESETS, load_preset
 
     names = list(PRESETS) if name == "all" else [name]
-    store = _open_store(db, create=True)
+    store = open_store(db, create=True)
     rows = []
     for n in names:
         report = load_preset(store, n, data_dir)
         for kind, read in report.rows_read.items():
             rows.append([n, kind, read, report.inserted.get(kind, 0), report.rejected.get(kind, 0)])
-    console.print(_table("loaded", ["data set", "events", "read", "new", "rejected"], rows))
+    console.print(table("loaded", ["data set", "events", "read", "new", "rejected"], rows))
 
 
 @app.command("export")
@@ -192,19 +131,19 @@ def export_cmd(
         raise CliError(f"{out}: use a .csv, .jsonl or .parquet file name")
     if table not in schema.metadata.tables:
         raise CliError(f"unknown table {table!r}; tables: {', '.join(sorted(schema.metadata.tables))}")
-    n = export_table(_open_store(db), table, out)
+    n = export_table(open_store(db), table, out)
     console.print(f"wrote {n:,} rows of {table} to {out}")
 
 
 @app.command("info")
 def info_cmd(db: DbOption = None) -> None:
     """Row counts of every table and the topics of the store."""
-    store = _open_store(db)
-    console.print(_table(f"store {store.engine.url.render_as_string(hide_password=True)}", ["table", "rows"],
+    store = open_store(db)
+    console.print(table(f"store {store.engine.url.render_as_string(hide_password=True)}", ["table", "rows"],
                          [[k, v] for k, v in store.counts().items()]))
     topics = store.topics()
     if topics:
-        console.print(_table("topics", ["topic", "items"], [[t, n] for t, n in topics]))
+        console.print(table("topics", ["topic", "items"], [[t, n] for t, n in topics]))
 
 
 @app.command("config")
@@ -232,7 +171,7 @@ def synth_cmd(
     started = time.perf_counter()
     world = generate(SynthConfig(n_users=users, n_items=items, n_ratings=ratings, seed=seed, with_text=not no_text))
     generated = time.perf_counter() - started
-    store = _open_store(f"sqlite:///{out}" if out is not None else db, create=True)
+    store = open_store(f"sqlite:///{out}" if out is not None else db, create=True)
     with progress_bar("writing") as progress:
         world.write(store, progress=lambda table, done, total: progress(done, total))
     total = time.perf_counter() - started
@@ -243,10 +182,10 @@ def synth_cmd(
 
 def _print_world(world: Any) -> None:
     s = world.summary()
-    console.print(_table("planted world", ["what", "count"],
+    console.print(table("planted world", ["what", "count"],
                          [[k, s[k]] for k in ("users", "items", "ratings", "votes", "trust_edges", "flags",
                                                "fake_ratings", "bot_rings")]))
-    console.print(_table("rater kinds (truth)", ["kind", "users"], [[k, v] for k, v in s["user_kinds"].items()]))
+    console.print(table("rater kinds (truth)", ["kind", "users"], [[k, v] for k, v in s["user_kinds"].items()]))
 
 
 @app.command("demo")
@@ -285,12 +224,12 @@ def _print_demo(report: Any, out: Path) -> None:
              f"{p.plain_mean:.2f}", f"{truth[int(p.item_id[1:])]:.2f}", p.n_reviews,
              "" if p.love is None else f"{p.love.score:.0f}", p.love.tier if p.love else ""]
             for p in ranking.top(limit=10)]
-    console.print(_table("top 10 items by fused score (ranked by its 90% lower bound)",
+    console.print(table("top 10 items by fused score (ranked by its 90% lower bound)",
                          ["item", "topic", "fused", "+/-", "plain avg", "true", "reviews", "love", "tier"], rows))
     ring_rows = [[r.target, f"{r.members} {r.kind.removeprefix('bot_')}", f"{r.true_quality:.2f}",
                   f"{r.plain_without:.2f}", f"{r.plain_with:.2f}", f"{r.plain_shift:+.2f}", f"{r.fused_without:.2f}",
                   f"{r.fused_with:.2f}", f"{r.fused_shift:+.2f}", f"{r.weight_share:.1%}"] for r in report.rings]
-    console.print(_table("bot rings caught: each ring's target with and without the ring",
+    console.print(table("bot rings caught: each ring's target with and without the ring",
                          ["target", "ring", "true", "plain w/o", "plain with", "plain shift", "fused w/o",
                           "fused with", "fused shift", "ring's weight"], ring_rows))
     best = ranking.top(limit=1)[0]
@@ -306,22 +245,26 @@ def rank_cmd(
     observer: Annotated[str | None, typer.Option("--observer", help="Rank as this user sees it.")] = None,
     explain: Annotated[str | None, typer.Option("--explain", help="Show how each review of ITEM counted.")] = None,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Store the public ranking.")] = True,
+    refit: Annotated[bool, typer.Option("--refit", help="Run the fit and the integrity engine first when their "
+                                        "stored results are missing or stale (otherwise that is an error).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Rank products by fused score (lower credible bound) with love score and plain average side by side."""
-    from truescore.ranking import rank_store
+    """Rank products by fused score (lower credible bound) with love score and plain average side by side,
+    from the stored fit (`truescore fit`, any backend), integrity evidence and text scores (`truescore score`)."""
+    from truescore.jobs import rank_store
 
-    store = _open_store(db)
-    result = rank_store(store, observer=observer, write=write and observer is None)
+    store = open_store(db)
+    result = rank_store(store, observer=observer, write=write and observer is None, refit=refit)
+    console.print("inputs: " + "; ".join(f"{k} {v}" for k, v in result.sources.items()), highlight=False)
     rows = [[p.item_id, p.topic, f"{p.fused_mean:.2f}", f"{p.fused_sd:.2f}", f"{p.lower_bound:.2f}",
              f"{p.plain_mean:.2f}", p.n_reviews, "" if p.love is None else f"{p.love.score:.0f}",
              p.love.tier if p.love else ""] for p in result.top(topic, limit)]
     title = f"ranking{' for ' + observer if observer else ' (public view)'}{' in ' + topic if topic else ''}"
-    console.print(_table(title, ["item", "topic", "fused", "+/-", "lower bound", "plain avg", "reviews", "love",
+    console.print(table(title, ["item", "topic", "fused", "+/-", "lower bound", "plain avg", "reviews", "love",
                                  "tier"], rows))
     if explain:
         weights = result.explain(explain)
-        console.print(_table(f"how each review of {explain} counted", ["review", "reviewer", "rating", "share",
+        console.print(table(f"how each review of {explain} counted", ["review", "reviewer", "rating", "share",
                                                                         "reliability", "track record", "authenticity",
                                                                         "trust", "burst", "integrity", "robust", "why"],
                              [[w.review_id, w.user_id, f"{w.rating:g}", f"{w.share:.1%}",
@@ -342,7 +285,7 @@ def rate_cmd(
 ) -> None:
     """OBSERVER's personal estimate of ITEM (for_you, issue 13) and the trust-weighted rating (seed 003),
     with the trust path of each review."""
-    from truescore.trust import Rater
+    from truescore.jobs import rater_from_store
     from truescore.trust.clock import parse_at
     from truescore.trust.report import RATING_COLUMNS, rating_rows, rating_summary
 
@@ -350,14 +293,14 @@ def rate_cmd(
         clock = None if at is None else parse_at(at)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--at") from None
-    result = Rater.from_store(_open_store(db)).effective_rating(item, observer, topic=topic, at=clock)
+    result = rater_from_store(open_store(db)).effective_rating(item, observer, topic=topic, at=clock)
     if json_out:
         typer.echo(_json(result.to_dict()))
         return
     for line in rating_summary(result):
         console.print(line, markup=False, highlight=False)
     if result.contributions:
-        console.print(_table("contributions (weight = T x H x A x R x F)", RATING_COLUMNS, rating_rows(result)))
+        console.print(table("contributions (weight = T x H x A x R x F)", RATING_COLUMNS, rating_rows(result)))
 
 
 # --- reliability commands ---
@@ -370,15 +313,16 @@ def fit_cmd(
     db: DbOption = None,
 ) -> None:
     """Fit item quality and rater reliability (seed 000) and write item_quality / user_reliability."""
-    from truescore.reliability.report import ITEM_COLUMNS, RATER_COLUMNS, item_rows, rater_rows, run_fit, summary
+    from truescore.jobs import fit_summary, run_fit
+    from truescore.reliability.report import ITEM_COLUMNS, RATER_COLUMNS, item_rows, rater_rows
 
     with progress_bar("seed model epochs") as progress:
-        report = run_fit(_open_store(db), backend=backend, topic=topic, progress=progress)
+        report = run_fit(open_store(db), backend=backend, topic=topic, progress=progress)
     res = report.result
-    console.print(summary(report), markup=False, highlight=False)
+    console.print(fit_summary(report), markup=False, highlight=False)
     if top and res.item_n_ratings.sum():
-        console.print(_table("top items (by the 90% lower bound)", ITEM_COLUMNS, item_rows(res, top)))
-        console.print(_table("least reliable raters", RATER_COLUMNS, rater_rows(res, top)))
+        console.print(table("top items (by the 90% lower bound)", ITEM_COLUMNS, item_rows(res, top)))
+        console.print(table("least reliable raters", RATER_COLUMNS, rater_rows(res, top)))
 
 
 # --- api commands ---
@@ -388,7 +332,7 @@ def _serve_store(db: str | None, host: str | None, port: int | None, workers: in
     from truescore.api.app import ServeError
 
     if not create:
-        _require_existing_sqlite(db)
+        require_existing_sqlite(db)
 
     def serving(address: str) -> None:
         console.print(f"serving the TrueScore API and web page at {address} (API docs at /docs; Ctrl-C stops)")
@@ -397,26 +341,6 @@ def _serve_store(db: str | None, host: str | None, port: int | None, workers: in
         serve(db, host, port, workers=workers, on_serving=serving)
     except ServeError as exc:
         raise CliError(str(exc)) from None
-
-
-def _require_existing_sqlite(db: str | None, hint: str = "check --db, or give --create to start a new, empty "
-                                                          "store there") -> None:
-    """Refuse a SQLite file that does not exist (a mistyped --db would serve a new, empty store)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from truescore.config import get_settings
-
-    url = db if db is not None else get_settings().database_url
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return  # Store.open names the bad URL
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") \
-            or parsed.database.startswith("file:"):
-        return
-    if not Path(parsed.database).is_file():
-        raise CliError(f"no store at {parsed.database}: {hint}")
 
 
 @app.command("serve")
@@ -453,7 +377,7 @@ def keys_create_cmd(
     SHA-256 is stored)."""
     from truescore.store import service
 
-    key_id, secret = service.create_key(_open_store(db), name, user_id=user, scopes=scope, rate_limit=rate,
+    key_id, secret = service.create_key(open_store(db), name, user_id=user, scopes=scope, rate_limit=rate,
                                         daily_quota=quota)
     scopes = ",".join(scope) if scope else ("write" if user else "admin")
     who = f"user {user}" if user else "the platform"
@@ -472,8 +396,8 @@ def keys_list_cmd(db: DbOption = None) -> None:
 
     rows = [[k["id"], k["name"], k["user_id"] or "(platform)", ",".join(k["scopes"]), limit(k["rate_limit"]),
              limit(k["daily_quota"]), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(k["created_at"])),
-             "revoked" if k["revoked"] else "live"] for k in service.list_keys(_open_store(db))]
-    console.print(_table("API keys", ["id", "name", "user", "scopes", "rate", "quota", "created (UTC)", "state"],
+             "revoked" if k["revoked"] else "live"] for k in service.list_keys(open_store(db))]
+    console.print(table("API keys", ["id", "name", "user", "scopes", "rate", "quota", "created (UTC)", "state"],
                          rows))
 
 
@@ -483,7 +407,9 @@ def keys_revoke_cmd(
     db: DbOption = None,
 ) -> None:
     """Revoke a key: requests with it are refused with 403 from then on."""
-    if not _open_store(db).revoke_api_key(key_id):
+    from truescore.store import service
+
+    if not service.revoke_key(open_store(db), key_id):
         raise CliError(f"no API key with id {key_id!r}")
     console.print(f"key {key_id} revoked")
 
@@ -500,11 +426,11 @@ def audit_cmd(
     from truescore.store import service
 
     rows = []
-    for a in service.list_audit(_open_store(db), key_id=key, user_id=user, limit=limit):
+    for a in service.list_audit(open_store(db), key_id=key, user_id=user, limit=limit):
         refs = ", ".join(str(r) for r in a["refs"][:3]) + (" ..." if len(a["refs"]) > 3 else "")
         rows.append([str(a["id"]), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a["at"])), a["key_id"] or "(cli)",
                      a["user_id"] or "", a["action"], a["kind"], str(a["n"]), refs])
-    console.print(_table("audit", ["#", "at (UTC)", "key", "user", "action", "kind", "n", "events"], rows))
+    console.print(table("audit", ["#", "at (UTC)", "key", "user", "action", "kind", "n", "events"], rows))
 
 
 @app.command("erase")
@@ -516,23 +442,18 @@ def erase_cmd(
 ) -> None:
     """Erase a user: their reviews, votes, trust statements and flags, with the rows derived from them;
     the audit keeps counts only. Running servers pick it up within api.refresh_seconds."""
-    from truescore.store import service
+    from truescore.jobs import erase_user
 
-    store = _open_store(db)
+    store = open_store(db)
     if store.get_user(user) is None:
         raise CliError(f"no user {user!r} in the store")
-    report = service.erase_user(store, user)
-    d = report.as_dict()
+    report = erase_user(store, user, refit=refit)
+    d = report.erasure.as_dict()
     console.print(f"erased user {user}: {d['reviews']} reviews, {d['votes']} votes, {d['trust']} trust statements, "
                   f"{d['flags']} flags, {d['derived']} derived rows; {d['items_touched']} items touched",
                   highlight=False)
-    if refit and (store.read_derived("item_quality") or store.read_derived("product_rankings")):
-        from truescore.ranking import rank_store
-        from truescore.reliability.report import run_fit
-
-        fitted = run_fit(store)
-        rank_store(store, reliability=fitted.result, write=True)
-        console.print("refitted the reliability engine and the ranking")
+    if report.refitted:
+        console.print("refitted the reliability engine, the integrity evidence and the ranking")
 
 
 jobs_app = typer.Typer(help="Background jobs of the API (fit, score).", no_args_is_help=True)
@@ -545,8 +466,8 @@ def jobs_list_cmd(db: DbOption = None) -> None:
     from truescore.store import service
 
     rows = [[j["id"], j["kind"], j["status"], time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(j["created_at"])),
-             j["owner"] or "", (j["message"] or "")[:60]] for j in service.list_jobs(_open_store(db))]
-    console.print(_table("jobs", ["id", "kind", "status", "created (UTC)", "server", "message"], rows))
+             j["owner"] or "", (j["message"] or "")[:60]] for j in service.list_jobs(open_store(db))]
+    console.print(table("jobs", ["id", "kind", "status", "created (UTC)", "server", "message"], rows))
 
 
 @jobs_app.command("cancel")
@@ -557,7 +478,7 @@ def jobs_cancel_cmd(
     """Cancel a queued or running job."""
     from truescore.store import service
 
-    job = service.cancel_job(_open_store(db), job_id)
+    job = service.cancel_job(open_store(db), job_id)
     if job is None:
         raise CliError(f"no job with id {job_id!r}")
     console.print(f"job {job_id} is {job['status']}")
@@ -586,7 +507,7 @@ def train_text_cmd(
 
     record = train_from_files(task, data, text_col=text_col, label_col=label_col, out_dir=out,
                               command="truescore train-text " + " ".join(sys.argv[2:]), positive=positive)
-    console.print(_table(f"trained {task}", ["field", "value"], [[k, str(v)] for k, v in record.items()]))
+    console.print(table(f"trained {task}", ["field", "value"], [[k, str(v)] for k, v in record.items()]))
 
 
 @app.command("text-eval")
@@ -615,17 +536,16 @@ def score_cmd(
 ) -> None:
     """Score every review: suspicion for every review and account (integrity engine, metadata only; also
     fits reliability if needed) and, for reviews with text, quality / fake probability / sentiment."""
-    from truescore.integrity.runner import run_integrity, store_has_text, summary_rows
+    from truescore.integrity.runner import summary_rows
+    from truescore.jobs import run_integrity, score_text
 
-    store = _open_store(db)
+    store = open_store(db)
     started = time.perf_counter()
-    has_text = store_has_text(store)
+    has_text = store.has_text()
     if text or (text is None and has_text):
         try:
-            from truescore.text import score_store
-
             with progress_bar("scoring review texts") as progress:
-                n = score_store(store, batch_size=batch_size, topic=topic, progress=progress)
+                n = score_text(store, batch_size=batch_size, topic=topic, progress=progress)
         except (ImportError, OSError) as exc:
             if text:  # asked for explicitly: a missing model is an error
                 raise CliError(f"the text engine cannot run: {exc}") from None
@@ -639,8 +559,9 @@ def score_cmd(
         console.print("text engine: skipped (no review has text)")
     t = time.perf_counter()
     report = run_integrity(store)
-    console.print(_table(f"integrity engine ({time.perf_counter() - t:.1f} s)", ["what", "count"],
-                         summary_rows(report)))
+    console.print(table(f"integrity engine ({time.perf_counter() - t:.1f} s)", ["what", "count"],
+                         summary_rows(report.result, reviews_written=report.reviews_written,
+                                      accounts_written=report.accounts_written, rings_written=report.rings_written)))
     console.print("integrity steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()), highlight=False)
     for ring in report.result.rings.rings[:5]:
         console.print(f"ring-{ring.ring_id + 1}: {ring.describe()}", highlight=False)
@@ -655,9 +576,9 @@ def report_cmd(
 ) -> None:
     """Write the transparency report (self-contained HTML): what was caught and discounted, by topic and
     month, with charts, the rings and the most affected items. Run `truescore score` first."""
-    from truescore.integrity.report import build_report
+    from truescore.jobs import build_report
 
-    page = build_report(_open_store(db), title=title)
+    page = build_report(open_store(db), title=title)
     out.write_text(page, encoding="utf-8")
     console.print(f"wrote the transparency report to {out} ({len(page) / 1024:.0f} KiB)")
 
@@ -670,54 +591,9 @@ app.command("import-results")(import_results_cmd)
 
 
 # ---------------------------------------------------------------------------------------------- entry point
-_ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, FileNotFoundError, PermissionError)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning expected errors into one readable line and exit code 1."""
-    from sqlalchemy.exc import DBAPIError
-
-    from truescore.store import StoreError
-
-    try:
-        app(args=argv, standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except _ONE_LINE_ERRORS as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except StoreError as exc:  # the driver's message can run over several lines: keep the first
-        from truescore.store.errors import unavailable_reason
-
-        err_console.print(f"error: {unavailable_reason(exc)}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except DBAPIError as exc:  # the database refused: one line, never the SQL statement
-        from truescore.store.errors import unavailable_reason
-
-        reason = unavailable_reason(exc)
-        line = f"the store cannot be used: {reason}" if reason else \
-            f"database error: {str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__}"
-        err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        from truescore.store.errors import unavailable_reason
-
-        reason = unavailable_reason(exc)  # the driver's own exception (bulk writes use its cursor)
-        if reason is not None:
-            err_console.print(f"error: the store cannot be used: {reason}", markup=False, highlight=False)
-            sys.exit(1)
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else ""  # a Java or driver trace is many lines: keep the first
-        err_console.print(f"error: {exc.__class__.__name__}: {first}", markup=False, highlight=False)
-        sys.exit(1)
+    run_app(app, argv)
 
 
 def _json(obj: Any) -> str:

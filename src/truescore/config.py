@@ -33,7 +33,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from truescore.errors import TruescoreError
+
 __all__ = [
+    "LOWER_BOUND_Z",
     "ApiSettings",
     "ConfigError",
     "IntegritySettings",
@@ -50,8 +53,13 @@ __all__ = [
 DEFAULT_DATABASE_URL = "sqlite:///truescore.db"
 
 
-class ConfigError(ValueError):
+class ConfigError(TruescoreError, ValueError):
     """A configuration value is missing, malformed or outside its allowed range."""
+
+
+#: ``z`` of the one-sided 90% normal bound, ``Phi^-1(0.90)``: the default of ``ranking.lower_bound_z`` and of
+#: every "90% lower bound" a result reports
+LOWER_BOUND_Z = 1.2816
 
 
 class _Section(BaseModel):
@@ -277,7 +285,8 @@ class RankingSettings(_Section):
     bayes_average_m: float = Field(
         5.0, ge=0.0, le=10_000.0, description="Bayesian average baseline: pseudo-ratings at the global mean."
     )
-    lower_bound_z: float = Field(1.2816, ge=0.0, le=5.0, description="Rank by mean - z*sd (1.2816 = 90% lower).")
+    lower_bound_z: float = Field(LOWER_BOUND_Z, ge=0.0, le=5.0,
+                                 description="Rank by mean - z*sd (1.2816 = 90% lower).")
     love_weight_organic: float = Field(0.35, ge=0, le=1, description="Love score weight of organic quality.")
     love_weight_engagement: float = Field(0.15, ge=0, le=1, description="Love score weight of engagement quality.")
     love_weight_authenticity: float = Field(0.20, ge=0, le=1, description="Love score weight of authenticity.")

@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from truescore.config import Settings, get_settings
+from truescore.jobs import rank_store, run_fit, run_integrity, score_text
+from truescore.ranking import RankingResult, rank_frames
+from truescore.reliability import ReliabilityResult
 from truescore.store import Store
 from truescore.synth import SYNTH_NOW, SynthConfig, SynthWorld, generate
 
@@ -74,8 +76,8 @@ class DemoReport:
 
     store: Store
     world: SynthWorld
-    ranking: Any
-    reliability: Any
+    ranking: RankingResult
+    reliability: ReliabilityResult
     rings: list[RingReport]
     timings: dict[str, float] = field(default_factory=dict)
     text_scored: int = 0
@@ -84,47 +86,38 @@ class DemoReport:
 
 def _score_texts(store: Store, settings: Settings) -> tuple[int, str]:
     try:
-        from truescore.text import score_store
-    except ImportError:
-        return 0, "text engine not installed: reviews count as genuine"
-    return int(score_store(store, settings=settings)), ""
+        return int(score_text(store, settings=settings)), ""
+    except (ImportError, OSError) as exc:
+        return 0, f"text engine unavailable ({exc}): reviews count as genuine"
 
 
 def run_demo(path: str | Path = DEMO_DB, config: SynthConfig | None = None, *, score_text: bool = True,
              progress: Progress | None = None, settings: Settings | None = None) -> DemoReport:
     """Build the demo store and run the whole pipeline over it (see the module docstring)."""
-    from truescore.ranking import rank_frames, rank_store
-    from truescore.reliability import derived_records, fit
-
     cfg = settings or get_settings()
     timings: dict[str, float] = {}
     t = time.perf_counter()
     store, world = build_demo_store(path, config, progress)
     timings["build store"] = time.perf_counter() - t
     t = time.perf_counter()
-    reliability = fit(store.snapshot(), cfg)
-    items, users = derived_records(reliability)
-    store.write_derived("item_quality", items, f"{reliability.backend}-1")
-    store.write_derived("user_reliability", users, f"{reliability.backend}-1")
+    reliability = run_fit(store, settings=cfg).result
     timings["reliability fit"] = time.perf_counter() - t
     t = time.perf_counter()
     scored, note = _score_texts(store, cfg) if score_text else (0, "text scoring skipped")
     timings["text scores"] = time.perf_counter() - t
     t = time.perf_counter()
-    from truescore.integrity.runner import run_integrity
-
     run_integrity(store, settings=cfg)  # suspicion of every review and account, rings (issue 11)
     timings["integrity"] = time.perf_counter() - t
     t = time.perf_counter()
     ranking = rank_store(store, at=SYNTH_NOW, settings=cfg, reliability=reliability, write=True)
     timings["fusion and ranking"] = time.perf_counter() - t
     t = time.perf_counter()
-    rings = _ring_reports(store, world, ranking, cfg, rank_frames)
+    rings = _ring_reports(store, world, ranking, cfg)
     timings["ring what-ifs"] = time.perf_counter() - t
     return DemoReport(store, world, ranking, reliability, rings, timings, scored, note)
 
 
-def _ring_reports(store: Store, world: SynthWorld, ranking: Any, cfg: Settings, rank_frames: Any) -> list[RingReport]:
+def _ring_reports(store: Store, world: SynthWorld, ranking: RankingResult, cfg: Settings) -> list[RingReport]:
     """Each ring's effect: the public ranking with all rings' ratings against one without them."""
     fake_ids = {f"r{k}" for k in np.flatnonzero(world.truth.review_is_fake)}
     scores = store.read_derived("review_scores")

@@ -29,10 +29,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
+
+from truescore.errors import TruescoreError
 
 __all__ = [
     "DEFAULT_MAX_RATING",
     "DEFAULT_MIN_RATING",
+    "DEFAULT_TOPIC",
     "EPOCH_UNITS",
     "MAX_DISPLAY_NAME_CHARS",
     "MAX_EPOCH",
@@ -65,13 +69,17 @@ __all__ = [
     "epoch_seconds",
     "from_epoch",
     "id_problem",
+    "item_scales",
     "normalise",
     "rating_problems",
+    "snapshot_from_frame",
     "text_problem",
     "to_epoch",
     "topic_problem",
 ]
 
+#: topic given to an item first seen through one of its reviews
+DEFAULT_TOPIC = "reviews.public"
 DEFAULT_MIN_RATING = 1.0
 DEFAULT_MAX_RATING = 5.0
 
@@ -263,8 +271,63 @@ class RatingSnapshot:
             created_at=t,
             item_min=np.full(ni, float(min_rating)),
             item_max=np.full(ni, float(max_rating)),
-            item_topic=np.array(["reviews.public"] * ni, dtype=object),
+            item_topic=np.array([DEFAULT_TOPIC] * ni, dtype=object),
         )
+
+
+def item_scales(item_idx: npt.ArrayLike, min_rating: npt.ArrayLike, max_rating: npt.ArrayLike, n_items: int
+                ) -> tuple[FloatArray, FloatArray]:
+    """Each item's display scale: the most common ``(min_rating, max_rating)`` among its ratings (ties: the
+    one that sorts first). Items without ratings get ``[0, 1]``.
+
+    Examples
+    --------
+    >>> lo, hi = item_scales([0, 0, 0, 1], [1, 1, 0, 1], [5, 5, 10, 10], 2)
+    >>> lo.tolist(), hi.tolist()
+    ([1.0, 1.0], [5.0, 10.0])
+    """
+    item_min = np.zeros(n_items)
+    item_max = np.ones(n_items)
+    idx = np.asarray(item_idx, dtype=np.int64)
+    if idx.size:
+        scales = pd.DataFrame({"i": idx, "lo": np.asarray(min_rating, float), "hi": np.asarray(max_rating, float)})
+        modal = scales.groupby(["i", "lo", "hi"]).size().reset_index(name="n")
+        modal = modal.sort_values(["i", "n"], ascending=[True, False], kind="stable").drop_duplicates("i")
+        item_min[modal["i"].to_numpy()] = modal["lo"].to_numpy()
+        item_max[modal["i"].to_numpy()] = modal["hi"].to_numpy()
+    return item_min, item_max
+
+
+def snapshot_from_frame(df: pd.DataFrame) -> RatingSnapshot:
+    """Build a :class:`RatingSnapshot` from a frame with columns id, user_id, item_id, rating, min_rating,
+    max_rating, created_at and (optionally) topic.
+
+    Each rating is normalised by its own scale, ``z = (rating - min_rating) / (max_rating - min_rating)``;
+    an item's display scale is the most common scale among its reviews (:func:`item_scales`), its topic
+    the first row's (``DEFAULT_TOPIC`` when the frame has none). The frame holds current reviews only."""
+    user_idx, user_ids = pd.factorize(df["user_id"], sort=False)
+    item_idx, item_ids = pd.factorize(df["item_id"], sort=False)
+    lo = df["min_rating"].to_numpy(float)
+    hi = df["max_rating"].to_numpy(float)
+    rating = (df["rating"].to_numpy(float) - lo) / (hi - lo)
+    n_items = len(item_ids)
+    item_min, item_max = item_scales(item_idx, lo, hi, n_items)
+    topics = np.full(n_items, DEFAULT_TOPIC, dtype=object)
+    if len(df) and "topic" in df:
+        first = pd.DataFrame({"i": item_idx, "t": df["topic"].to_numpy(object)}).drop_duplicates("i")
+        topics[first["i"].to_numpy()] = first["t"].to_numpy(object)
+    return RatingSnapshot(
+        user_ids=np.asarray(user_ids, dtype=object),
+        item_ids=np.asarray(item_ids, dtype=object),
+        review_ids=df["id"].to_numpy(object),
+        user_idx=user_idx.astype(np.int64),
+        item_idx=item_idx.astype(np.int64),
+        rating=rating,
+        created_at=df["created_at"].to_numpy(float),
+        item_min=item_min,
+        item_max=item_max,
+        item_topic=topics,
+    )
 
 
 @dataclass(slots=True)
@@ -308,7 +371,7 @@ _FORBIDDEN_IN_IDS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _RANGE_TEXT = "1970-01-01..2200-01-01"
 
 
-class RuleError(ValueError):
+class RuleError(TruescoreError, ValueError):
     """A value breaks a write rule; the message names the field and the rule."""
 
     def __init__(self, field: str, reason: str) -> None:

@@ -37,6 +37,7 @@ from truescore.api.limits import Gate
 from truescore.api.routes import api_router
 from truescore.api.state import ApiState
 from truescore.config import Settings, get_settings
+from truescore.errors import TruescoreError
 from truescore.store import Store
 
 __all__ = ["SECURITY_HEADERS", "WEB_DIR", "SecurityHeaders", "ServeError", "app_from_env", "create_app", "serve"]
@@ -207,7 +208,7 @@ def app_from_env() -> FastAPI:
     return create_app(os.environ.get("TRUESCORE_DATABASE_URL"))
 
 
-class ServeError(RuntimeError):
+class ServeError(TruescoreError, RuntimeError):
     """The server could not start serving (address in use, store unusable at start-up)."""
 
 

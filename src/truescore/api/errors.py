@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from truescore.api.schemas import ErrorPublic, RowErrorPublic
+from truescore.errors import TruescoreError
 from truescore.store import StoreError
 from truescore.store.errors import unavailable_reason
 
@@ -34,7 +35,7 @@ __all__ = ["ERROR_RESPONSES", "BadRows", "BodyLimit", "error_responses", "instal
 log = logging.getLogger("truescore.api")
 
 
-class BadRows(Exception):
+class BadRows(TruescoreError):
     """Rows of a posted body failed validation; answered 422."""
 
     def __init__(self, errors: Sequence[RowErrorPublic], detail: str) -> None:

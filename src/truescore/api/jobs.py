@@ -5,11 +5,10 @@ message), so its status survives the request and can be read with ``GET /jobs/{i
 ``POST /jobs/{id}/cancel`` (or ``truescore jobs cancel``) makes it ``cancelled``: a queued job never
 starts, a running one stops at its next step boundary (a fit: after the reliability fit, before the
 ranking is computed and written; a scoring: after the text scores, before the integrity engine), and
-its status stays ``cancelled``. At
-start-up, jobs left ``queued`` or ``running`` by a server process of this host that is gone become
-``interrupted`` (:func:`truescore.store.service.interrupt_orphaned_jobs`).
-Each kind calls one library function; a kind whose engine is not part of this build is refused with
-409 (Conflict) before a job is created.
+its status stays ``cancelled``. At start-up, jobs left ``queued`` or ``running`` by a server process of
+this host that is gone become ``interrupted`` (:func:`truescore.store.service.interrupt_orphaned_jobs`).
+Each kind calls the application layer's jobs (:mod:`truescore.jobs`); an unknown kind is refused with
+409 (Conflict) before a job is created, and a scoring whose text models cannot be loaded fails saying why.
 """
 
 from __future__ import annotations
@@ -21,17 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from truescore.api.state import ApiState
+from truescore.errors import TruescoreError
+from truescore.jobs import fit_summary, rank_store, run_fit, run_integrity, score_text
+from truescore.store import service
 
 __all__ = ["JOB_KINDS", "EngineUnavailable", "JobCancelled", "JobRunner", "job_available"]
 
 log = logging.getLogger("truescore.api.jobs")
 
 
-class EngineUnavailable(RuntimeError):
-    """The engine a job needs is not part of this build."""
+class EngineUnavailable(TruescoreError, RuntimeError):
+    """The engine a job needs cannot run here (its models cannot be loaded)."""
 
 
-class JobCancelled(RuntimeError):
+class JobCancelled(TruescoreError, RuntimeError):
     """The job was cancelled; raised at a step boundary by the job's ``checkpoint``."""
 
 
@@ -39,54 +41,34 @@ Checkpoint = Callable[[], None]
 
 
 def _fit(state: ApiState, checkpoint: Checkpoint) -> str:
-    """Reliability engine (seed 000) on the whole store, then the fused ranking (issue 6) from that fit;
-    writes item_quality, user_reliability and product_rankings."""
-    from truescore.ranking import rank_store
-    from truescore.reliability.report import run_fit
-    from truescore.reliability.report import summary as fit_summary
-
+    """Reliability engine (seed 000) on the whole store, then the fused ranking (issue 6) from that fit, with
+    the integrity evidence recomputed when events changed since `truescore score`; writes item_quality,
+    user_reliability and product_rankings."""
     report = run_fit(state.store, settings=state.settings)
     checkpoint()
-    ranking = rank_store(state.store, settings=state.settings, reliability=report.result, write=True)
+    ranking = rank_store(state.store, settings=state.settings, reliability=report.result, refit=True, write=True)
     return f"{fit_summary(report)}; ranked {len(ranking.products)} products"
 
 
 def _score(state: ApiState, checkpoint: Checkpoint) -> str:
-    """Text engine (seed 004): score every review and write review_scores."""
+    """Text engine (seed 004): score every review and write review_scores; then the integrity engine."""
     try:
-        from truescore.text import score_store
-    except ImportError as exc:
-        raise EngineUnavailable(f"the text engine (truescore.text.score_store) is not in this build: {exc}") from None
-    scored = score_store(state.store, settings=state.settings)
+        scored = score_text(state.store, settings=state.settings)
+    except (ImportError, OSError) as exc:
+        raise EngineUnavailable(f"the text engine's models cannot be loaded: {exc}") from None
     checkpoint()
-    from truescore.integrity.runner import run_integrity  # issue 11: suspicion and rings, as `truescore score`
-
     integrity = run_integrity(state.store, settings=state.settings)
     return (f"scored {int(scored):,} reviews; suspicion of {integrity.reviews_written:,} reviews and "
             f"{integrity.accounts_written:,} accounts, {integrity.rings_written} rings")
 
 
-#: kind -> (function, the import that must succeed for the kind to be offered)
-JOB_KINDS: dict[str, tuple[Callable[[ApiState, Checkpoint], str], str]] = {
-    "fit": (_fit, "truescore.ranking"),
-    "score": (_score, "truescore.text"),
-}
+#: kind -> the job's function
+JOB_KINDS: dict[str, Callable[[ApiState, Checkpoint], str]] = {"fit": _fit, "score": _score}
 
 
 def job_available(kind: str) -> str | None:
-    """None if ``kind`` can run in this build, else the reason it cannot."""
-    import importlib
-
-    if kind not in JOB_KINDS:
-        return f"unknown job kind {kind!r}"
-    module = JOB_KINDS[kind][1]
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        return f"{module} is not part of this build ({exc})"
-    if kind == "score" and not hasattr(mod, "score_store"):
-        return "the text engine's score_store is not part of this build yet"
-    return None
+    """None if ``kind`` is a job this server runs, else why not."""
+    return None if kind in JOB_KINDS else f"unknown job kind {kind!r}; kinds: {', '.join(JOB_KINDS)}"
 
 
 class JobRunner:
@@ -115,15 +97,15 @@ class JobRunner:
         with self._lock:
             active = self._active.get(kind)
             if active is not None:
-                row = self.state.store.get_job(active)
+                row = service.get_job(self.state.store, active)
                 if row is not None and row["status"] in ("queued", "running"):
                     return row, False
-            job_id = self.state.store.create_job(kind)
+            job_id = service.create_job(self.state.store, kind)
             self._active[kind] = job_id
             if self._pool is None:  # first job, or the first since a shutdown (the app can be restarted)
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="truescore-job")
             self._pool.submit(self._run, job_id, kind)
-        row = self.state.store.get_job(job_id)
+        row = service.get_job(self.state.store, job_id)
         assert row is not None
         return row, True
 
@@ -140,7 +122,7 @@ class JobRunner:
                 if row is not None and row["status"] == "cancelled":
                     raise JobCancelled(job_id)
 
-            message = JOB_KINDS[kind][0](self.state, checkpoint)
+            message = JOB_KINDS[kind](self.state, checkpoint)
             if kind == "fit":
                 self.state.refit_online()
             if not service.update_job(store, job_id, "done", message):
@@ -150,7 +132,7 @@ class JobRunner:
             log.info("job %s (%s) stopped at a step boundary: it was cancelled", job_id, kind)
         except Exception as exc:  # a failed job is reported through its status, never raised into the server
             log.exception("job %s (%s) failed", job_id, kind)
-            store.update_job(job_id, "failed", f"{exc.__class__.__name__}: {exc}")
+            service.update_job(store, job_id, "failed", f"{exc.__class__.__name__}: {exc}")
         finally:
             self.state.derived_changed()
             with self._lock:
@@ -166,6 +148,6 @@ class JobRunner:
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
         for job_id in active.values():
-            row = self.state.store.get_job(job_id)
+            row = service.get_job(self.state.store, job_id)
             if row is not None and row["status"] == "queued":
-                self.state.store.update_job(job_id, "failed", "the server shut down before the job started")
+                service.update_job(self.state.store, job_id, "failed", "the server shut down before the job started")

@@ -30,6 +30,7 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from truescore.config import Settings
+from truescore.errors import TruescoreError
 from truescore.store import Store, service
 from truescore.store.service import Principal
 
@@ -39,7 +40,7 @@ _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _DAY = 86_400
 
 
-class RateLimited(Exception):
+class RateLimited(TruescoreError):
     """Over a rate limit or quota; answered 429 with ``Retry-After``."""
 
     def __init__(self, detail: str, retry_after: int) -> None:

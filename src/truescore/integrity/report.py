@@ -1,7 +1,8 @@
 """The transparency report: what the integrity engine caught and discounted, by topic and by month.
 
-:func:`build_report` reads the store (reviews, the stored ``suspicion`` of ``review_scores``, the rings)
-and returns one self-contained HTML page (inline CSS and SVG charts; no script, no web font, no CDN),
+:func:`report_tables` computes its figures from the current reviews, their stored ``suspicion`` and the
+rings, and :func:`render_report` renders them as one self-contained HTML page (inline CSS and SVG
+charts; no script, no web font, no CDN),
 like the public trust-and-safety reports of the large review sites: totals, flagged reviews per month
 and per topic (counts and shares, with charts), the rings (members, targets, window, evidence) and the
 items with the most flagged reviews, each with its evidence grade (:mod:`.summary`).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import html
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +21,7 @@ import pandas as pd
 
 from truescore.integrity.summary import evidence_grade
 
-__all__ = ["build_report", "report_tables"]
+__all__ = ["ReportTables", "render_report", "report_tables"]
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1000px;
@@ -33,21 +35,49 @@ min-width:150px}.card b{display:block;font-size:1.4rem}svg{max-width:100%;height
 """
 
 
-def report_tables(store: Any, settings: Any = None) -> dict[str, Any]:
-    """The figures of the report as frames and numbers (also for tests and other front ends)."""
-    from truescore.config import get_settings
-    from truescore.store.integrity_io import read_rings, suspicion_frame
+@dataclass(frozen=True, slots=True)
+class ReportTables:
+    """The figures of the transparency report (also for tests and other front ends).
 
-    thr = (settings or get_settings()).integrity.flag_threshold
-    reviews = store.review_frame(with_text=False)
+    Attributes
+    ----------
+    threshold : float
+        A review is flagged when its suspicion is at least this (``integrity.flag_threshold``).
+    n_reviews, n_scored, n_flagged : int
+        Current reviews, those with a stored suspicion, those flagged.
+    n_accounts, n_accounts_flagged_reviews : int
+        Accounts with a current review, and those with at least one flagged review.
+    by_month, by_topic : DataFrame
+        ``month`` / ``topic``, ``reviews``, ``flagged``, ``share``.
+    items : DataFrame
+        The 20 items with the most flagged reviews: ``item_id, reviews, flagged, share, grade``.
+    rings : list of dict
+        The stored rings (as :func:`truescore.store.integrity_io.read_rings` gives them).
+    """
+
+    threshold: float
+    n_reviews: int
+    n_scored: int
+    n_flagged: int
+    n_accounts: int
+    n_accounts_flagged_reviews: int
+    by_month: pd.DataFrame
+    by_topic: pd.DataFrame
+    items: pd.DataFrame
+    rings: list[dict[str, Any]]
+
+
+def report_tables(reviews: pd.DataFrame, suspicion: pd.DataFrame, rings: list[dict[str, Any]], threshold: float
+                  ) -> ReportTables:
+    """The report's figures from the current reviews (``id, item_id, user_id, created_at, topic``), their
+    stored suspicion (``review_id, suspicion``) and the stored rings."""
     if len(reviews) == 0:
         raise ValueError("the store has no reviews: nothing to report")
-    sus = suspicion_frame(store)
     df = reviews[["id", "item_id", "user_id", "created_at", "topic"]].merge(
-        sus, how="left", left_on="id", right_on="review_id")
+        suspicion, how="left", left_on="id", right_on="review_id")
     if df["suspicion"].isna().all():
         raise ValueError("no review has a suspicion yet: run `truescore score` first")
-    df["flagged"] = df["suspicion"].fillna(0.0) >= thr
+    df["flagged"] = df["suspicion"].fillna(0.0) >= threshold
     df["month"] = pd.to_datetime(df["created_at"], unit="s", utc=True).dt.strftime("%Y-%m")
     by_month = df.groupby("month").agg(reviews=("id", "size"), flagged=("flagged", "sum")).reset_index()
     by_topic = df.groupby("topic").agg(reviews=("id", "size"), flagged=("flagged", "sum")).reset_index()
@@ -60,10 +90,10 @@ def report_tables(store: Any, settings: Any = None) -> dict[str, Any]:
                       zip(items["reviews"], items["flagged"], items["share"], strict=True)]
     items = items[items["flagged"] > 0].sort_values(["flagged", "item_id"], ascending=[False, True]).head(20)
     acc = df.groupby("user_id")["flagged"].any()
-    return {"threshold": thr, "n_reviews": len(df), "n_scored": int(df["suspicion"].notna().sum()),
-            "n_flagged": int(df["flagged"].sum()), "n_accounts": int(acc.size),
-            "n_accounts_flagged_reviews": int(acc.sum()), "by_month": by_month, "by_topic": by_topic,
-            "items": items, "rings": read_rings(store)}
+    return ReportTables(threshold=threshold, n_reviews=len(df), n_scored=int(df["suspicion"].notna().sum()),
+                        n_flagged=int(df["flagged"].sum()), n_accounts=int(acc.size),
+                        n_accounts_flagged_reviews=int(acc.sum()), by_month=by_month, by_topic=by_topic,
+                        items=items, rings=rings)
 
 
 def _bars(labels: list[str], total: list[float], flagged: list[float], *, width: int = 940, height: int = 220) -> str:
@@ -96,19 +126,18 @@ def _date(t: float | None) -> str:
     return "" if t is None or not np.isfinite(t) else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
 
 
-def build_report(store: Any, settings: Any = None, *, title: str = "Transparency report") -> str:
+def render_report(t: ReportTables, *, title: str = "Transparency report") -> str:
     """The transparency report as one self-contained HTML document."""
-    t = report_tables(store, settings)
-    bm, bt = t["by_month"], t["by_topic"]
-    share = t["n_flagged"] / max(t["n_reviews"], 1)
-    cards = [("reviews", f"{t['n_reviews']:,}"), ("flagged and discounted", f"{t['n_flagged']:,} ({share:.1%})"),
-             ("accounts with a flagged review", f"{t['n_accounts_flagged_reviews']:,} of {t['n_accounts']:,}"),
-             ("rings", f"{len(t['rings']):,}")]
+    bm, bt = t.by_month, t.by_topic
+    share = t.n_flagged / max(t.n_reviews, 1)
+    cards = [("reviews", f"{t.n_reviews:,}"), ("flagged and discounted", f"{t.n_flagged:,} ({share:.1%})"),
+             ("accounts with a flagged review", f"{t.n_accounts_flagged_reviews:,} of {t.n_accounts:,}"),
+             ("rings", f"{len(t.rings):,}")]
     out = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
            f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
            f"<p class='muted'>Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by truescore from "
-           f"{t['n_scored']:,} scored reviews. A review is flagged when its suspicion is at least "
-           f"{t['threshold']:.2f}; flagged reviews stay visible but count less (or, for a ring, at most a bounded "
+           f"{t.n_scored:,} scored reviews. A review is flagged when its suspicion is at least "
+           f"{t.threshold:.2f}; flagged reviews stay visible but count less (or, for a ring, at most a bounded "
            f"share) in the ratings shown.</p>",
            "<div class='cards'>" + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>"
                                          for k, v in cards) + "</div>",
@@ -120,17 +149,17 @@ def build_report(store: Any, settings: Any = None, *, title: str = "Transparency
            _table(["topic", "reviews", "flagged", "share"],
                   [[tp, f"{r:,}", f"{f:,}", f"{s:.1%}"] for tp, r, f, s in bt.itertuples(index=False)]),
            "<h2>Rings</h2>"]
-    if t["rings"]:
+    if t.rings:
         out.append(_table(["ring", "direction", "accounts", "items", "window", "strength", "evidence"],
                           [[r["ring_id"], r["direction"], r["n_members"], r["n_targets"],
                             f"{_date(r['window_start'])} .. {_date(r['window_end'])}", f"{r['strength']:.2f}",
-                            r["evidence"].get("description", "")] for r in t["rings"][:50]]))
+                            r["evidence"].get("description", "")] for r in t.rings[:50]]))
     else:
         out.append("<p>No ring was detected.</p>")
     out.append("<h2>Items with the most flagged reviews</h2>")
     out.append(_table(["item", "reviews", "flagged", "share", "evidence grade"],
                       [[i, f"{r:,}", f"{f:,}", f"{s:.1%}", g] for i, r, f, s, g in
-                       t["items"].itertuples(index=False)]) if len(t["items"]) else "<p>None.</p>")
+                       t.items.itertuples(index=False)]) if len(t.items) else "<p>None.</p>")
     out.append(f"<p class='muted'>Method: docs/integrity.md. Report time {time.strftime('%Y-%m-%d')}.</p>")
     out.append("</body></html>")
     return "\n".join(out)

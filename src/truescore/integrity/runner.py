@@ -1,54 +1,35 @@
-"""Store -> integrity engine -> derived tables (``truescore score``).
+"""From a review frame to the integrity engine's result, and from the result to table rows.
 
-:func:`run_integrity` reads every current review (with its text when there is one), the accounts'
-creation times and the reliability fit (fitting it first when a rater has no row, so every account gets
-a ``user_reliability`` row to carry its suspicion), runs :func:`~truescore.integrity.integrity_scores`
-and writes ``review_scores.suspicion`` for every review, ``user_reliability.suspicion`` for every
-account, and the ``rings`` table. It never loads the text models.
+:func:`integrity_from_frame` builds the engine's inputs from a frame with the store's review columns
+(``text`` optional, or the texts' signatures computed elsewhere) and runs
+:func:`~truescore.integrity.integrity_scores`; :func:`ring_records` gives the rows of the ``rings``
+table and :func:`summary_rows` the lines the CLI prints. Pure: the score job
+(:func:`truescore.jobs.score.run_integrity`) reads the store and writes the results; ``truescore spark
+score`` calls the same functions on its driver.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from truescore.config import Settings
+from truescore.domain import RatingSnapshot, snapshot_from_frame
 from truescore.integrity._common import IntegrityInputs, TextClusters, TextSignatures
 from truescore.integrity.suspicion import IntegrityResult, integrity_scores
 
-__all__ = [
-    "MODEL_VERSION",
-    "IntegrityReport",
-    "integrity_from_frame",
-    "ring_records",
-    "run_integrity",
-    "store_has_text",
-    "summary_rows",
-]
+__all__ = ["MODEL_VERSION", "integrity_from_frame", "ring_records", "summary_rows"]
 
 
 MODEL_VERSION = "integrity-1"
 
 
-@dataclass(frozen=True, slots=True)
-class IntegrityReport:
-    """What :func:`run_integrity` did."""
-
-    result: IntegrityResult
-    snapshot: Any
-    reviews_written: int
-    accounts_written: int
-    rings_written: int
-    seconds: dict[str, float]
-
-
 def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = None,
-                         reliability_lo: pd.Series | None = None, settings: Any = None,
+                         reliability_lo: pd.Series | None = None, settings: Settings | None = None,
                          signatures: TextSignatures | None = None, clusters: TextClusters | None = None
-                         ) -> tuple[IntegrityResult, Any]:
+                         ) -> tuple[IntegrityResult, RatingSnapshot]:
     """Integrity scores from a review frame (``Store.review_frame`` columns; ``text`` optional).
 
     ``users`` (``id, created_at``) gives account creation times; ``reliability_lo`` (indexed by user id)
@@ -56,12 +37,9 @@ def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = 
     signatures computed elsewhere (rows = positions in this frame; ``min_words`` = the settings'
     ``duplicate_min_words``), or ``clusters`` the near-duplicate clusters formed from them elsewhere (also
     with the settings' ``duplicate_threshold``): the near-duplicate detector reads only those, so the
-    results are the same and no text need be held here. Returns the result and the snapshot it indexes.
+    results are the same and no text need be held here. ``settings`` gives the integrity and ranking
+    sections (default: their documented defaults). Returns the result and the snapshot it indexes.
     """
-    from truescore.config import get_settings
-    from truescore.store.store import snapshot_from_frame
-
-    cfg = settings or get_settings()
     if len(reviews) == 0:
         raise ValueError("no reviews to score")
     snap = snapshot_from_frame(reviews)
@@ -77,7 +55,9 @@ def integrity_from_frame(reviews: pd.DataFrame, *, users: pd.DataFrame | None = 
         raise ValueError("give the review texts or their signatures (clusters), not both")
     inp = IntegrityInputs.from_snapshot(snap, texts=_texts(reviews), signatures=signatures, clusters=clusters,
                                         user_created_at=created, reliability_lo=lo)
-    return integrity_scores(inp, cfg.integrity), snap
+    if settings is None:
+        return integrity_scores(inp), snap
+    return integrity_scores(inp, settings.integrity, settings.ranking), snap
 
 
 def _texts(reviews: pd.DataFrame) -> list[str | None] | None:
@@ -90,7 +70,7 @@ def _texts(reviews: pd.DataFrame) -> list[str | None] | None:
     return [t if isinstance(t, str) else None for t in raw]
 
 
-def ring_records(result: IntegrityResult, snap: Any) -> list[dict[str, Any]]:
+def ring_records(result: IntegrityResult, snap: RatingSnapshot) -> list[dict[str, Any]]:
     """Rows of the ``rings`` table (external ids)."""
     rows = []
     for r in result.rings.rings:
@@ -103,63 +83,15 @@ def ring_records(result: IntegrityResult, snap: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def run_integrity(store: Any, *, settings: Any = None) -> IntegrityReport:
-    """Score every review and account of ``store`` and write the suspicion columns and the rings."""
-    from truescore.reliability.report import run_fit
-    from truescore.store import integrity_io
-
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    reviews = integrity_io.review_columns(store, with_text=store_has_text(store))
-    if len(reviews) == 0:
-        raise ValueError("the store has no reviews to score")
-    users = integrity_io.table_columns(store, "users", ["id", "created_at"])
-    rel = integrity_io.table_columns(store, "user_reliability", ["user_id", "reliability_lo"])
-    fitted = set(rel["user_id"].tolist()) if len(rel) else set()
-    seconds["read"] = time.perf_counter() - t0
-    if not set(pd.unique(reviews["user_id"])) <= fitted:
-        t = time.perf_counter()
-        run_fit(store)
-        rel = integrity_io.table_columns(store, "user_reliability", ["user_id", "reliability_lo"])
-        seconds["reliability fit"] = time.perf_counter() - t
-    lo = pd.Series(rel["reliability_lo"].to_numpy(float), index=rel["user_id"].to_numpy(object))
-    t = time.perf_counter()
-    result, snap = integrity_from_frame(reviews, users=users, reliability_lo=lo, settings=settings)
-    seconds["detectors"] = time.perf_counter() - t
-    t = time.perf_counter()
-    rev_reasons = result.review_reasons()
-    acc_reasons = result.account_reasons()
-    seconds["reasons"] = time.perf_counter() - t
-    t = time.perf_counter()
-    n_rev = integrity_io.write_review_suspicion(store, snap.review_ids, result.review_suspicion, rev_reasons,
-                                                MODEL_VERSION)
-    n_acc = integrity_io.write_account_suspicion(store, snap.user_ids, result.account_suspicion, acc_reasons)
-    n_rings = integrity_io.replace_rings(store, ring_records(result, snap), MODEL_VERSION)
-    seconds["write"] = time.perf_counter() - t
-    return IntegrityReport(result=result, snapshot=snap, reviews_written=n_rev, accounts_written=n_acc,
-                           rings_written=n_rings, seconds=seconds)
-
-
-def store_has_text(store: Any) -> bool:
-    """Whether any current review has a non-blank text."""
-    from sqlalchemy import func, select
-
-    from truescore.store import schema
-
-    r = schema.reviews
-    with store.engine.connect() as conn:
-        return conn.execute(select(r.c.id).where(func.length(func.trim(r.c.text)) > 0).limit(1)).first() is not None
-
-
-def summary_rows(report: IntegrityReport) -> list[list[Any]]:
+def summary_rows(res: IntegrityResult, *, reviews_written: int, accounts_written: int, rings_written: int
+                 ) -> list[list[Any]]:
     """Rows for the CLI: what was scored and flagged."""
-    res = report.result
     return [
-        ["reviews scored", report.reviews_written],
+        ["reviews scored", reviews_written],
         [f"reviews flagged (suspicion >= {res.flag_threshold:.2f})", int(res.flagged_reviews.sum())],
-        ["accounts scored", report.accounts_written],
+        ["accounts scored", accounts_written],
         ["accounts flagged", int(res.flagged_accounts.sum())],
-        ["rings", report.rings_written],
+        ["rings", rings_written],
         ["reviews in rings", int((res.rings.review_ring >= 0).sum())],
         ["items with a change point", int(np.count_nonzero(res.changes.z))],
     ]

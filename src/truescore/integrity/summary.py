@@ -1,4 +1,5 @@
-"""What a shopper sees about an item's integrity, from the stored suspicion and rings.
+"""What a shopper sees about an item's integrity, from the stored suspicion and rings (pure: the report job
+:func:`truescore.jobs.report.item_integrity` reads them from the store).
 
 For item ``i`` with ``n`` current reviews, ``f`` of them flagged (stored ``suspicion >= flag_threshold``):
 
@@ -10,10 +11,11 @@ For item ``i`` with ``n`` current reviews, ``f`` of them flagged (stored ``suspi
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ItemIntegrity", "evidence_grade", "item_integrity"]
+__all__ = ["ItemIntegrity", "evidence_grade", "summarise_item"]
 
 
 @dataclass(slots=True)
@@ -29,6 +31,10 @@ class ItemIntegrity:
     evidence_grade: str
     rings: list[dict[str, Any]] = field(default_factory=list)
     top_reasons: list[str] = field(default_factory=list)
+    #: the integrity run the panel reads (None: never scored), and whether events were written since
+    model_version: str | None = None
+    stale: bool = False
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,24 +51,19 @@ def evidence_grade(n_unflagged: int, share_flagged: float) -> str:
     return "D"
 
 
-def item_integrity(store: Any, item_id: str, settings: Any = None) -> ItemIntegrity:
-    """The integrity summary of ``item_id`` from the store (run ``truescore score`` first)."""
-    from collections import Counter
-
-    from truescore.config import get_settings
-    from truescore.store.integrity_io import item_review_suspicion, read_rings
-
-    thr = (settings or get_settings()).integrity.flag_threshold
-    rows = item_review_suspicion(store, item_id)
+def summarise_item(item_id: str, rows: list[dict[str, Any]], rings: list[dict[str, Any]], threshold: float
+                   ) -> ItemIntegrity:
+    """The integrity panel of ``item_id`` from its current reviews with their stored suspicion (``rows``:
+    ``suspicion``, ``suspicion_reasons``; None when not scored) and the stored rings."""
     scored = [r for r in rows if r["suspicion"] is not None]
-    flagged = [r for r in scored if r["suspicion"] >= thr]
+    flagged = [r for r in scored if r["suspicion"] >= threshold]
     n, f = len(rows), len(flagged)
     share = f / n if n else 0.0
-    rings = [{k: ring[k] for k in ("ring_id", "direction", "n_members", "n_targets", "window_start", "window_end",
-                                   "strength")} | {"description": ring["evidence"].get("description", "")}
-             for ring in read_rings(store) if item_id in ring["targets"]]
+    keys = ("ring_id", "direction", "n_members", "n_targets", "window_start", "window_end", "strength")
+    panel_rings = [{k: ring[k] for k in keys} | {"description": ring["evidence"].get("description", "")}
+                   for ring in rings if item_id in ring["targets"]]
     reasons = Counter(part for r in flagged for part in (r["suspicion_reasons"] or "").split("; ") if part)
     return ItemIntegrity(item_id=item_id, n_reviews=n, n_scored=len(scored), n_flagged=f, share_flagged=share,
-                         attack_detected=bool(rings) or f >= max(3, 0.05 * n),
-                         evidence_grade=evidence_grade(n - f, share), rings=rings,
+                         attack_detected=bool(panel_rings) or f >= max(3, 0.05 * n),
+                         evidence_grade=evidence_grade(n - f, share), rings=panel_rings,
                          top_reasons=[r for r, _ in reasons.most_common(3)])

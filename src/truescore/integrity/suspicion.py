@@ -41,20 +41,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from truescore.config import IntegritySettings, RankingSettings
 from truescore.integrity._common import FloatArray, IntegrityInputs, percentile_rank, weighted_percentile_mean
 from truescore.integrity.behaviour import REVIEW_WEIGHTS, BehaviourScores, behaviour_scores
+from truescore.integrity.bursts import burst_damping
 from truescore.integrity.changepoint import ChangePoints, change_points
 from truescore.integrity.cohort import CohortScores, cohort_concentration
 from truescore.integrity.duplicates import Duplicates, near_duplicates
 from truescore.integrity.rings import RingDetection, detect_rings
-
-if TYPE_CHECKING:
-    from truescore.config import IntegritySettings
 
 __all__ = ["DETECTORS", "IntegrityResult", "integrity_scores"]
 
@@ -165,15 +163,10 @@ def _add_top_features(out: pd.Series, ranks: dict[str, np.ndarray], top: int, wo
                 out[sel] = out[sel] + word(name) + "; "
 
 
-def _burst_evidence(inp: IntegrityInputs, window_hours: float = 48.0, min_ratings: int = 5,
-                    z: float = 4.0) -> FloatArray:
-    """``1 - expected/count`` for ratings in a significant burst of their item (the fusion's rule)."""
-    from truescore.config import RankingSettings
-    from truescore.ranking.fusion import burst_damping
-
-    settings = RankingSettings(burst_window_hours=window_hours, burst_min_ratings=min_ratings, burst_z=z)
-    beta = burst_damping(inp.item_idx, inp.created_at, inp.n_items, settings)
-    return 1.0 - beta
+def _burst_evidence(inp: IntegrityInputs, ranking: RankingSettings) -> FloatArray:
+    """``1 - beta`` for ratings in a significant burst of their item (the fusion's rule, :mod:`.bursts`,
+    with the ranking settings' burst parameters)."""
+    return 1.0 - burst_damping(inp.item_idx, inp.created_at, inp.n_items, ranking)
 
 
 def inherited_review_score(account_suspicion: FloatArray, beh: BehaviourScores, user_idx: np.ndarray) -> FloatArray:
@@ -196,13 +189,15 @@ def inherited_review_score(account_suspicion: FloatArray, beh: BehaviourScores, 
     return percentile_rank(weighted_percentile_mean(ranks, REVIEW_WEIGHTS))
 
 
-def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = None) -> IntegrityResult:
-    """Run every detector and combine them (see the module docstring)."""
-    if settings is None:
-        from truescore.config import get_settings
+def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = None,
+                     ranking: RankingSettings | None = None) -> IntegrityResult:
+    """Run every detector and combine them (see the module docstring).
 
-        settings = get_settings().integrity
-    s = settings
+    ``settings`` is the integrity section, ``ranking`` the ranking section whose burst parameters the
+    burst evidence shares with the fusion (:mod:`.bursts`); each defaults to the documented defaults (the
+    jobs pass the configured sections)."""
+    s = settings if settings is not None else IntegritySettings()
+    burst_settings = ranking if ranking is not None else RankingSettings()
     beh = behaviour_scores(inp, burst_window_days=s.burst_day_window_days)
     rings = detect_rings(inp, max_user_ratings=s.ring_max_user_ratings, min_members=s.ring_min_members,
                          min_lift=s.ring_min_lift, min_gap=s.ring_min_gap, eps=s.ring_peel_eps,
@@ -221,7 +216,7 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
         "cohort": cohort.evidence,
         "change": changes.evidence * b_user,
         "duplicate": dups.evidence * b_user,
-        "burst": _burst_evidence(inp) * b_user,
+        "burst": _burst_evidence(inp, burst_settings) * b_user,
     }
     keep = np.ones(inp.n_ratings)
     for v in ev.values():

@@ -2,19 +2,20 @@
 
 :func:`fuse` combines the reliability, text and trust engines into a posterior per item
 (:mod:`.fusion`); :func:`love_scores` computes seed 004's love score (:mod:`.love`);
-:func:`rank_store` / :func:`rank_frames` run the whole pipeline (:mod:`.pipeline`): a global step
+:func:`rank_frames` runs the whole pipeline over event frames (:mod:`.pipeline`; over a store, the rank
+job :func:`truescore.jobs.rank_store` reads the stored results and calls it): a global step
 (:func:`ranking_inputs`, :func:`fusion_context`) and a per-item kernel (:func:`rank_items`,
 :func:`fuse_items`) that ``truescore spark rank`` runs item by item. The math is in
 docs/ranking.md.
 """
 
+from truescore.integrity.bursts import burst_damping
 from truescore.ranking.fusion import (
     FusedQuality,
     FusionContext,
     FusionInputs,
     ItemRows,
     ReviewWeight,
-    burst_damping,
     fuse,
     fuse_items,
     fusion_context,
@@ -27,7 +28,6 @@ from truescore.ranking.pipeline import (
     RankingResult,
     rank_frames,
     rank_items,
-    rank_store,
     ranking_inputs,
 )
 
@@ -50,7 +50,6 @@ __all__ = [
     "love_scores",
     "rank_frames",
     "rank_items",
-    "rank_store",
     "ranking_inputs",
     "tier_of",
 ]

@@ -62,9 +62,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from truescore.config import IntegritySettings, RankingSettings
+from truescore.config import LOWER_BOUND_Z, IntegritySettings, RankingSettings
+from truescore.integrity.bursts import burst_damping
 
-__all__ = ["FusedQuality", "FusionContext", "FusionInputs", "ItemFusion", "ItemRows", "ReviewWeight", "burst_damping",
+__all__ = ["FusedQuality", "FusionContext", "FusionInputs", "ItemFusion", "ItemRows", "ReviewWeight",
            "fuse", "fuse_items", "fused_quality", "fusion_context", "item_rows", "rater_reliability",
            "weighted_median"]
 
@@ -198,7 +199,7 @@ class FusedQuality(ItemFusion):
     alpha_ref: float
     inputs: FusionInputs = field(repr=False)
 
-    def lower_bound(self, z: float = 1.2816) -> FloatArray:
+    def lower_bound(self, z: float = LOWER_BOUND_Z) -> FloatArray:
         """``mean - z * sd``: the ranking score (a 90% lower credible bound by default)."""
         return self.mean - z * self.sd
 
@@ -271,52 +272,6 @@ def weighted_median(values: FloatArray, weights: FloatArray, groups: IntArray, n
         k = s + int(np.searchsorted(csum, 0.5 * t)) if t > 0 else s + (e - s - 1) // 2
         out[g[s]] = v[min(k, e - 1)]
     return out
-
-
-def _window_counts(item_idx: IntArray, created_at: FloatArray, half: float) -> FloatArray:
-    """Per rating, the ratings of the same item with ``created_at`` in ``[t - half, t + half]``.
-
-    The times and both bounds are replaced by their dense ranks among all three (order and ties kept
-    exactly), so ``item * 3n + rank`` is an exact integer key ordered by (item, time): the count is the
-    difference of two ``searchsorted`` over the ratings' sorted keys, with no clock offset shared by the
-    items (the bounds are looked up in key order, which keeps the searches cache-friendly).
-    """
-    n = item_idx.shape[0]
-    values = np.concatenate([created_at - half, created_at, created_at + half])
-    order = np.argsort(values)
-    ranked = values[order]
-    rank = np.empty(3 * n, dtype=np.int64)
-    rank[order] = np.concatenate([[0], np.cumsum(ranked[1:] != ranked[:-1])])
-    key = np.tile(item_idx.astype(np.int64), 3) * np.int64(3 * n) + rank
-    by_key = np.argsort(key[n:2 * n])
-    data = key[n:2 * n][by_key]
-    count = np.empty(n, dtype=np.float64)
-    count[by_key] = (np.searchsorted(data, key[2 * n:][by_key], side="right")
-                     - np.searchsorted(data, key[:n][by_key], side="left"))
-    return count
-
-
-def burst_damping(item_idx: IntArray, created_at: FloatArray, n_items: int, settings: RankingSettings
-                  ) -> FloatArray:
-    """Per-rating burst factor ``beta`` (see the module docstring); 1 outside bursts.
-
-    ``c`` counts the item's ratings within ``burst_window_hours / 2`` either side of the rating (bounds
-    included), ``e = max(n_i W / max(span_i, W), 1)``; everything is per item.
-    """
-    n = item_idx.shape[0]
-    if n == 0:
-        return np.ones(n)
-    window = settings.burst_window_hours * 3600.0
-    count = _window_counts(item_idx, created_at, window / 2)
-    n_i = np.bincount(item_idx, minlength=n_items).astype(np.float64)
-    t_min = np.full(n_items, np.inf)
-    t_max = np.full(n_items, -np.inf)
-    np.minimum.at(t_min, item_idx, created_at)
-    np.maximum.at(t_max, item_idx, created_at)
-    span = np.maximum(t_max - t_min, window)
-    expected = np.maximum(n_i[item_idx] * window / span[item_idx], 1.0)
-    is_burst = (count >= settings.burst_min_ratings) & (count > expected + settings.burst_z * np.sqrt(expected))
-    return np.where(is_burst, np.minimum(1.0, expected / count), 1.0)
 
 
 @dataclass(frozen=True, slots=True)

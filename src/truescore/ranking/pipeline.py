@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from truescore.config import RankingSettings, Settings, get_settings
-from truescore.domain import RatingSnapshot
+from truescore.domain import RatingSnapshot, snapshot_from_frame
 from truescore.ranking.fusion import (
     FusedQuality,
     FusionContext,
@@ -44,12 +44,24 @@ from truescore.ranking.love import LoveInputs, LoveScore, love_scores
 if TYPE_CHECKING:
     from truescore.integrity import IntegrityResult
     from truescore.reliability import ReliabilityResult
-    from truescore.store import Store
     from truescore.trust import Rater
 
-__all__ = ["MODEL_VERSION", "ProductRanking", "RankContext", "RankingInputs", "RankingResult", "ReviewSignals",
-           "integrity_for_fusion", "product_rankings", "rank_frames", "rank_items", "rank_store", "ranking_inputs",
-           "ranking_records", "trust_per_rating"]
+__all__ = [
+    "MODEL_VERSION",
+    "FusionEvidence",
+    "ProductRanking",
+    "RankContext",
+    "RankingInputs",
+    "RankingResult",
+    "ReviewSignals",
+    "integrity_for_fusion",
+    "product_rankings",
+    "rank_frames",
+    "rank_items",
+    "ranking_inputs",
+    "ranking_records",
+    "trust_per_rating",
+]
 
 MODEL_VERSION = "fusion-1"
 
@@ -92,6 +104,8 @@ class RankingResult:
     products: list[ProductRanking]
     observer: str
     settings: RankingSettings
+    #: where each input came from, e.g. ``{"fit": "vb-1, stored"}`` (set by the rank job)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def product(self, item_id: str) -> ProductRanking:
         for p in self.products:
@@ -225,7 +239,7 @@ def ranking_inputs(
     reliability: ReliabilityResult | None = None,
     scores: pd.DataFrame | None = None,
     rater: Rater | None = None,
-    integrity: IntegrityResult | None = None,
+    integrity: IntegrityResult | FusionEvidence | None = None,
     use_integrity: bool = True,
 ) -> RankingInputs:
     """The global step of :func:`rank_frames` (same parameters): the snapshot, the reliability fit, the
@@ -233,7 +247,6 @@ def ranking_inputs(
     engine's fake probabilities, and :class:`RankContext` (``alpha_ref`` over all raters, the prior, the
     mean rating over all ratings, the settings, the clock)."""
     from truescore.reliability import fit as fit_reliability
-    from truescore.store.store import snapshot_from_frame
     from truescore.trust import Rater as TrustRater
 
     cfg = settings or get_settings()
@@ -257,7 +270,12 @@ def ranking_inputs(
     if use_integrity:
         if integrity is None:
             integrity = _integrity(snapshot, frames, reliability, cfg)
-        evidence, group, labels = integrity_for_fusion(integrity)
+        if isinstance(integrity, FusionEvidence):
+            if integrity.evidence.shape[0] != snapshot.n_ratings:
+                raise ValueError("the integrity evidence does not match these reviews; score them again")
+            evidence, group, labels = integrity.evidence, integrity.group, integrity.labels
+        else:
+            evidence, group, labels = integrity_for_fusion(integrity)
     inputs = FusionInputs(
         item_idx=snapshot.item_idx, user_idx=snapshot.user_idx, rating=snapshot.rating,
         created_at=snapshot.created_at, n_items=snapshot.n_items, n_users=snapshot.n_users,
@@ -279,7 +297,7 @@ def rank_frames(
     reliability: ReliabilityResult | None = None,
     scores: pd.DataFrame | None = None,
     rater: Rater | None = None,
-    integrity: IntegrityResult | None = None,
+    integrity: IntegrityResult | FusionEvidence | None = None,
     use_integrity: bool = True,
 ) -> RankingResult:
     """Fuse, score and rank from event frames (``reviews`` required; ``votes``, ``flags``, ``trust``,
@@ -298,9 +316,10 @@ def rank_frames(
         configured prior.
     rater : Rater, optional
         A trust engine over the same events; built here when absent.
-    integrity : IntegrityResult, optional
-        The integrity engine's result over the same snapshot; computed here when absent (metadata
-        only, no text models) unless ``use_integrity=False``.
+    integrity : IntegrityResult or FusionEvidence, optional
+        The integrity engine's result over the same snapshot, or the evidence and groups the fusion
+        reads from it (as the score job stores them); computed here when absent (metadata only, no text
+        models) unless ``use_integrity=False``.
     """
     cfg = settings or get_settings()
     reviews = frames["reviews"]
@@ -336,7 +355,26 @@ def _integrity(snapshot: RatingSnapshot, frames: dict[str, pd.DataFrame], reliab
         ser = pd.Series(users["created_at"].to_numpy(float), index=users["id"].to_numpy(object))
         created = ser[~ser.index.duplicated()].reindex(pd.Index(snapshot.user_ids)).to_numpy(float)
     inp = IntegrityInputs.from_snapshot(snapshot, user_created_at=created, reliability_lo=reliability.reliability_lo)
-    return integrity_scores(inp, cfg.integrity)
+    return integrity_scores(inp, cfg.integrity, cfg.ranking)
+
+
+@dataclass(frozen=True, slots=True)
+class FusionEvidence:
+    """What the fusion reads of the integrity engine, per rating of a snapshot (:func:`integrity_for_fusion`).
+
+    Attributes
+    ----------
+    evidence : float array
+        Detector evidence in [0, 1] (noisy-OR of ring, cohort and near-duplicate evidence).
+    group : int array
+        Detected group (ring, or cohort on an item) of each rating, -1 for none.
+    labels : dict
+        Group id -> description (shown in the explanation of a capped rating).
+    """
+
+    evidence: np.ndarray
+    group: np.ndarray
+    labels: dict[int, str]
 
 
 def integrity_for_fusion(result: IntegrityResult) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
@@ -361,6 +399,19 @@ def integrity_for_fusion(result: IntegrityResult) -> tuple[np.ndarray, np.ndarra
     return 1.0 - keep, group, labels
 
 
+def fusion_groups(result: IntegrityResult) -> tuple[np.ndarray, list[str | None], dict[str, str]]:
+    """Per review: the detector evidence the fusion reads, the detected group as a stable key (``"ring-3"``
+    as in the ``rings`` table, ``"cohort-2"``; None for none), and each group's description."""
+    evidence, group, labels = integrity_for_fusion(result)
+    n_rings = len(result.rings.rings)
+
+    def key(g: int) -> str:
+        return f"ring-{g + 1}" if g < n_rings else f"cohort-{g - n_rings + 1}"
+
+    keys = [None if g < 0 else key(int(g)) for g in group.tolist()]
+    return evidence, keys, {key(g): text for g, text in labels.items()}
+
+
 def product_rankings(snapshot: RatingSnapshot, fused: ItemFusion, love: list[LoveScore | None],
                      settings: RankingSettings) -> list[ProductRanking]:
     """Every item's line on its own rating scale, from the kernel's per-item results (in snapshot item order)."""
@@ -379,28 +430,3 @@ def product_rankings(snapshot: RatingSnapshot, fused: ItemFusion, love: list[Lov
         )
         for k in range(snapshot.n_items)
     ]
-
-
-def rank_store(
-    store: Store,
-    *,
-    observer: str | None = None,
-    at: float | None = None,
-    settings: Settings | None = None,
-    reliability: ReliabilityResult | None = None,
-    write: bool = False,
-) -> RankingResult:
-    """:func:`rank_frames` over a store's current events and stored text scores; with ``write=True``
-    the public ranking is saved to the ``product_rankings`` table (model version ``fusion-1``)."""
-    scores = store.read_derived("review_scores")
-    frames = {
-        "reviews": store.review_frame(with_text=False), "votes": store.vote_frame(), "flags": store.flag_frame(),
-        "trust": store.trust_frame(at=at), "items": store.item_frame(), "users": store.user_frame(),
-    }
-    result = rank_frames(frames, observer=observer, at=at, settings=settings, reliability=reliability,
-                         scores=pd.DataFrame(scores) if scores else None)
-    if write:
-        if observer not in (None, (settings or get_settings()).trust.baseline_observer_id):
-            raise ValueError("only the public (baseline observer) ranking is stored")
-        store.write_derived("product_rankings", result.records(), MODEL_VERSION)
-    return result

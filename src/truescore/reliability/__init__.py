@@ -2,8 +2,9 @@
 
 ``fit(snapshot)`` runs the default closed-form variational Bayes engine (:mod:`.vb`);
 ``fit(snapshot, backend="torch")`` runs the seed's PyTorch model (:mod:`.torch_nll`); :mod:`.online`
-updates a fit as ratings stream in. All return a :class:`ReliabilityResult`; :func:`write_result`
-stores it in the ``item_quality`` and ``user_reliability`` derived tables. The math is in
+updates a fit as ratings stream in. All return a :class:`ReliabilityResult`; :func:`derived_records`
+gives its rows of the ``item_quality`` and ``user_reliability`` derived tables, which the fit job
+(:func:`truescore.jobs.run_fit`) writes. The math is in
 docs/reliability.md.
 """
 
@@ -19,7 +20,6 @@ from truescore.reliability._types import (
     RaterReliability,
     ReliabilityResult,
     derived_records,
-    write_result,
 )
 from truescore.reliability.online import OnlineReliability, OnlineUpdate
 from truescore.reliability.torch_nll import TorchOptions, TorchReliability, fit_torch
@@ -41,7 +41,6 @@ __all__ = [
     "fit",
     "fit_torch",
     "fit_vb",
-    "write_result",
 ]
 
 

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from truescore.config import LOWER_BOUND_Z
+
 __all__ = [
     "Hyperparameters",
     "ItemQuality",
     "RaterReliability",
     "ReliabilityResult",
     "derived_records",
-    "write_result",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -174,7 +175,7 @@ class ReliabilityResult:
             n_ratings=int(self.user_n_ratings[k]),
         )
 
-    def top_items(self, k: int = 10, *, z: float = 1.2816) -> list[ItemQuality]:
+    def top_items(self, k: int = 10, *, z: float = LOWER_BOUND_Z) -> list[ItemQuality]:
         """The ``k`` rated items with the highest lower bound ``mean - z * sd`` (normalised scale)."""
         rated = np.flatnonzero(self.item_n_ratings > 0)
         score = self.item_mean[rated] - z * self.item_sd[rated]
@@ -211,17 +212,3 @@ def derived_records(result: ReliabilityResult) -> tuple[list[dict[str, Any]], li
                                       result.reliability_hi, result.bias, result.user_n_ratings, strict=True)
     ]
     return items, users
-
-
-def write_result(store: Any, result: ReliabilityResult, model_version: str) -> tuple[int, int]:
-    """Write ``result`` to ``store``'s ``item_quality`` and ``user_reliability`` tables.
-
-    ``store`` is a :class:`truescore.store.Store` (anything with ``write_derived``); returns the
-    numbers of item and user rows written.
-    """
-    if not model_version:
-        raise ValueError("model_version must be a non-empty string, e.g. 'vb-1'")
-    items, users = derived_records(result)
-    n_items = store.write_derived("item_quality", items, model_version)
-    n_users = store.write_derived("user_reliability", users, model_version)
-    return int(n_items), int(n_users)

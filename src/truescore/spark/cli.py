@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from truescore.console import CliError, console, open_store
+
 spark_app = typer.Typer(name="spark", help="Batch jobs on Apache Spark: Parquet in, Parquet out (extra `spark`).",
                         no_args_is_help=True)
 
@@ -21,20 +23,12 @@ PartitionsOption = Annotated[int | None, typer.Option("--partitions", min=1,
                                                       help="Shuffle partitions (default: Spark's).")]
 
 
-def _console() -> Any:
-    from truescore.cli import console
-
-    return console
-
-
 def _session(master: str | None, partitions: int | None) -> Any:
     from truescore.spark.session import SparkUnavailableError, get_session
 
     try:
         return get_session(master, shuffle_partitions=partitions)
     except SparkUnavailableError as exc:
-        from truescore.cli import CliError
-
         raise CliError(str(exc)) from None
 
 
@@ -47,7 +41,7 @@ def spark_fit_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption =
     spark = _session(master, partitions)
     result, report = spark_fit(spark, reviews)
     fit_frames(result, report, out)
-    _console().print(f"{report.model_version} on {report.master} ({report.partitions} partitions): "
+    console.print(f"{report.model_version} on {report.master} ({report.partitions} partitions): "
                      f"{report.n_items:,} items, {report.n_users:,} raters, {report.n_ratings:,} ratings; "
                      f"{report.n_iter} sweeps, converged={report.converged}, {report.seconds:.1f} s; "
                      f"wrote {out}/item_quality.parquet and {out}/user_reliability.parquet")
@@ -73,12 +67,9 @@ def spark_score_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption
     try:
         report = score_run(spark, reviews, out, batch_size=batch_size, fit=fit, text=text)
     except (FileNotFoundError, ValueError) as exc:
-        from truescore.cli import CliError
-
         raise CliError(str(exc)) from None
     seconds = time.perf_counter() - started
     n = report.n_reviews
-    console = _console()
     if report.n_text_scored:
         console.print(f"text engine: scored {report.n_text_scored:,} reviews")
     else:
@@ -107,7 +98,7 @@ def spark_rank_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption 
     spark = _session(master, partitions)
     started = time.perf_counter()
     n = spark_rank(spark, reviews, out, tables=store_dir, scores=scores)
-    _console().print(f"ranked {n:,} items in {time.perf_counter() - started:.1f} s; "
+    console.print(f"ranked {n:,} items in {time.perf_counter() - started:.1f} s; "
                      f"wrote {out}/product_rankings.parquet")
 
 
@@ -117,9 +108,10 @@ def import_results_cmd(
                                                         "sqlite:///truescore.db).")] = None,
 ) -> None:
     """Load a Spark run's Parquet results into the store's derived tables (one transaction)."""
-    from truescore.cli import _open_store
-    from truescore.spark.results import read_results
+    from truescore.spark.results import read_results, record_runs
 
     frames = read_results(folder)  # the folder is checked before the store is opened
-    counts = _open_store(db).import_derived(frames)
-    _console().print("imported " + ", ".join(f"{n:,} rows of {t}" for t, n in counts.items()) + f" from {folder}")
+    store = open_store(db)
+    counts = store.import_derived(frames)
+    record_runs(store, folder, frames)
+    console.print("imported " + ", ".join(f"{n:,} rows of {t}" for t, n in counts.items()) + f" from {folder}")

@@ -56,7 +56,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,11 @@ import numpy as np
 import pandas as pd
 
 from truescore.integrity._common import TextClusters
+from truescore.integrity.runner import MODEL_VERSION, integrity_from_frame, ring_records
+from truescore.ranking.pipeline import fusion_groups
+
+#: the integrity run's record in an output folder (model version, the fusion groups' descriptions)
+INTEGRITY_RUN_FILE = "integrity.json"
 
 __all__ = ["MINHASH_COLUMN", "RING_COLUMNS", "IntegrityRun", "duplicate_clusters", "duplicate_pairs",
            "integrity_columns", "integrity_review_frame", "spark_integrity", "write_integrity"]
@@ -79,7 +84,7 @@ RING_COLUMNS = ["ring_id", "direction", "n_members", "n_targets", "members", "ta
 class IntegrityRun:
     """What :func:`spark_integrity` computed: per-review and per-account frames and the ring rows."""
 
-    reviews: pd.DataFrame   # review_id, suspicion, suspicion_reasons
+    reviews: pd.DataFrame   # review_id, suspicion, suspicion_reasons, integrity_evidence, integrity_group
     accounts: pd.DataFrame  # user_id, suspicion, suspicion_reasons
     rings: pd.DataFrame     # the store's rings columns
     user_reliability: pd.DataFrame  # the fit's rows with the account suspicion
@@ -87,6 +92,8 @@ class IntegrityRun:
     flagged_reviews: int
     flagged_accounts: int
     seconds: float
+    #: the fusion's group keys -> descriptions (``integrity.json``, recorded by ``truescore import-results``)
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 def integrity_columns(live: Any, min_words: int) -> Any:
@@ -231,7 +238,6 @@ def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Pa
     from pyspark.sql import functions as F
 
     from truescore.config import get_settings
-    from truescore.integrity.runner import MODEL_VERSION, integrity_from_frame, ring_records
 
     started = time.perf_counter()
     cfg = settings or get_settings()
@@ -256,8 +262,10 @@ def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Pa
     result, snap = integrity_from_frame(frame, users=_users(reviews), reliability_lo=lo, settings=cfg,
                                         clusters=clusters)
     del frame
+    evidence, group_keys, groups = fusion_groups(result)
     rev = pd.DataFrame({"review_id": snap.review_ids.astype(str), "suspicion": result.review_suspicion,
-                        "suspicion_reasons": [r or None for r in result.review_reasons()]})
+                        "suspicion_reasons": [r or None for r in result.review_reasons()],
+                        "integrity_evidence": evidence, "integrity_group": group_keys})
     acc = pd.DataFrame({"user_id": snap.user_ids.astype(str), "suspicion": result.account_suspicion,
                         "suspicion_reasons": [r or None for r in result.account_reasons()]})
     now = time.time()
@@ -269,7 +277,7 @@ def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Pa
     return IntegrityRun(reviews=rev, accounts=acc, rings=rings, user_reliability=user_rows, item_quality=item_rows,
                         flagged_reviews=int(result.flagged_reviews.sum()),
                         flagged_accounts=int(result.flagged_accounts.sum()),
-                        seconds=time.perf_counter() - started)
+                        seconds=time.perf_counter() - started, groups=groups)
 
 
 def write_integrity(run: IntegrityRun, out: str | Path) -> list[Path]:
@@ -286,4 +294,7 @@ def write_integrity(run: IntegrityRun, out: str | Path) -> list[Path]:
         path = out_dir / f"{name}.parquet"
         frame.to_parquet(path, index=False)
         paths.append(path)
+    path = out_dir / INTEGRITY_RUN_FILE
+    path.write_text(json.dumps({"model_version": MODEL_VERSION, "groups": run.groups}, indent=2))
+    paths.append(path)
     return paths

@@ -29,7 +29,9 @@ all of it); docs/scale.md has the sizes.
 Inputs: the reviews Parquet, and the other event tables as ``items.parquet`` (required: the topics),
 ``votes.parquet``, ``flags.parquet``, ``trust.parquet``, ``users.parquet`` (optional) in ``tables``
 (default: the folder of the reviews file) -- what ``truescore export TABLE --out`` writes. Text scores
-are read from ``scores/review_scores.parquet`` when given (``truescore spark score``'s output).
+are read from ``scores/review_scores.parquet`` when given (``truescore spark score``'s output), and with
+them the integrity evidence and groups that run stored, as ``truescore rank`` reads what ``truescore
+score`` stored; without them the integrity evidence is computed here from the metadata.
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ import pandas as pd
 
 from truescore.ranking.fusion import ItemFusion, ItemRows, rater_reliability
 from truescore.ranking.love import LoveScore
-from truescore.ranking.pipeline import RankContext, RankingInputs, ReviewSignals, rank_items, ranking_inputs
+from truescore.ranking.pipeline import (
+    FusionEvidence,
+    RankContext,
+    RankingInputs,
+    ReviewSignals,
+    rank_items,
+    ranking_inputs,
+)
 from truescore.spark.fit import live_reviews, spark_fit
 
 if TYPE_CHECKING:
@@ -192,6 +201,30 @@ def _per_item_results(results: pd.DataFrame, got: RankingInputs) -> tuple[ItemFu
     return part, love
 
 
+def _stored_evidence(score_path: Path, reviews: pd.DataFrame) -> FusionEvidence | None:
+    """The integrity evidence and groups ``truescore spark score`` wrote beside its ``review_scores.parquet``
+    (columns ``integrity_evidence``, ``integrity_group``; descriptions in ``integrity.json``), in the order of
+    ``reviews``; None when that run did not write them (then the metadata-only evidence is computed)."""
+    import pyarrow.parquet as pq
+
+    from truescore.spark.integrity import INTEGRITY_RUN_FILE
+
+    if "integrity_evidence" not in pq.read_schema(score_path).names:
+        return None
+    cols = pd.read_parquet(score_path, columns=["review_id", "suspicion", "integrity_evidence", "integrity_group"])
+    cols = cols.set_index("review_id").reindex(reviews["id"].to_numpy(object))
+    if cols["suspicion"].isna().any():
+        missing = cols.index[cols["suspicion"].isna()][0]
+        raise ValueError(f"{score_path}: review {missing!r} has no suspicion: run `truescore spark score` on "
+                         "these reviews again")
+    codes, uniques = pd.factorize(cols["integrity_group"].astype(object), use_na_sentinel=True)
+    run_file = score_path.parent / INTEGRITY_RUN_FILE
+    names = json.loads(run_file.read_text()).get("groups", {}) if run_file.is_file() else {}
+    return FusionEvidence(evidence=cols["integrity_evidence"].fillna(0.0).to_numpy(float),
+                          group=codes.astype(np.int64),
+                          labels={g: names.get(str(n), "detected group") for g, n in enumerate(uniques)})
+
+
 def spark_rank(spark: Any, reviews: str | Path, out: str | Path, *, tables: str | Path | None = None,
                scores: str | Path | None = None, at: float | None = None,
                reliability: ReliabilityResult | None = None) -> int:
@@ -218,7 +251,9 @@ def spark_rank(spark: Any, reviews: str | Path, out: str | Path, *, tables: str 
     review_frame = live.toPandas().merge(frames["items"][["id", "topic"]].rename(columns={"id": "item_id"}),
                                          on="item_id", how="inner")
     frames["reviews"] = review_frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
-    got = ranking_inputs(frames, at=now, settings=cfg, reliability=reliability)  # the global step, on the driver
+    integrity = _stored_evidence(score_path, frames["reviews"]) if score_path is not None else None
+    # the global step, on the driver
+    got = ranking_inputs(frames, at=now, settings=cfg, reliability=reliability, integrity=integrity)
     ctx = spark.sparkContext.broadcast(got.ctx)
     table = _review_table(spark, live, got, folder, score_path)
     per_item = table.groupBy("item_id").applyInPandas(lambda pdf: rank_item_frame(pdf, ctx.value),

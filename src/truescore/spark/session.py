@@ -11,13 +11,15 @@ import tempfile
 import warnings
 from typing import Any
 
+from truescore.errors import TruescoreError
+
 __all__ = ["SparkUnavailableError", "get_session", "java_problem"]
 
 #: Spark 4 runs on Java 17 or 21.
 MIN_JAVA = 17
 
 
-class SparkUnavailableError(RuntimeError):
+class SparkUnavailableError(TruescoreError, RuntimeError):
     """Spark cannot start here (no pyspark, no Java, or a Java that is too old)."""
 
 

@@ -11,9 +11,11 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    from truescore.cli import main as cli_main
+    """Run ``truescore spark ARGS`` with the command line's error handling (one line, exit code 1)."""
+    from truescore.console import run_app
+    from truescore.spark.cli import spark_app
 
-    cli_main(["spark", *(sys.argv[1:] if argv is None else argv)])
+    run_app(spark_app, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

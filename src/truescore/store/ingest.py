@@ -55,6 +55,7 @@ from truescore.domain import (
     text_problem,
     topic_problem,
 )
+from truescore.errors import TruescoreError
 from truescore.store.store import DEFAULT_TOPIC, Store
 
 __all__ = [
@@ -88,7 +89,7 @@ class RowError:
         return f"row {self.row}, field {self.field}: {self.reason}"
 
 
-class ImportValidationError(ValueError):
+class ImportValidationError(TruescoreError, ValueError):
     """Rows failed validation; nothing was written. ``errors`` lists every problem found."""
 
     def __init__(self, source: str, errors: list[RowError], n_rows: int) -> None:

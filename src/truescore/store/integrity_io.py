@@ -1,10 +1,6 @@
-"""Store side of the integrity engine: the columns and table it writes, and their migration.
-
-``migrate(engine)`` brings a store created before issue 11 up to date, idempotently: it adds the
-``suspicion`` / ``suspicion_reasons`` columns to ``review_scores`` and ``user_reliability`` and lets the
-text scores of ``review_scores`` be NULL (a review without text, or scored without the text models,
-still gets its suspicion). On PostgreSQL that is ``ALTER TABLE``; SQLite cannot drop a NOT NULL
-constraint, so there the derived table ``review_scores`` is rebuilt in one transaction, rows kept.
+"""Store side of the integrity engine: the columns and the table it writes (``review_scores.suspicion``,
+``user_reliability.suspicion``, ``rings``) and the reads the integrity job and panel need. The columns'
+migration for older stores is :func:`truescore.store.migrate.migrate_integrity_columns`.
 """
 
 from __future__ import annotations
@@ -15,52 +11,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import select
 
 from truescore.store import schema
+from truescore.store.store import Store
 
-__all__ = ["migrate", "read_rings", "replace_rings", "write_account_suspicion", "write_review_suspicion"]
+__all__ = ["read_rings", "replace_rings", "write_account_suspicion", "write_review_suspicion"]
 
-_NEW_COLUMNS = {"review_scores": ("suspicion", "suspicion_reasons"),
-                "user_reliability": ("suspicion", "suspicion_reasons")}
-_TYPES = {"suspicion": "DOUBLE PRECISION", "suspicion_reasons": "TEXT"}
 _CHUNK = 50_000
 
 
-def migrate(engine: Engine) -> None:
-    """Add the integrity columns to an older store and relax NOT NULL on the text scores (idempotent)."""
-    insp = inspect(engine)
-    tables = set(insp.get_table_names())
-    with engine.begin() as conn:
-        for table, cols in _NEW_COLUMNS.items():
-            if table not in tables:
-                continue
-            have = {c["name"] for c in insp.get_columns(table)}
-            for col in cols:
-                if col not in have:
-                    kind = _TYPES[col] if engine.dialect.name == "postgresql" else ("REAL" if col == "suspicion"
-                                                                                    else "TEXT")
-                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {col} {kind}"))
-        if "review_scores" not in tables:
-            return
-        strict = [c["name"] for c in inspect(conn).get_columns("review_scores")
-                  if c["name"] in ("quality", "fake_probability", "sentiment") and not c["nullable"]]
-        if not strict:
-            return
-        if engine.dialect.name == "postgresql":
-            for col in strict:
-                conn.execute(text(f"ALTER TABLE review_scores ALTER COLUMN {col} DROP NOT NULL"))
-            return
-        column_list = ", ".join(c.name for c in schema.review_scores.columns)
-        conn.execute(text("ALTER TABLE review_scores RENAME TO _review_scores_old"))
-        schema.review_scores.create(conn)
-        conn.execute(text(f"INSERT INTO review_scores ({column_list}) SELECT {column_list} FROM _review_scores_old"))
-        conn.execute(text("DROP TABLE _review_scores_old"))
-
-
-def _executemany(store: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _executemany(store: Store, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     with store.engine.begin() as conn:
         dbapi = conn.connection.driver_connection
+        assert dbapi is not None, "a live connection has a driver connection"
         cur = dbapi.cursor()
         if store.dialect == "sqlite":
             cur.executemany(sql.replace("%s", "?"), rows)
@@ -69,26 +33,33 @@ def _executemany(store: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         cur.close()
 
 
-def write_review_suspicion(store: Any, review_ids: Sequence[str], suspicion: np.ndarray,
-                           reasons: Sequence[str], model_version: str) -> int:
-    """Set ``review_scores.suspicion`` (and reasons) of every review; rows the text engine has not written
-    are created with NULL text scores. Text scores already stored are kept."""
+def write_review_suspicion(store: Store, review_ids: Sequence[str] | np.ndarray, suspicion: np.ndarray,
+                           reasons: Sequence[str], model_version: str, *, evidence: np.ndarray | None = None,
+                           groups: Sequence[str | None] | None = None) -> int:
+    """Set ``review_scores.suspicion`` (and reasons) of every review, with the fusion's ``integrity_evidence``
+    and ``integrity_group`` when given; rows the text engine has not written are created with NULL text
+    scores. Text scores already stored are kept."""
     now = time.time()
     total = 0
     # in key order: B-tree inserts and updates then touch each page once (several times faster on SQLite)
     order = sorted(range(len(review_ids)), key=lambda k: str(review_ids[k]))
     values = suspicion.tolist()
+    ev = evidence.tolist() if evidence is not None else [None] * len(values)
+    gr = list(groups) if groups is not None else [None] * len(values)
     for start in range(0, len(order), _CHUNK):
-        rows = [(str(review_ids[k]), values[k], reasons[k] or None, model_version, now)
+        rows = [(str(review_ids[k]), values[k], reasons[k] or None, ev[k], gr[k], model_version, now)
                 for k in order[start:start + _CHUNK]]
-        _executemany(store, "INSERT INTO review_scores (review_id, suspicion, suspicion_reasons, model_version, "
-                     "fitted_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (review_id) DO UPDATE SET "
-                     "suspicion = excluded.suspicion, suspicion_reasons = excluded.suspicion_reasons", rows)
+        _executemany(store, "INSERT INTO review_scores (review_id, suspicion, suspicion_reasons, integrity_evidence, "
+                     "integrity_group, model_version, fitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                     "ON CONFLICT (review_id) DO UPDATE SET suspicion = excluded.suspicion, "
+                     "suspicion_reasons = excluded.suspicion_reasons, "
+                     "integrity_evidence = excluded.integrity_evidence, integrity_group = excluded.integrity_group",
+                     rows)
         total += len(rows)
     return total
 
 
-def write_account_suspicion(store: Any, user_ids: Sequence[str], suspicion: np.ndarray,
+def write_account_suspicion(store: Store, user_ids: Sequence[str] | np.ndarray, suspicion: np.ndarray,
                             reasons: Sequence[str]) -> int:
     """Set ``user_reliability.suspicion`` of every account that has a reliability row (after ``fit``)."""
     values = suspicion.tolist()
@@ -100,7 +71,7 @@ def write_account_suspicion(store: Any, user_ids: Sequence[str], suspicion: np.n
     return len(rows)
 
 
-def replace_rings(store: Any, records: list[dict[str, Any]], model_version: str) -> int:
+def replace_rings(store: Store, records: list[dict[str, Any]], model_version: str) -> int:
     """Replace the whole ``rings`` table with ``records`` (a refit may find different rings)."""
     now = time.time()
     rows = []
@@ -118,7 +89,7 @@ def replace_rings(store: Any, records: list[dict[str, Any]], model_version: str)
     return len(rows)
 
 
-def read_rings(store: Any) -> list[dict[str, Any]]:
+def read_rings(store: Store) -> list[dict[str, Any]]:
     """Every stored ring, largest first, with members, targets and evidence decoded."""
     with store.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(select(schema.rings)).mappings()]
@@ -129,7 +100,7 @@ def read_rings(store: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def item_review_suspicion(store: Any, item_id: str) -> list[dict[str, Any]]:
+def item_review_suspicion(store: Store, item_id: str) -> list[dict[str, Any]]:
     """The current reviews of ``item_id`` with their stored suspicion (None when not scored yet)."""
     r, s = schema.reviews, schema.review_scores
     q = (select(r.c.id, r.c.user_id, r.c.rating, r.c.min_rating, r.c.max_rating, r.c.created_at, s.c.suspicion,
@@ -141,14 +112,14 @@ def item_review_suspicion(store: Any, item_id: str) -> list[dict[str, Any]]:
     return [row for row in rows if row["id"] not in superseded]
 
 
-def _superseded_ids(store: Any, item_id: str) -> set[str]:
+def _superseded_ids(store: Store, item_id: str) -> set[str]:
     r = schema.reviews
     with store.engine.connect() as conn:
         return {x for (x,) in conn.execute(select(r.c.supersedes).where((r.c.item_id == item_id)
                                                                         & r.c.supersedes.is_not(None)))}
 
 
-def suspicion_frame(store: Any) -> Any:
+def suspicion_frame(store: Store) -> Any:
     """``review_id, suspicion, suspicion_reasons`` of every scored review, as a DataFrame."""
     import pandas as pd
 
@@ -158,7 +129,7 @@ def suspicion_frame(store: Any) -> Any:
         return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
 
 
-def review_columns(store: Any, *, with_text: bool) -> Any:
+def review_columns(store: Store, *, with_text: bool) -> Any:
     """The current reviews (as ``Store.review_frame``: every column but the text ones unless asked, plus the
     item's ``topic``) read through the driver's cursor: tuples straight into pandas, several times
     faster than row objects for a million reviews."""
@@ -176,7 +147,7 @@ def review_columns(store: Any, *, with_text: bool) -> Any:
     return pd.DataFrame.from_records(rows, columns=[*names, "topic"])
 
 
-def table_columns(store: Any, table: str, columns: list[str]) -> Any:
+def table_columns(store: Store, table: str, columns: list[str]) -> Any:
     """Some columns of a table, read through the driver's cursor (see :func:`review_columns`)."""
     import pandas as pd
 

@@ -33,6 +33,7 @@ __all__ = [
     "items",
     "jobs",
     "metadata",
+    "model_runs",
     "product_rankings",
     "rate_counters",
     "review_scores",
@@ -255,11 +256,28 @@ DERIVED_KEYS = {
 
 # ---------------------------------------------------------------------------------------------- integrity (issue 11)
 # Suspicion in [0, 1] with its reasons, written by `truescore score` (truescore.integrity); older stores get
-# these columns from truescore.store.integrity_io.migrate at open.
+# these columns from truescore.store.migrate.migrate_integrity_columns at open.
 review_scores.append_column(Column("suspicion", Float))
 review_scores.append_column(Column("suspicion_reasons", Text))
+# the evidence the fusion reads (noisy-OR of ring, cohort and near-duplicate evidence) and the detected group
+# of the review ("ring-3", "cohort-12"; NULL for none), so `truescore rank` uses what `truescore score` found
+review_scores.append_column(Column("integrity_evidence", Float))
+review_scores.append_column(Column("integrity_group", String(64)))
 user_reliability.append_column(Column("suspicion", Float))
 user_reliability.append_column(Column("suspicion_reasons", Text))
+
+#: one row per job kind (fit, text, integrity, rank): the last run's model version, when it finished, the
+#: store's change sequence when it read its inputs, and its details (JSON: e.g. the fit's hyperparameters);
+#: a job that reads another's results compares the sequence with the store's to tell whether they are stale
+model_runs = Table(
+    "model_runs",
+    metadata,
+    Column("job", String(32), primary_key=True),
+    Column("model_version", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("finished_at", Float, nullable=False),
+    Column("details", Text),
+)
 
 rings = Table(
     "rings",

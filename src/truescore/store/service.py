@@ -26,14 +26,15 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, inspect, or_, select, text, update
+from sqlalchemy import Connection, delete, func, or_, select, text, update
 
 from truescore.store import schema
-
-if TYPE_CHECKING:
-    from truescore.store.store import Store
+from truescore.store.changes import bump_seq
+from truescore.store.changes import current_seq as _current_seq
+from truescore.store.migrate import migrate_service_tables
+from truescore.store.store import Store
 
 __all__ = [
     "SCOPES",
@@ -66,25 +67,9 @@ FINAL_JOB_STATES = ("done", "failed", "cancelled", "interrupted")
 
 
 # ---------------------------------------------------------------------------------------------- migration
-_ADDED_COLUMNS = {
-    "api_keys": {"user_id": "VARCHAR(256)", "scopes": "VARCHAR(64)", "rate_limit": "INTEGER",
-                 "daily_quota": "INTEGER"},
-    "jobs": {"owner": "VARCHAR(128)"},
-}
-
-
 def migrate(store: Store) -> None:
-    """Bring a store created by an earlier version up to date: add the service columns that are missing
-    (old keys keep NULL user and scopes, which means admin) and the change-sequence row."""
-    insp = inspect(store.engine)
-    with store.engine.begin() as conn:
-        for table, columns in _ADDED_COLUMNS.items():
-            have = {c["name"] for c in insp.get_columns(table)}
-            for name, sql_type in columns.items():
-                if name not in have:
-                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
-        if conn.execute(select(schema.changes.c.seq).where(schema.changes.c.id == 1)).first() is None:
-            conn.execute(schema.changes.insert().values(id=1, seq=0))
+    """Bring a store created by an earlier version up to date (see :mod:`truescore.store.changes`)."""
+    migrate_service_tables(store.engine)
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -288,18 +273,9 @@ def list_audit(store: Store, *, key_id: str | None = None, user_id: str | None =
 
 
 # ---------------------------------------------------------------------------------------------- change sequence
-def bump_seq(conn: Connection) -> int:
-    """Increment the store-wide change sequence on ``conn``; returns the new value."""
-    c = schema.changes
-    conn.execute(update(c).where(c.c.id == 1).values(seq=c.c.seq + 1))
-    return int(conn.execute(select(c.c.seq).where(c.c.id == 1)).scalar_one())
-
-
 def current_seq(store: Store) -> int:
-    c = schema.changes
-    with store.engine.connect() as conn:
-        value = conn.execute(select(c.c.seq).where(c.c.id == 1)).scalar()
-    return int(value or 0)
+    """The store-wide change sequence now (:func:`truescore.store.changes.current_seq`)."""
+    return _current_seq(store.engine)
 
 
 # ---------------------------------------------------------------------------------------------- rate counters

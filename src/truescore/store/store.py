@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from truescore.domain import (
+    DEFAULT_TOPIC,
     Flag,
     FlagReason,
     Item,
@@ -46,19 +47,21 @@ from truescore.domain import (
     UserRole,
     Vote,
     from_epoch,
+    snapshot_from_frame,
     to_epoch,
 )
-from truescore.store import integrity_io, schema
+from truescore.errors import TruescoreError
+from truescore.store import schema
+from truescore.store.changes import bump_seq, current_seq
+from truescore.store.migrate import migrate_integrity_columns, migrate_service_tables
 
 __all__ = ["DEFAULT_TOPIC", "Store", "StoreError"]
 
-#: topic given to an item first seen through one of its reviews
-DEFAULT_TOPIC = "reviews.public"
 
 _CHUNK = 5000
 
 
-class StoreError(RuntimeError):
+class StoreError(TruescoreError, RuntimeError):
     """The store cannot be opened or used (bad URL, unreachable server, unknown table)."""
 
 
@@ -143,11 +146,9 @@ class Store:
         if create:
             try:
                 schema.metadata.create_all(engine)
-                from truescore.store import service
-
-                service.migrate(store)
+                migrate_service_tables(engine)
                 store._ensure_indexes()
-                integrity_io.migrate(engine)
+                migrate_integrity_columns(engine)
             except OperationalError as exc:
                 raise StoreError(f"cannot open {parsed.render_as_string(hide_password=True)}: {exc.orig}") from None
         return store
@@ -206,9 +207,7 @@ class Store:
             try:
                 yield conn
                 if state[1]:
-                    from truescore.store import service
-
-                    self._local.last_seq = service.bump_seq(conn)
+                    self._local.last_seq = bump_seq(conn)
             finally:
                 self._local.txn = None
 
@@ -224,9 +223,7 @@ class Store:
         if outer is not None and outer[0] is conn:
             outer[1] = True
         else:
-            from truescore.store import service
-
-            service.bump_seq(conn)
+            bump_seq(conn)
 
     @contextmanager
     def _conn(self, conn: Connection | None) -> Iterator[Connection]:
@@ -739,85 +736,40 @@ class Store:
         with self.engine.connect() as c:
             return [dict(row) for row in c.execute(q).mappings()]
 
+    # ------------------------------------------------------------------ runs of the jobs (staleness)
+    def change_seq(self) -> int:
+        """The store-wide change sequence: incremented by every committed transaction that wrote events."""
+        return current_seq(self.engine)
+
+    def record_run(self, job: str, model_version: str, *, seq: int, details: dict[str, Any] | None = None) -> None:
+        """Remember that ``job`` (fit, text, integrity, rank) wrote its results with ``model_version`` from
+        the events as of change sequence ``seq``; replaces the job's previous record."""
+        row = {"job": job, "model_version": model_version, "seq": int(seq), "finished_at": time.time(),
+               "details": json.dumps(details or {}, sort_keys=True)}
+        with self.transaction() as c:
+            self._upsert(c, schema.model_runs, [row])
+
+    def last_run(self, job: str) -> dict[str, Any] | None:
+        """The record of ``job``'s last run (``details`` decoded), or None if it never ran on this store."""
+        tbl = schema.model_runs
+        with self.engine.connect() as c:
+            row = c.execute(select(tbl).where(tbl.c.job == job)).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        out["details"] = json.loads(out["details"] or "{}")
+        return out
+
+    def has_text(self) -> bool:
+        """Whether any current review has a non-blank text."""
+        r = schema.reviews
+        with self.engine.connect() as conn:
+            q = select(r.c.id).where(self._live_reviews(), func.length(func.trim(r.c.text)) > 0).limit(1)
+            return conn.execute(q).first() is not None
+
     def read_table(self, table: str) -> pd.DataFrame:
         """Any table (event or derived) as a DataFrame, for export."""
         return self._frame(select(self._table(table)))
-
-
-    # ------------------------------------------------------------------ API keys and jobs (store/service.py)
-    def create_api_key(self, name: str, user_id: str | None = None, scopes: Sequence[str] | None = None,
-                       ) -> tuple[str, str]:
-        """See :func:`truescore.store.service.create_key` (no user: a platform key with the admin scope)."""
-        from truescore.store import service
-
-        return service.create_key(self, name, user_id=user_id, scopes=scopes)
-
-    def verify_api_key(self, secret: str) -> str | None:
-        """The id of the live key whose secret this is, else None."""
-        from truescore.store import service
-
-        principal = service.verify_key(self, secret)
-        return None if principal is None else principal.key_id
-
-    def revoke_api_key(self, key_id: str) -> bool:
-        from truescore.store import service
-
-        return service.revoke_key(self, key_id)
-
-    def api_keys(self) -> list[dict[str, Any]]:
-        from truescore.store import service
-
-        return service.list_keys(self)
-
-    def create_job(self, kind: str) -> str:
-        from truescore.store import service
-
-        return service.create_job(self, kind)
-
-    def update_job(self, job_id: str, status: str, message: str | None = None) -> None:
-        from truescore.store import service
-
-        service.update_job(self, job_id, status, message)
-
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
-        from truescore.store import service
-
-        return service.get_job(self, job_id)
-
-
-def snapshot_from_frame(df: pd.DataFrame) -> RatingSnapshot:
-    """Build a :class:`RatingSnapshot` from a frame with columns id, user_id, item_id, rating, min_rating,
-    max_rating, created_at and (optionally) topic."""
-    user_idx, user_ids = pd.factorize(df["user_id"], sort=False)
-    item_idx, item_ids = pd.factorize(df["item_id"], sort=False)
-    lo = df["min_rating"].to_numpy(float)
-    hi = df["max_rating"].to_numpy(float)
-    rating = (df["rating"].to_numpy(float) - lo) / (hi - lo)
-    n_items = len(item_ids)
-    item_min = np.zeros(n_items)
-    item_max = np.ones(n_items)
-    topics = np.full(n_items, DEFAULT_TOPIC, dtype=object)
-    if len(df):
-        scales = pd.DataFrame({"i": item_idx, "lo": lo, "hi": hi})
-        modal = scales.groupby(["i", "lo", "hi"]).size().reset_index(name="n")
-        modal = modal.sort_values(["i", "n"], ascending=[True, False]).drop_duplicates("i")
-        item_min[modal["i"].to_numpy()] = modal["lo"].to_numpy()
-        item_max[modal["i"].to_numpy()] = modal["hi"].to_numpy()
-        if "topic" in df:
-            first = pd.DataFrame({"i": item_idx, "t": df["topic"].to_numpy(object)}).drop_duplicates("i")
-            topics[first["i"].to_numpy()] = first["t"].to_numpy(object)
-    return RatingSnapshot(
-        user_ids=np.asarray(user_ids, dtype=object),
-        item_ids=np.asarray(item_ids, dtype=object),
-        review_ids=df["id"].to_numpy(object),
-        user_idx=user_idx.astype(np.int64),
-        item_idx=item_idx.astype(np.int64),
-        rating=rating,
-        created_at=df["created_at"].to_numpy(float),
-        item_min=item_min,
-        item_max=item_max,
-        item_topic=topics,
-    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,6 +1,7 @@
 """Review intelligence (seed 004): quality, fake probability and sentiment for every review, offline.
 
-- :class:`ReviewScorer` / :func:`score_store`: the three 0-1 scores per review (:mod:`.scorer`),
+- :class:`ReviewScorer`: the three 0-1 scores per review (:mod:`.scorer`; over a store, the score job
+  :func:`truescore.jobs.score_text`),
 - :func:`compute_features`: 82 features in 9 groups (:mod:`.features`, table in ``docs/features.md``),
 - :class:`Encoder`: the bundled all-MiniLM-L6-v2 encoder, loaded lazily with the network off (:mod:`.embed`),
 - :class:`SentimentModel`, :class:`FakeDetector`, :class:`QualityModel`: the trainable heads,
@@ -26,7 +27,6 @@ __all__ = [
     "get_encoder",
     "get_scorer",
     "product_quality",
-    "score_store",
     "train_from_files",
 ]
 
@@ -38,7 +38,6 @@ _LAZY = {
     "product_quality": "truescore.text.quality",
     "ReviewScorer": "truescore.text.scorer",
     "get_scorer": "truescore.text.scorer",
-    "score_store": "truescore.text.scorer",
     "SentimentModel": "truescore.text.sentiment",
     "compute_features": "truescore.text.features",
     "evaluate_files": "truescore.text.training",

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from truescore.errors import TruescoreError
+
 __all__ = [
     "DataUnavailable",
     "data_dir",
@@ -29,7 +31,7 @@ __all__ = [
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-class DataUnavailable(FileNotFoundError):
+class DataUnavailable(TruescoreError, FileNotFoundError):
     """The reference data folder (or one of its files) is not there."""
 
 

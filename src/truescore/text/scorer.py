@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pandas as pd
 from truescore.text._common import MODELS_DIR, check_texts, file_digest, load_artifact
 from truescore.text.features import compute_features, vader_scores
 
-__all__ = ["ARTIFACTS", "SCORE_COLUMNS", "ReviewScorer", "get_scorer", "manifest", "score_store"]
+__all__ = ["ARTIFACTS", "SCORE_COLUMNS", "ReviewScorer", "get_scorer", "manifest"]
 
 ARTIFACTS = {"sentiment": "sentiment.joblib", "fake": "fake.joblib", "quality": "quality.joblib"}
 SCORE_COLUMNS = ["review_id", "quality", "fake_probability", "sentiment"]
@@ -151,78 +151,6 @@ def get_scorer() -> ReviewScorer:
         if _SCORER is None:
             _SCORER = ReviewScorer()
         return _SCORER
-
-
-def score_store(
-    store: Any,
-    *,
-    batch_size: int | None = None,
-    progress: bool | Callable[[int, int], None] = False,
-    settings: Any = None,
-    topic: str | None = None,
-    scorer: ReviewScorer | None = None,
-) -> int:
-    """Score every review of ``store`` and write ``review_scores`` with the model version.
-
-    Features are computed once over the whole store (so reviewer history, timing bursts and duplicates see
-    every review); the encoder and heads then run in batches of ``batch_size`` (default
-    ``settings.text.batch_size``), each batch written as it is done.
-
-    Parameters
-    ----------
-    progress : bool or callable, default=False
-        True shows a rich progress bar; a callable receives ``(done, total)`` after each batch.
-
-    Returns
-    -------
-    int
-        Number of reviews scored.
-    """
-    from truescore.config import get_settings
-
-    cfg = (settings or get_settings()).text
-    size = int(batch_size or cfg.batch_size)
-    if size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {size}")
-    reviews = store.review_frame(topic) if topic is not None else store.review_frame()
-    if len(reviews) == 0:
-        return 0
-    reviews = reviews.reset_index(drop=True)
-    reviews["text"] = ["" if not isinstance(t, str) else t for t in reviews["text"].tolist()]
-    try:
-        votes = store.vote_frame()
-    except AttributeError:  # pragma: no cover - older stores
-        votes = None
-    sc = scorer or get_scorer()
-    version = sc.model_version
-    feats = compute_features(reviews, votes if votes is not None and len(votes) else None, global_duplicates=False)
-
-    def run(tick: Callable[[int], None]) -> int:
-        done = 0
-        for start in range(0, len(reviews), size):
-            part = reviews.iloc[start : start + size]
-            scored = sc.score_frame(part, features=feats.iloc[start : start + size])
-            store.write_derived("review_scores", scored.to_dict("records"), version)
-            done += len(part)
-            tick(len(part))
-        return done
-
-    if progress is True:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(TextColumn("scoring reviews"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-            task = bar.add_task("score", total=len(reviews))
-            return run(lambda n: bar.advance(task, n))
-    if callable(progress):
-        total = len(reviews)
-        state = {"done": 0}
-
-        def tick(n: int) -> None:
-            state["done"] += n
-            progress(state["done"], total)
-
-        return run(tick)
-    return run(lambda n: None)
 
 
 def manifest(models_dir: str | Path | None = None) -> dict[str, Any]:

@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,9 +60,6 @@ from truescore.trust.personal import PersonalModel
 from truescore.trust.results import TrustAnswer, WeightedRatingResult
 from truescore.trust.topics import is_within, topic_chain, validate_topic
 from truescore.trust.weights import BOOTSTRAP, NO_PATH, SELF, ReviewWeights, activity_counts, flags_on, votes_on
-
-if TYPE_CHECKING:  # pragma: no cover
-    from truescore.store import Store
 
 __all__ = ["CacheStats", "Rater"]
 
@@ -236,24 +233,6 @@ class Rater:
         index.add_votes(votes)
         index.add_flags(flags)
         return cls(graph, index, settings, personal)
-
-    @classmethod
-    def from_store(cls, store: Store, settings: TrustSettings | None = None) -> Rater:
-        """Load the current trust edges, reviews, votes, flags, items and user roles from a store.
-
-        Uses ``store.trust_frame()`` (latest statement per edge, expired and withdrawn ones dropped),
-        ``review_frame(with_text=False)``, ``vote_frame()``, ``flag_frame()``, ``item_frame()`` and
-        ``user_frame()``; no SQL here.
-        """
-        return cls.from_frames(
-            store.trust_frame(),
-            store.review_frame(with_text=False),
-            store.vote_frame(),
-            store.flag_frame(),
-            store.item_frame(),
-            store.user_frame(),
-            settings=settings,
-        )
 
     # ------------------------------------------------------------------------------------------
     # incremental updates

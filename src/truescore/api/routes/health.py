@@ -33,7 +33,7 @@ def health(state: StateDep) -> Any:
     engines = {
         "trust": state.rater_ready,
         "reliability": counts.get("item_quality", 0) > 0,
-        "text": _has_module("truescore.text", "score_store"),
+        "text": _has_module("truescore.text.scorer", "ReviewScorer"),
         "ranking": counts.get("product_rankings", 0) > 0,
     }
     return HealthPublic(version=truescore.__version__, database=state.store.dialect, counts=counts, engines=engines,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from truescore import jobs
 from truescore.api.deps import StateDep, read_access
 from truescore.api.errors import ERROR_RESPONSES
 from truescore.api.params import ItemId, Limit, Offset
+from truescore.store.integrity_io import read_rings
 
 router = APIRouter(tags=["integrity"], dependencies=[Depends(read_access)], responses=ERROR_RESPONSES)
 
@@ -48,13 +50,14 @@ class ItemIntegrityPublic(BaseModel):
     evidence_grade: str
     rings: list[dict[str, Any]]
     top_reasons: list[str]
+    model_version: str | None = Field(None, description="The integrity run the panel reads (None: never scored).")
+    stale: bool = Field(False, description="Events were written (or reviews added) since that run.")
+    note: str = Field("", description="What is missing or stale, and the command that updates it.")
 
 
 @router.get("/rings", response_model=RingsPublic)
 def list_rings(state: StateDep, limit: Limit = 100, offset: Offset = 0) -> Any:
     """Detected rings, largest first (written by `truescore score`)."""
-    from truescore.store.integrity_io import read_rings
-
     rings = read_rings(state.store)
     limit = min(limit, state.settings.api.max_page)
     return {"data": rings[offset : offset + limit], "count": len(rings)}
@@ -62,9 +65,8 @@ def list_rings(state: StateDep, limit: Limit = 100, offset: Offset = 0) -> Any:
 
 @router.get("/items/{item_id}/integrity", response_model=ItemIntegrityPublic)
 def item_integrity(state: StateDep, item_id: ItemId) -> Any:
-    """The item's integrity panel: attack detected, share of reviews flagged, evidence grade, rings."""
-    from truescore.integrity.summary import item_integrity as summary
-
+    """The item's integrity panel: attack detected, share of reviews flagged, evidence grade, rings; from the
+    suspicion `truescore score` stored (the evidence the ranking's fusion reads), saying when it is stale."""
     if state.store.get_item(item_id) is None:
         raise HTTPException(status_code=404, detail=f"item {item_id!r} not found")
-    return summary(state.store, item_id, state.settings).to_dict()
+    return jobs.item_integrity(state.store, item_id, state.settings).to_dict()

@@ -49,7 +49,7 @@ def start_score(request: Request, response: Response, key: AdminKey) -> Any:
             responses=ERROR_RESPONSES)
 def read_job(state: StateDep, job_id: JobId) -> Any:
     """A job's status: queued, running, done, failed, cancelled or interrupted, with its message."""
-    job = state.store.get_job(job_id)
+    job = service.get_job(state.store, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail=f"job {job_id!r} not found")
     return job
