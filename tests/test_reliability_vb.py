@@ -12,11 +12,11 @@ from scipy.special import digamma, gammaln
 from truescore.config import ReliabilitySettings
 from truescore.domain import RatingSnapshot
 from truescore.jobs import write_result
-from truescore.store import Store
 from truescore.reliability import ReliabilityResult, VBReliability, derived_records, fit
 from truescore.reliability._layout import RatingLayout
 from truescore.reliability._stats import gamma_interval
 from truescore.reliability.vb import VBOptions, VBState, _gamma_mstep, _Hyper, vb_fit_arrays, vb_sweeps
+from truescore.store import Store
 
 # ---------------------------------------------------------------------------------------------- fixtures
 

@@ -77,6 +77,7 @@ def _long_enough(texts: list[Any], min_words: int) -> int:
 def test_spark_score_near_duplicates_in_spark_equal_truescore_score(
         spark: Any, dup_world: dict[str, Any], tmp_path: Path, parts: int, monkeypatch: pytest.MonkeyPatch) -> None:
     import truescore.integrity.runner as runner
+    import truescore.spark.integrity as spark_integrity_module
     from truescore.config import get_settings
     from truescore.spark.score import score_run
 
@@ -88,7 +89,7 @@ def test_spark_score_near_duplicates_in_spark_equal_truescore_score(
         seen.append((reviews, kw.get("clusters"), out[0].duplicates))
         return out
 
-    monkeypatch.setattr(runner, "integrity_from_frame", spy)
+    monkeypatch.setattr(spark_integrity_module, "integrity_from_frame", spy)  # the name it calls
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
     report = score_run(spark, dup_world["reviews"], tmp_path, text=False, fit=dup_world["fit"])
     # the driver-side frame: metadata only, never a text; the clusters formed in Spark
@@ -134,6 +135,7 @@ def test_reviews_of_items_missing_from_items_parquet_leave_the_buckets(spark: An
     import shutil
 
     import truescore.integrity.runner as runner
+    import truescore.spark.integrity as spark_integrity_module
     from truescore.spark.fit import live_reviews
     from truescore.spark.integrity import integrity_review_frame, spark_integrity
 
@@ -163,7 +165,7 @@ def test_reviews_of_items_missing_from_items_parquet_leave_the_buckets(spark: An
         seen.append(out[0])
         return out
 
-    monkeypatch.setattr(runner, "integrity_from_frame", spy)
+    monkeypatch.setattr(spark_integrity_module, "integrity_from_frame", spy)  # the name it calls
     run = spark_integrity(spark, path, live, fit=dup_world["fit"])
     (got,) = seen
     for name in ("group", "accounts", "evidence", "lift"):

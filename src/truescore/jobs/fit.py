@@ -111,7 +111,7 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
     """
     from truescore.jobs.results import MissingResultError, require_fresh
 
-    run = require_fresh(store, JOB, "the reliability fit", "truescore fit")
+    run = require_fresh(store, JOB, "reliability fit", "truescore fit")
     d = run["details"]
     users = {r["user_id"]: r for r in store.read_derived("user_reliability")}
     items = {r["item_id"]: r for r in store.read_derived("item_quality")}

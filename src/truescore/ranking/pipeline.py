@@ -276,16 +276,34 @@ def ranking_inputs(
             evidence, group, labels = integrity.evidence, integrity.group, integrity.labels
         else:
             evidence, group, labels = integrity_for_fusion(integrity)
+    prior = item_prior(reliability)
     inputs = FusionInputs(
         item_idx=snapshot.item_idx, user_idx=snapshot.user_idx, rating=snapshot.rating,
         created_at=snapshot.created_at, n_items=snapshot.n_items, n_users=snapshot.n_users,
         reliability=reliability.reliability, bias=reliability.bias, fake_probability=fake, trust=trust,
-        prior_mean=reliability.hyper.mu0, prior_precision=reliability.hyper.tau0,
+        prior_mean=prior[0], prior_precision=prior[1],
         review_ids=snapshot.review_ids, item_ids=snapshot.item_ids, user_ids=snapshot.user_ids,
         integrity=evidence, group=group, group_labels=labels,
     )
     ctx = RankContext(fusion_context(inputs, cfg.ranking, cfg.integrity), cfg.ranking, now)
     return RankingInputs(snapshot, inputs, ctx, observer)
+
+
+#: smallest between-item variance of the moment prior (normalised scale): a prior sd of at least 0.01
+_MIN_PRIOR_VARIANCE = 1e-4
+
+
+def item_prior(reliability: ReliabilityResult) -> tuple[float, float]:
+    """The item prior ``N(mu0, 1/tau0)`` the fusion starts from: the fit's own (VB, empirical Bayes), or, for a
+    fit without one (the seed's torch model is a plain likelihood: ``tau0`` is NaN), the moment estimate
+    over the rated items' fitted means ``m_i``: ``mu0 = mean(m_i)``, ``tau0 = 1 / max(var(m_i), 1e-4)``."""
+    h = reliability.hyper
+    if np.isfinite(h.mu0) and np.isfinite(h.tau0) and h.tau0 > 0:
+        return float(h.mu0), float(h.tau0)
+    means = reliability.item_mean[(reliability.item_n_ratings > 0) & np.isfinite(reliability.item_mean)]
+    if means.size == 0:
+        return 0.5, 1.0 / _MIN_PRIOR_VARIANCE
+    return float(means.mean()), 1.0 / max(float(means.var()), _MIN_PRIOR_VARIANCE)
 
 
 def rank_frames(

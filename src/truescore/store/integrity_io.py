@@ -101,22 +101,14 @@ def read_rings(store: Store) -> list[dict[str, Any]]:
 
 
 def item_review_suspicion(store: Store, item_id: str) -> list[dict[str, Any]]:
-    """The current reviews of ``item_id`` with their stored suspicion (None when not scored yet)."""
+    """The current reviews of ``item_id`` (the store's one rule, :meth:`Store._live_reviews`) with their stored
+    suspicion (None when not scored yet)."""
     r, s = schema.reviews, schema.review_scores
     q = (select(r.c.id, r.c.user_id, r.c.rating, r.c.min_rating, r.c.max_rating, r.c.created_at, s.c.suspicion,
                 s.c.suspicion_reasons)
-         .select_from(r.outerjoin(s, s.c.review_id == r.c.id)).where(r.c.item_id == item_id))
+         .select_from(r.outerjoin(s, s.c.review_id == r.c.id)).where(r.c.item_id == item_id, store._live_reviews()))
     with store.engine.connect() as conn:
-        rows = [dict(row) for row in conn.execute(q).mappings()]
-    superseded = {row["id"] for row in rows} & _superseded_ids(store, item_id)
-    return [row for row in rows if row["id"] not in superseded]
-
-
-def _superseded_ids(store: Store, item_id: str) -> set[str]:
-    r = schema.reviews
-    with store.engine.connect() as conn:
-        return {x for (x,) in conn.execute(select(r.c.supersedes).where((r.c.item_id == item_id)
-                                                                        & r.c.supersedes.is_not(None)))}
+        return [dict(row) for row in conn.execute(q).mappings()]
 
 
 def suspicion_frame(store: Store) -> Any:
