@@ -26,13 +26,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from truescore.domain import RatingSnapshot
+
+if TYPE_CHECKING:
+    from truescore.store import Store
 
 __all__ = ["SynthConfig", "SynthTruth", "SynthWorld", "account_labels", "add_bot_attack", "add_genuine_change",
            "add_incentivised", "add_item", "add_ring_campaign", "add_sock_puppets", "campaign_text", "generate",
@@ -171,7 +174,7 @@ class SynthWorld:
             self.ratings["text_code"][start:stop], self.ratings["stars"][start:stop],
             self.items["topic"][self.ratings["item"][start:stop]], strict=True)]
 
-    def write(self, store: Any, *, chunk: int = 50_000,
+    def write(self, store: Store, *, chunk: int = 50_000,
               progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
         """Write every event through ``store`` (a :class:`truescore.store.Store`); returns rows per table."""
         written: dict[str, int] = {}
@@ -203,7 +206,7 @@ class SynthWorld:
         written["flags"] = _write_chunks(store, "flags", flags, chunk, progress)
         return written
 
-    def _write_reviews(self, store: Any, chunk: int, progress: Callable[[str, int, int], None] | None) -> int:
+    def _write_reviews(self, store: Store, chunk: int, progress: Callable[[str, int, int], None] | None) -> int:
         """Insert the ratings as reviews in transactions of ``chunk`` rows; returns how many were new."""
         r = self.ratings
         n = self.n_ratings
@@ -287,7 +290,7 @@ class SynthWorld:
         }
 
 
-def _write_chunks(store: Any, table: str, rows: list[dict[str, Any]], chunk: int,
+def _write_chunks(store: Store, table: str, rows: list[dict[str, Any]], chunk: int,
                   progress: Callable[[str, int, int], None] | None) -> int:
     total = 0
     for start in range(0, len(rows), chunk):
