@@ -24,7 +24,9 @@ One new rating :math:`(u, i, r)` (update)
    the rater's items (O(n_u)) and those of at most ``budget`` of item :math:`i`'s raters (the ones whose
    :math:`\beta` moved most, by more than :math:`\sqrt{tol}` relatively); the items with the largest
    :math:`|\Delta m_k|` above ``tol`` are re-solved as in 2, at most ``budget`` of them, and if any was,
-   item :math:`i` is re-solved once more (its raters' sums moved).
+   item :math:`i` is re-solved once more (its raters' sums moved). The re-solves change the rater's
+   reliability again (its items feed back into it), so the ripple is repeated from the new state, at
+   most 3 rounds, while it finds items to re-solve.
 4. **Rolling refresh**: ``refresh`` further items are re-solved in round-robin order, so every item is
    revisited at least every ``n_items / refresh`` updates and second-order effects (items whose raters
    changed through other items) cannot accumulate.
@@ -52,8 +54,8 @@ over the old one and only re-solving the item (what the API used to do) leaves t
 rater's sum then no longer matches its ratings, can go negative, and so can its reliability.
 
 **Remove a rater** (erasure): all its ratings are downdated at once: :math:`n_u = 0`, :math:`S_u = 0`,
-and every item it rated is re-solved over its remaining ratings. The rater has no other items left, so
-there is no ripple.
+and every item it rated is re-solved over its remaining ratings, with the ripple from that item's other
+raters (the removed rater has no items left to ripple to).
 
 Between full sweeps the updater is approximate (it re-solves locally and keeps the hyperparameters of
 the last full fit); a replace followed by replacing back returns to the earlier state up to the ripple's
@@ -92,6 +94,10 @@ __all__ = ["OnlineReliability", "OnlineUpdate"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 _EMPTY = np.empty(0, dtype=np.int64)
+#: most rounds of the ripple per change: each re-solves the items whose first-order change (given what
+#: the previous round re-solved) is above ``tol``; a rater's items feed back into its reliability, which
+#: under mean field takes 2-3 rounds to settle after a far re-rating
+_RIPPLE_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,15 +314,26 @@ class OnlineReliability(BaseEstimator):
         many items were re-solved."""
         n_before, beta_before = float(self._n.data[u]), float(self._beta.data[u])
         change_rater()
+        return self._solve_and_ripple(u, i, others, n_before, beta_before) + self._rolling_refresh()
+
+    def _solve_and_ripple(self, u: int, i: int, others: IntArray, n_before: float, beta_before: float) -> int:
+        """Steps 2 and 3: re-solve item ``i``, then up to ``_RIPPLE_ROUNDS`` rounds of :meth:`_ripple`
+        (rater ``u`` had count ``n_before`` and rate ``beta_before`` before step 1), each followed by
+        a re-solve of item ``i``. Returns how many items were re-solved."""
         users_i, ds = self._solve_item(i)
         solved = 1
-        if self._budget > 0:
+        for _ in range(_RIPPLE_ROUNDS if self._budget > 0 else 0):
+            n_start, beta_start = float(self._n.data[u]), float(self._beta.data[u])
+            if n_start == n_before and abs(beta_start - beta_before) <= self._tol * beta_start:
+                others = _EMPTY        # u's reliability barely moved since its items were last solved
             rippled = self._ripple(u, i, others, n_before, beta_before, users_i, ds)
-            if rippled:
-                # the re-solved neighbours moved the sums of item i's raters: solve it once more
-                self._solve_item(i)
-                solved += rippled + 1
-        solved += self._rolling_refresh()
+            if not rippled:
+                break
+            # the re-solved neighbours moved the sums of item i's raters (and of u): solve i once more,
+            # and ripple again from what the re-solves of this round saw
+            users_i, ds = self._solve_item(i)
+            solved += rippled + 1
+            n_before, beta_before = n_start, beta_start
         return solved
 
     def _ripple(self, u: int, i: int, others: IntArray, n_before: float, beta_before: float, users_i: IntArray,
@@ -517,8 +534,9 @@ class OnlineReliability(BaseEstimator):
 
         :math:`n_u = 0`, :math:`S_u = 0` (so :math:`q(\alpha_u)` is the prior :math:`\mathrm{Gamma}(a_0, b_0)`),
         then each item the rater rated is re-solved over its remaining ratings, correcting the sums of
-        their raters; the rater has no other items, so there is no ripple. One rolling refresh follows,
-        and the removal counts as one change per rating for the full-sweep schedule.
+        their raters, with the ripple from those raters (steps 2 and 3; the removed rater has no items
+        left to ripple to). One rolling refresh follows, and the removal counts as one change per rating
+        for the full-sweep schedule.
 
         Returns
         -------
@@ -539,9 +557,7 @@ class OnlineReliability(BaseEstimator):
         self._ss.data[u] = 0.0
         self._set_rate(u)
         for j in np.unique(self._ri.data[mine]).tolist():
-            users_j, ds = self._solve_item(int(j))
-            if self._budget > 0 and self._ripple(u, int(j), _EMPTY, 0.0, self._b0, users_j, ds):
-                self._solve_item(int(j))
+            self._solve_and_ripple(u, int(j), _EMPTY, 0.0, self._b0)
         self._rolling_refresh()
         self._changed(int(mine.shape[0]))
         return int(mine.shape[0])
