@@ -8,9 +8,17 @@ for the next batch fit. This module only maps ids to the updater's inner indices
 :meth:`~truescore.reliability.online.OnlineReliability.result` between writes.
 
 Limits (the updater's): the model without rater bias (``reliability.use_bias = False``) and the VB
-backend only. A review that replaces its author's earlier review of the same item (one current rating
-per user and item) changes the value of that rating in place (:meth:`OnlineEstimates.replace`): the
-rating is counted once, and the item is re-solved.
+backend only.
+
+The model holds one rating per user and item, like the store's snapshot (a user's current review of the
+item). A review written through the API becomes that rating (:meth:`OnlineEstimates.add`): if the model
+already holds one for the pair (the review replaces its author's earlier review), the old rating is
+downdated and the new one added (:meth:`OnlineReliability.replace
+<truescore.reliability.online.OnlineReliability.replace>`), so the rater's sufficient statistics
+:math:`n_u, S_u` lose exactly what the old rating contributed; otherwise it is a new rating.
+:meth:`OnlineEstimates.remove` (a deleted review) and :meth:`OnlineEstimates.erase` (an erased user) are
+the downdates of one rating and of all of a user's ratings. (The routes that delete reviews and erase
+users currently rebuild the whole engine state from the store, which refits this model too.)
 """
 
 from __future__ import annotations
@@ -56,49 +64,60 @@ class OnlineEstimates:
         self._result: ReliabilityResult | None = None
         self._result_at = -1
 
+    def _pair(self, r: dict[str, Any]) -> tuple[int, int]:
+        """Inner indices of a review's user and item, creating new ones (new items take its scale)."""
+        u = self._users.get(r["user_id"])
+        if u is None:
+            u = self._users[r["user_id"]] = len(self._user_ids)
+            self._user_ids.append(r["user_id"])
+        i = self._items.get(r["item_id"])
+        if i is None:
+            i = self._items[r["item_id"]] = len(self._item_ids)
+            self._item_ids.append(r["item_id"])
+            self._item_min.append(float(r["min_rating"]))
+            self._item_max.append(float(r["max_rating"]))
+        return u, i
+
     def add(self, reviews: Sequence[dict[str, Any]]) -> int:
-        """Feed new reviews (rows with item_id, user_id, rating, min_rating, max_rating); returns how many."""
+        """Make each review (rows with item_id, user_id, rating, min_rating, max_rating), in order, its
+        author's current rating of the item: a replace (downdate of the rating the model holds for the
+        pair, then the update with the new one) if there is one, else a new rating. Returns how many
+        replaced a rating."""
+        replaced = 0
         for r in reviews:
-            u = self._users.get(r["user_id"])
-            if u is None:
-                u = self._users[r["user_id"]] = len(self._user_ids)
-                self._user_ids.append(r["user_id"])
-            i = self._items.get(r["item_id"])
-            if i is None:
-                i = self._items[r["item_id"]] = len(self._item_ids)
-                self._item_ids.append(r["item_id"])
-                self._item_min.append(float(r["min_rating"]))
-                self._item_max.append(float(r["max_rating"]))
-            self.model.update(u, i, normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"])))
-        return len(reviews)
+            u, i = self._pair(r)
+            x = normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"]))
+            held = self.model.ratings_of(u, i).shape[0]
+            if held:
+                self.model.replace(u, i, x)
+                replaced += 1
+            else:
+                self.model.update(u, i, x)
+        return replaced
 
     def replace(self, reviews: Sequence[dict[str, Any]]) -> int:
-        """Reviews that replace their author's current rating of the item: the stored rating of the
-        (user, item) pair takes the new value, and the item's posterior is re-solved exactly given its
-        raters (:meth:`OnlineReliability._solve_item`, which keeps the raters' sums consistent); a pair
-        the model does not hold is added as a new rating. Returns how many were replaced."""
-        model = self.model
-        done = 0
-        for r in reviews:
-            u, i = self._users.get(r["user_id"]), self._items.get(r["item_id"])
-            x = normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"]))
-            if u is None or i is None:
-                self.add([r])
-                continue
-            idx = model._item_ratings(i)
-            mine = idx[model._ru.data[idx] == u]
-            if mine.shape[0] == 0:
-                self.add([r])
-                continue
-            model._rv.data[mine] = x
-            model._solve_item(i)
-            self._result = None
-            done += 1
-        return done
+        """Reviews that replace their author's current rating of the item: the same as :meth:`add` (which
+        tells a replace from a first rating by the pairs the model holds). Returns how many replaced."""
+        return self.add(reviews)
+
+    def remove(self, user_id: str, item_id: str) -> int:
+        """A deleted review: the downdate of ``user_id``'s rating of ``item_id`` (see
+        :meth:`OnlineReliability.remove <truescore.reliability.online.OnlineReliability.remove>`).
+        Returns how many ratings were removed (0: the model holds none for the pair)."""
+        u, i = self._users.get(user_id), self._items.get(item_id)
+        if u is None or i is None:
+            return 0
+        return self.model.remove(u, i)
+
+    def erase(self, user_id: str) -> int:
+        """An erased user: the downdate of all of ``user_id``'s ratings (see :meth:`OnlineReliability.remove_user
+        <truescore.reliability.online.OnlineReliability.remove_user>`). Returns how many were removed."""
+        u = self._users.get(user_id)
+        return 0 if u is None else self.model.remove_user(u)
 
     def result(self) -> ReliabilityResult:
         """The current estimates (recomputed only after new ratings)."""
-        n = self.model.n_ratings_
+        n = self.model.n_changes_
         if self._result is None or self._result_at != n:
             n_users, n_items = self.model.n_users_, self.model.n_items_
             view = RatingSnapshot(
@@ -118,6 +137,8 @@ class OnlineEstimates:
         if k is None:
             return None
         res = self.result()
+        if res.item_n_ratings[k] == 0:
+            return None
         return {"item_id": item_id, "quality": float(res.item_quality[k]), "quality_sd": float(res.item_quality_sd[k]),
                 "n_ratings": int(res.item_n_ratings[k]), "effective_weight": float(res.item_effective_weight[k])}
 
@@ -127,6 +148,8 @@ class OnlineEstimates:
         if k is None:
             return None
         res = self.result()
+        if res.user_n_ratings[k] == 0:
+            return None
         return {"user_id": user_id, "reliability": float(res.reliability[k]),
                 "reliability_lo": float(res.reliability_lo[k]), "reliability_hi": float(res.reliability_hi[k]),
                 "bias": float(res.bias[k]), "n_ratings": int(res.user_n_ratings[k])}

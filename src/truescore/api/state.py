@@ -256,8 +256,12 @@ class ApiState:
         """Apply events just written to the store (validated rows, epoch times) to the cached state.
 
         ``rows`` are the events that are new and current (a review older than its author's current
-        review of the item is history and not applied); ``new_rows`` are the reviews that are a user's
-        first rating of an item (only those are fed to the online reliability model). ``seq`` is the
+        review of the item is history and not applied); ``new_rows`` are the reviews among them that are
+        a user's first rating of an item. Every review of ``rows`` is fed, in order, to the online
+        reliability model (:meth:`OnlineEstimates.add`), which replaces the rating it holds for the
+        (user, item) pair by the exact downdate of the old rating followed by the update with the new
+        one, and adds a rating for a pair it does not hold (it decides by the pairs it holds, which are
+        the store's current reviews, so ``new_rows`` is not needed for it). ``seq`` is the
         change sequence the write committed: if it directly follows the one the state has seen, no
         other process wrote in between and the state stays current; otherwise the next check of the
         store rebuilds it. The caller holds :attr:`write_lock` from before the store write until this
@@ -271,12 +275,7 @@ class ApiState:
                 self._apply_to_rater(rater, kind, rows)
             with self.online_lock:
                 if kind == "reviews" and self._online is not None:
-                    fresh = {id(r) for r in new_rows}
-                    if new_rows:
-                        self._online.add(new_rows)
-                    replacing = [r for r in rows if id(r) not in fresh]
-                    if replacing:
-                        self._online.replace(replacing)
+                    self._online.add(rows)
         if seq is not None and self._seen_seq is not None and seq == self._seen_seq + 1:
             self._seen_seq = seq
         self.version += 1
