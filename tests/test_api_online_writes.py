@@ -116,7 +116,7 @@ def post(client: TestClient, key: str, review_id: str, item: str, stars: float, 
 def test_online_model_agrees_with_a_batch_fit_after_every_kind_of_write(world: Store) -> None:
     """New rating, own re-rating (4 -> 1), re-rating back, deleted review, erased user, through the API with
     ann's own key."""
-    _, key = world.create_api_key("ann", user_id=ANN)
+    _, key = service.create_key(world, "ann", user_id=ANN)
     with TestClient(create_app(world, settings())) as client:
         assert_agrees(client, world, stars=1e-6, rel=1e-6)   # the startup fit is a batch fit
 
@@ -151,7 +151,7 @@ def test_online_model_agrees_with_a_batch_fit_after_every_kind_of_write(world: S
 def test_toggling_a_rating_many_times_keeps_the_model_sane(world: Store) -> None:
     """Ten re-ratings of the thin item between 5 and 1: the online model stays near the batch fit and
     every reliability finite and positive (the old code drifted further with every toggle)."""
-    _, key = world.create_api_key("ann", user_id=ANN)
+    _, key = service.create_key(world, "ann", user_id=ANN)
     with TestClient(create_app(world, settings())) as client:
         for n in range(10):
             post(client, key, f"t{n}", FEW, 5.0 if n % 2 else 1.0, minutes_ago=60 - n)
