@@ -12,7 +12,7 @@ class                          raised when
 ``ConfigError``                a setting is out of its range (config.py)
 ``RuleError``                  an event breaks a write rule (domain.py)
 ``ImportValidationError``      rows of an import are invalid (store/ingest.py)
-``StoreError``                 the store cannot be opened or used (store/store.py)
+``StoreError``                 the store cannot be opened or used (store/errors.py)
 ``MissingResultError``         a job needs another job's stored results and there are none
 ``StaleResultError``           those results were computed before later events
 ``DataUnavailable``            a reference data set is not on this machine (text/datasets.py)

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from truescore.api.authz import require_scope
 from truescore.api.state import ApiState
-from truescore.store import Store, service
+from truescore.store import Store, StoreError, service
 from truescore.store.service import Principal
 
 __all__ = ["AdminKey", "ReadAccess", "StateDep", "StoreDep", "WriteKey", "get_state", "read_access", "require_admin",
@@ -37,7 +37,13 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def get_state(request: Request) -> ApiState:
+    """The process's state; a store found gone or replaced (:attr:`ApiState.store_problem`, checked by the
+    refresher and by /health) answers 503 instead of serving cached numbers of a store that is no more."""
     state: ApiState = request.app.state.truescore
+    if state.store_problem is not None:  # look again (the store may be back), off the event loop
+        problem = await run_in_threadpool(state.check_identity)
+        if problem is not None:
+            raise StoreError(problem)
     return state
 
 

@@ -24,6 +24,7 @@ derived tables the engines write; this module only decides when to rebuild what.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -148,6 +149,11 @@ class ApiState:
         self._summary_lock = threading.Lock()
         #: the store's change sequence that the cached state has seen (None: not built yet)
         self._seen_seq: int | None = None
+        #: the derived-results sequence and the fit run the cached summaries and online model were built from
+        self._seen_derived = store.derived_seq()
+        self._seen_fit = self._fit_token()
+        #: why the store cannot be used (deleted, replaced, dropped), found by the refresher; reads answer 503
+        self.store_problem: str | None = None
         #: per-key rate limits and quotas (api.rate_*)
         self.limiter = Limiter(store, settings)
         self._stop = threading.Event()
@@ -320,7 +326,11 @@ class ApiState:
             raise ValueError(f"unknown event kind {kind!r}")
 
     def derived_changed(self) -> None:
-        """A job rewrote derived tables: the summaries must be rebuilt."""
+        """A job of this process rewrote derived tables: the summaries must be rebuilt (and the refresher
+        need not react to this process's own results again)."""
+        with contextlib.suppress(Exception):  # the store may be down: the next check sees the rest
+            self._seen_derived = self.store.derived_seq()
+            self._seen_fit = self._fit_token()
         self.version += 1
 
     # ------------------------------------------------------------------ summaries
@@ -366,14 +376,44 @@ class ApiState:
         return out
 
     # ------------------------------------------------------------------ changes by other processes
+    def _fit_token(self) -> tuple[str, float] | None:
+        run = self.store.last_run("fit")
+        return None if run is None else (str(run["model_version"]), float(run["finished_at"]))
+
+    def check_derived(self) -> bool:
+        """Derived results written by another process (a CLI fit, score or rank, a Spark import): the
+        summaries are rebuilt on the next read, and a new fit restarts the online model; returns whether
+        anything changed."""
+        seq = self.store.derived_seq()
+        if seq == self._seen_derived:
+            return False
+        self._seen_derived = seq
+        fit = self._fit_token()
+        if fit != self._seen_fit:
+            self._seen_fit = fit
+            if self._rater is not None:
+                self.refit_online()
+        self.version += 1
+        return True
+
+    def check_identity(self) -> str | None:
+        """Check that the store is still the one this process opened (:meth:`Store.identity_problem`) and
+        remember the answer for the reads (:attr:`store_problem`)."""
+        self.store_problem = self.store.identity_problem()
+        return self.store_problem
+
     def check_store(self) -> bool:
         """Rebuild if the store's change sequence moved past what this process has seen (another
-        process wrote or erased events); returns whether it did."""
-        if self._rater is None:
+        process wrote or erased events); see derived results another process wrote; returns whether the
+        cached state changed."""
+        if self.check_identity() is not None:
             return False
+        changed = self.check_derived()
+        if self._rater is None:
+            return changed
         with self.write_lock, self._build_lock:
             if service.current_seq(self.store) == self._seen_seq and not self._personal_stale():
-                return False
+                return changed
             self._rebuild_locked()
             return True
 

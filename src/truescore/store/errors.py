@@ -9,18 +9,22 @@ to its first line, without the SQL statement SQLAlchemy appends.
 
 from __future__ import annotations
 
-__all__ = ["unavailable_reason"]
+from truescore.errors import TruescoreError
+
+__all__ = ["StoreError", "unavailable_reason"]
+
+class StoreError(TruescoreError, RuntimeError):
+    """The store cannot be opened or used (bad URL, unreachable server, unknown table)."""
+
 
 #: SQLSTATE classes and codes of PostgreSQL that mean "the store cannot be used now"
-_PG_UNAVAILABLE = ("08", "53", "57", "25006")
+_PG_UNAVAILABLE = ("08", "53", "57", "25006", "42P01")  # 42P01: a table is gone (database dropped)
 _MAX_REASON = 300
 
 
 def unavailable_reason(exc: BaseException) -> str | None:
     """One line saying why the store cannot be used, if ``exc`` is such a failure; else None."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    from truescore.store.store import StoreError
 
     if isinstance(exc, StoreError):
         return _first_line(str(exc))

@@ -7,6 +7,8 @@ Below the store and its service modules, so that none of them imports another fo
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import Engine, inspect, select, text
 
 from truescore.store import schema
@@ -23,7 +25,8 @@ _ADDED_COLUMNS = {
 
 def migrate_service_tables(engine: Engine) -> None:
     """Bring a store created by an earlier version up to date: add the service columns that are missing
-    (old keys keep NULL user and scopes, which means admin) and the change-sequence row (idempotent)."""
+    (old keys keep NULL user and scopes, which means admin), the change-sequence rows and the store's id
+    (idempotent)."""
     insp = inspect(engine)
     with engine.begin() as conn:
         for table, columns in _ADDED_COLUMNS.items():
@@ -31,8 +34,12 @@ def migrate_service_tables(engine: Engine) -> None:
             for name, sql_type in columns.items():
                 if name not in have:
                     conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
-        if conn.execute(select(schema.changes.c.seq).where(schema.changes.c.id == 1)).first() is None:
-            conn.execute(schema.changes.insert().values(id=1, seq=0))
+        for row in (1, 2):  # event writes, derived-result writes (truescore.store.changes)
+            if conn.execute(select(schema.changes.c.seq).where(schema.changes.c.id == row)).first() is None:
+                conn.execute(schema.changes.insert().values(id=row, seq=0))
+        meta = schema.store_meta
+        if conn.execute(select(meta.c.value).where(meta.c.key == "store_id")).first() is None:
+            conn.execute(meta.insert().values(key="store_id", value=uuid.uuid4().hex))
 
 
 _NEW_COLUMNS = {"review_scores": ("suspicion", "suspicion_reasons", "integrity_evidence", "integrity_group"),

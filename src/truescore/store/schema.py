@@ -39,6 +39,7 @@ __all__ = [
     "review_scores",
     "reviews",
     "rings",
+    "store_meta",
     "trust",
     "user_reliability",
     "users",
@@ -230,6 +231,15 @@ changes = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
+)
+
+#: facts about the store itself: ``store_id``, a random id written when the store is created, by which a
+#: process that holds the store open tells that the database under it was dropped and created anew
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
 )
 
 #: request and event counters of the database rate limiter, per key, bucket and window start

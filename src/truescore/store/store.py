@@ -8,7 +8,9 @@ or the compact :class:`~truescore.domain.RatingSnapshot` arrays with ratings nor
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from truescore.domain import (
     DEFAULT_TOPIC,
@@ -50,19 +52,15 @@ from truescore.domain import (
     snapshot_from_frame,
     to_epoch,
 )
-from truescore.errors import TruescoreError
 from truescore.store import schema
-from truescore.store.changes import bump_seq, current_seq
+from truescore.store.changes import DERIVED, bump_seq, current_seq
+from truescore.store.errors import StoreError
 from truescore.store.migrate import migrate_integrity_columns, migrate_service_tables
 
 __all__ = ["DEFAULT_TOPIC", "Store", "StoreError"]
 
 
 _CHUNK = 5000
-
-
-class StoreError(TruescoreError, RuntimeError):
-    """The store cannot be opened or used (bad URL, unreachable server, unknown table)."""
 
 
 def _epoch(value: datetime | float | None) -> float | None:
@@ -112,6 +110,10 @@ class Store:
         self.engine = engine
         self.dialect: str = engine.dialect.name
         self._local = threading.local()
+        #: what this process opened: the SQLite file's (device, inode) and the store's id (store_meta)
+        self._file: str | None = None
+        self._inode: tuple[int, int] | None = None
+        self.store_id: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -151,7 +153,62 @@ class Store:
                 migrate_integrity_columns(engine)
             except OperationalError as exc:
                 raise StoreError(f"cannot open {parsed.render_as_string(hide_password=True)}: {exc.orig}") from None
+        database = parsed.database if backend == "sqlite" else None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            store._file = database
+        store._remember_identity()
         return store
+
+    # ------------------------------------------------------------------ identity (issue 20)
+    def _remember_identity(self) -> None:
+        """Note what was opened, so a store deleted or replaced under this process is noticed."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                st = os.stat(self._file)
+                self._inode = (st.st_dev, st.st_ino)
+        with contextlib.suppress(SQLAlchemyError), self.engine.connect() as conn:
+            self.store_id = self._read_store_id(conn)
+
+    @staticmethod
+    def _read_store_id(conn: Connection) -> str | None:
+        meta = schema.store_meta
+        value = conn.execute(select(meta.c.value).where(meta.c.key == "store_id")).scalar()
+        return None if value is None else str(value)
+
+    def identity_problem(self, conn: Connection | None = None) -> str | None:
+        """Why this store object no longer writes to the store it opened, or None: its SQLite file was
+        deleted, moved or replaced (the open connection would write to an unlinked file: lost at restart),
+        or the database was dropped (its tables are gone) or created anew (another store id)."""
+        if self._file is not None and self._inode is not None:
+            try:
+                st = os.stat(self._file)
+            except FileNotFoundError:
+                return f"the store file {self._file} was deleted or moved while open: nothing can be written to it"
+            except OSError as exc:
+                return f"the store file {self._file} cannot be checked: {exc.strerror}"
+            if (st.st_dev, st.st_ino) != self._inode:
+                return f"the store file {self._file} was replaced by another file while open"
+        if self.store_id is None:
+            return None
+        try:
+            if conn is not None:
+                found = self._read_store_id(conn)
+            else:
+                with self.engine.connect() as own:
+                    found = self._read_store_id(own)
+        except (ProgrammingError, OperationalError) as exc:
+            if "no such table" not in str(exc) and getattr(getattr(exc, "orig", None), "sqlstate", None) != "42P01":
+                raise  # unreachable, locked, ...: the caller's usual one-line 503
+            return "the store's tables are gone: the database was dropped or emptied while open"
+        if found != self.store_id:
+            return "the database was replaced by another store while open (its store id changed)"
+        return None
+
+    def check_identity(self, conn: Connection | None = None) -> None:
+        """Raise :class:`StoreError` (the API's 503) if :meth:`identity_problem` finds one."""
+        problem = self.identity_problem(conn)
+        if problem is not None:
+            raise StoreError(problem)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -202,6 +259,7 @@ class Store:
             yield outer[0]
             return
         with self.engine.begin() as conn:
+            self.check_identity(conn)  # never acknowledge a write to a store that is gone
             state = [conn, False]
             self._local.txn = state
             try:
@@ -704,7 +762,9 @@ class Store:
             row["fitted_at"] = fitted_at
             rows.append(row)
         with self.engine.begin() as c:
-            return self._upsert(c, self._table(table), rows)
+            n = self._upsert(c, self._table(table), rows)
+            bump_seq(c, DERIVED)
+            return n
 
     def import_derived(self, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
         """Load derived rows computed elsewhere (e.g. a Spark run) in ONE transaction, keeping each row's
@@ -723,6 +783,7 @@ class Store:
                 if name == "rings":  # a run's rings replace the table, as truescore score does
                     c.execute(tbl.delete())
                 out[name] = self._upsert(c, tbl, rows)
+            bump_seq(c, DERIVED)
         return out
 
     def read_derived(self, table: str, key: str | None = None) -> list[dict[str, Any]]:
@@ -741,6 +802,15 @@ class Store:
         """The store-wide change sequence: incremented by every committed transaction that wrote events."""
         return current_seq(self.engine)
 
+    def derived_seq(self) -> int:
+        """The derived-results sequence: incremented by every write of derived results or of a run record."""
+        return current_seq(self.engine, DERIVED)
+
+    def mark_derived_changed(self) -> None:
+        """Derived results were written outside :meth:`write_derived` (e.g. the integrity columns)."""
+        with self.engine.begin() as c:
+            bump_seq(c, DERIVED)
+
     def record_run(self, job: str, model_version: str, *, seq: int, details: dict[str, Any] | None = None) -> None:
         """Remember that ``job`` (fit, text, integrity, rank) wrote its results with ``model_version`` from
         the events as of change sequence ``seq``; replaces the job's previous record."""
@@ -748,6 +818,7 @@ class Store:
                "details": json.dumps(details or {}, sort_keys=True)}
         with self.transaction() as c:
             self._upsert(c, schema.model_runs, [row])
+            bump_seq(c, DERIVED)
 
     def last_run(self, job: str) -> dict[str, Any] | None:
         """The record of ``job``'s last run (``details`` decoded), or None if it never ran on this store."""

@@ -11,6 +11,7 @@ import truescore
 from truescore.api.deps import StateDep, read_access
 from truescore.api.errors import error_responses
 from truescore.api.schemas import HealthPublic, ObserversPublic, TopicsPublic
+from truescore.store import StoreError
 
 router = APIRouter(tags=["service"], dependencies=[Depends(read_access)],
                    responses=error_responses(401, 403, 422, 429, 503))
@@ -28,7 +29,11 @@ def _has_module(name: str, attr: str | None = None) -> bool:
 
 @router.get("/health", response_model=HealthPublic)
 def health(state: StateDep) -> Any:
-    """Liveness and what the store holds: row counts, database kind, which engines are present."""
+    """Liveness and what the store holds: row counts, database kind, which engines are present; 503 when the
+    store is gone or was replaced under the server (its SQLite file deleted, the database dropped)."""
+    problem = state.check_identity()
+    if problem is not None:
+        raise StoreError(problem)
     counts = state.store.counts()
     engines = {
         "trust": state.rater_ready,
