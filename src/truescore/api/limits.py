@@ -71,6 +71,8 @@ class Limiter:
         self.backend = backend
         self._memory: dict[tuple[str, str, int], int] = {}
         self._lock = threading.Lock()
+        #: secret -> (principal, expiry) of the keys this process verified (the Gate's cache)
+        self.key_cache: dict[str, tuple[Principal | None, float]] = {}
         self._redis: Any = None
         if backend == "redis":
             try:
@@ -118,6 +120,11 @@ class Limiter:
             raise RateLimited(f"rate limit: key {principal.key_id} made more than {limit} requests in "
                               f"{span} s (api.rate_limit_requests)", math.ceil(window + span - now))
 
+    def forget_keys(self) -> None:
+        """Drop every cached key verification: after a key was revoked or deleted through this process (an
+        erasure), the next request with it asks the store."""
+        self.key_cache.clear()
+
     def charge_events(self, principal: Principal, n: int, now: float | None = None) -> None:
         """Charge ``n`` events to ``principal``'s daily quota; RateLimited (and nothing charged beyond the
         quota's refusal) if they do not fit."""
@@ -152,7 +159,8 @@ class Gate:
         self.store = store
         self.settings = settings
         self.limiter = limiter
-        self._cache: dict[str, tuple[Principal | None, float]] = {}
+        #: verified keys, shared with the limiter so a route can drop them (:meth:`Limiter.forget_keys`)
+        self._cache = limiter.key_cache
 
     async def _principal(self, secret: str) -> Principal | None:
         now = time.monotonic()
@@ -169,7 +177,7 @@ class Gate:
 
     def forget(self) -> None:
         """Drop cached keys (after a revocation through this process)."""
-        self._cache.clear()
+        self.limiter.forget_keys()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

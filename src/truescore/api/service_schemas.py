@@ -21,6 +21,7 @@ class ErasurePublic(BaseModel):
     flags: int = Field(description="Flags deleted (by the user, and on the deleted reviews).")
     derived: int = Field(description="Derived rows deleted (text scores, the user's reliability).")
     user_row: int = Field(description="1 if the user row was deleted.")
+    keys_revoked: int = Field(0, description="The user's API keys deleted (an erasure: they can write no more).")
     items_touched: int = Field(description="Items whose ratings changed (recomputed by the queued fit).")
 
 

@@ -286,6 +286,23 @@ class ApiState:
             self._seen_seq = seq
         self.version += 1
 
+    def apply_deletion(self, user_id: str, item_id: str, review_ids: Sequence[str], seq: int | None = None) -> None:
+        """Apply a deletion just committed (``user_id``'s reviews ``review_ids`` of ``item_id``, with the votes
+        and flags on them) to the cached state incrementally: the trust engine's index drops their rows
+        (:meth:`~truescore.trust.Rater.remove_reviews`, merged on the next read) and the online reliability
+        model downdates the rating exactly (:meth:`OnlineEstimates.remove`); no rebuild. As :meth:`apply`,
+        under :attr:`write_lock`, and ``seq`` keeps the state current when no other process wrote."""
+        rater = self._rater
+        if rater is not None and review_ids:
+            with self.read_lock:
+                rater.remove_reviews(review_ids)
+            with self.online_lock:
+                if self._online is not None:
+                    self._online.remove(user_id, item_id)
+        if seq is not None and self._seen_seq is not None and seq == self._seen_seq + 1:
+            self._seen_seq = seq
+        self.version += 1
+
     def user_roles(self, user_ids: Sequence[str]) -> dict[str, str]:
         """Stored role of each known user of ``user_ids``."""
         return {k: str(v["role"]) for k, v in self.store.rows_by_key("users", list(user_ids)).items()}

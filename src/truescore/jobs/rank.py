@@ -57,6 +57,13 @@ def stored_integrity(store: Store, snapshot: RatingSnapshot) -> FusionEvidence:
     return FusionEvidence(evidence=evidence, group=codes.astype(np.int64), labels=labels)
 
 
+def _covers(reliability: ReliabilityResult, snapshot: RatingSnapshot) -> bool:
+    """Is ``reliability`` a fit of exactly ``snapshot``'s raters and items (in its order)?"""
+    return (reliability.n_users == snapshot.n_users and reliability.n_items == snapshot.n_items
+            and bool(np.array_equal(reliability.user_ids, snapshot.user_ids))
+            and bool(np.array_equal(reliability.item_ids, snapshot.item_ids)))
+
+
 def rank_store(
     store: Store,
     *,
@@ -99,6 +106,11 @@ def rank_store(
         raise ValueError("no reviews to rank")
     snapshot = snapshot_from_frame(frames["reviews"])
     sources: dict[str, str] = {}
+    if reliability is not None and not _covers(reliability, snapshot):
+        if not refit:  # events were written between the fit and now (another request, another process)
+            raise StaleResultError("the given reliability fit does not match the store's current ratings: "
+                                   "fit again, or rank with refit")
+        reliability = None
     if reliability is None:
         try:
             reliability = stored_fit(store, snapshot)

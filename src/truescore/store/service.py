@@ -307,12 +307,17 @@ class ErasureReport:
     flags: int = 0
     derived: int = 0
     user_row: int = 0
+    keys: int = 0
     items: list[str] = field(default_factory=list)
+    #: ids of the reviews deleted (for the server's incremental update; not in :meth:`as_dict`)
+    review_ids: list[str] = field(default_factory=list)
+    #: the change sequence the deletion committed (None: not known)
+    seq: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "reviews": self.reviews, "votes": self.votes, "trust": self.trust,
                 "flags": self.flags, "derived": self.derived, "user_row": self.user_row,
-                "items_touched": len(self.items)}
+                "keys_revoked": self.keys, "items_touched": len(self.items)}
 
 
 def _delete_reviews(conn: Connection, review_ids: list[str], report: ErasureReport) -> None:
@@ -324,19 +329,72 @@ def _delete_reviews(conn: Connection, review_ids: list[str], report: ErasureRepo
         report.derived += conn.execute(delete(rs).where(rs.c.review_id.in_(chunk))).rowcount
         conn.execute(update(r).where(r.c.supersedes.in_(chunk)).values(supersedes=None))
         report.reviews += conn.execute(delete(r).where(r.c.id.in_(chunk))).rowcount
+    report.review_ids.extend(review_ids)
+
+
+#: what an erased id is replaced by where a record must stay (an audit row's event keys)
+ERASED = "(erased)"
+
+
+def _scrub(value: Any, ids: set[str]) -> Any:
+    """``value`` (an audit row's event key: an id, or a list of ids) with every id of ``ids`` replaced."""
+    if isinstance(value, list):
+        return [_scrub(v, ids) for v in value]
+    return ERASED if isinstance(value, str) and value in ids else value
+
+
+def _like_json(column: Any, value: str) -> Any:
+    """``column`` (JSON text) contains the JSON string ``value`` (LIKE with its wildcards escaped)."""
+    quoted = json.dumps(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{quoted}%", escape="\\")
+
+
+def _anonymise_audit(conn: Connection, user_id: str, review_ids: list[str]) -> None:
+    """No audit row names the user any more: their own rows lose the user and the event keys; every other
+    row's event keys (refs) lose the user's id and the ids of the user's reviews. Rows and counts stay."""
+    a = schema.audit
+    conn.execute(update(a).where(a.c.user_id == user_id).values(user_id=None, refs=None))
+    ids = {user_id, *review_ids}
+    needles = [user_id, *review_ids]
+    seen: set[int] = set()
+    for start in range(0, len(needles), 50):
+        cond = or_(*(_like_json(a.c.refs, x) for x in needles[start : start + 50]))
+        for row in conn.execute(select(a.c.id, a.c.refs).where(a.c.refs.is_not(None), cond)).all():
+            if row.id in seen:
+                continue
+            seen.add(row.id)
+            refs = json.loads(row.refs)
+            cleaned = _scrub(refs, ids)
+            if cleaned != refs:
+                conn.execute(update(a).where(a.c.id == row.id).values(refs=json.dumps(cleaned)))
+
+
+def _forget_in_rings(conn: Connection, user_id: str) -> None:
+    """Drop the user from the members of every stored ring (the table is public on ``/rings``)."""
+    g = schema.rings
+    for row in conn.execute(select(g.c.ring_id, g.c.members)).all():
+        members = json.loads(row.members)
+        if user_id in members:
+            kept = [m for m in members if m != user_id]
+            conn.execute(update(g).where(g.c.ring_id == row.ring_id).values(members=json.dumps(kept),
+                                                                            n_members=len(kept)))
 
 
 def erase_user(store: Store, user_id: str, *, key_id: str | None = None) -> ErasureReport:
-    """Delete everything ``user_id`` authored: reviews (with the votes, flags and text scores on them),
-    votes, trust statements from and to the user, flags, the user's reliability row and the user row;
-    one transaction. The audit gets one row with the counts, and the audit rows of the user's own keys
-    lose their event keys. Derived item rows are recomputed by the next fit (the API queues one)."""
-    r, v, t, f, a = schema.reviews, schema.votes, schema.trust, schema.flags, schema.audit
+    """Delete everything ``user_id`` authored and every id of the user, in one transaction: reviews (with the
+    votes, flags and text scores on them), votes, trust statements from and to the user, flags, the user's
+    reliability row, the user row, the user's API keys (revoked: deleted with their rate counters, so a key
+    of the erased user can neither write nor re-create the user), the user among the members of a stored
+    ring; the audit keeps its rows and counts with the user's id and review ids replaced by ``(erased)``.
+    Derived item rows are recomputed by the next fit (the API queues one; ``truescore erase`` refits)."""
+    r, v, t, f = schema.reviews, schema.votes, schema.trust, schema.flags
+    k, rc = schema.api_keys, schema.rate_counters
     report = ErasureReport(user_id)
     with store.transaction() as conn:
         rows = conn.execute(select(r.c.id, r.c.item_id).where(r.c.user_id == user_id)).all()
         report.items = sorted({row.item_id for row in rows})
-        _delete_reviews(conn, [row.id for row in rows], report)
+        review_ids = [row.id for row in rows]
+        _delete_reviews(conn, review_ids, report)
         report.votes += conn.execute(delete(v).where(v.c.voter_id == user_id)).rowcount
         report.flags += conn.execute(delete(f).where(f.c.flagger_id == user_id)).rowcount
         report.trust += conn.execute(delete(t).where(or_(t.c.truster_id == user_id, t.c.trustee_id == user_id))
@@ -344,10 +402,17 @@ def erase_user(store: Store, user_id: str, *, key_id: str | None = None) -> Eras
         ur = schema.user_reliability
         report.derived += conn.execute(delete(ur).where(ur.c.user_id == user_id)).rowcount
         report.user_row = conn.execute(delete(schema.users).where(schema.users.c.id == user_id)).rowcount
-        conn.execute(update(a).where(a.c.user_id == user_id, a.c.action == "write").values(refs=None))
+        keys = list(conn.execute(select(k.c.id).where(k.c.user_id == user_id)).scalars())
+        if keys:
+            conn.execute(delete(rc).where(rc.c.key_id.in_(keys)))
+            report.keys = conn.execute(delete(k).where(k.c.id.in_(keys))).rowcount
+        _forget_in_rings(conn, user_id)
+        _anonymise_audit(conn, user_id, review_ids)
         store.mark_changed(conn)
         n = report.reviews + report.votes + report.trust + report.flags
-        record_audit(conn, key_id=key_id, user_id=None, action="erase", kind="user", n=n)
+        record_audit(conn, key_id=key_id if key_id not in keys else None, user_id=None, action="erase", kind="user",
+                     n=n)
+    report.seq = store.last_seq
     return report
 
 
@@ -366,6 +431,7 @@ def delete_review(store: Store, review_id: str, *, key_id: str | None = None) ->
         store.mark_changed(conn)
         record_audit(conn, key_id=key_id, user_id=row.user_id, action="delete", kind="reviews", refs=[review_id],
                      n=report.reviews)
+    report.seq = store.last_seq
     return report
 
 

@@ -162,7 +162,9 @@ class ReviewIndex:
         self.appends = 0
         #: events (reviews, votes, flags, as buffered) merged since the index was created; personal.py compares it
         self.merged_events = 0
-        #: Incremented whenever events are added; caches compare it.
+        #: reviews removed (deleted, erased) since the last merge: the next merge drops their rows
+        self._removed: set[str] = set()
+        #: Incremented whenever events are added or removed; caches compare it.
         self.version = 0
         self._topic_masks: dict[str, npt.NDArray[np.bool_]] = {}
 
@@ -247,6 +249,33 @@ class ReviewIndex:
         if rows:
             self.add_frame("flags", pd.DataFrame(rows))
 
+    def remove_reviews(self, review_ids: Iterable[str]) -> int:
+        """Forget reviews (deleted or erased in the store) with the votes and flags on them.
+
+        The frames kept for a later full build lose them at once; the arrays lose their rows at the next
+        merge, incrementally (as a superseded review's rows are removed: the item's and the user's offsets
+        and the touched items' scales are recomputed), so the index equals a full build over the remaining
+        events. A removed id may be posted again later as a new review. Returns how many of the ids the
+        index knew (merged or buffered)."""
+        ids = {str(r) for r in review_ids}
+        if not ids:
+            return 0
+        known = ids & (getattr(self, "_review_id_set", set()) | {
+            str(i) for p in self._pending["reviews"] for i in p["id"].tolist()})
+        for table, column in (("reviews", "id"), ("votes", "review_id"), ("flags", "review_id")):
+            def keep(frame: pd.DataFrame, column: str = column) -> pd.DataFrame:
+                if not len(frame):
+                    return frame
+                return frame[~frame[column].astype(str).isin(ids)].reset_index(drop=True)
+
+            self._frames[table] = keep(self._frames[table])
+            self._tail[table] = [keep(f) for f in self._tail[table]]
+            self._pending[table] = [keep(f) for f in self._pending[table]]
+        self._removed |= ids
+        self._built = False
+        self.version += 1
+        return len(known)
+
     # -- build ----------------------------------------------------------------------------------
 
     def _merge(self, table: str, keys: list[str]) -> pd.DataFrame:
@@ -277,6 +306,7 @@ class ReviewIndex:
             users = self._merge("users", ["id"])
             self._build(reviews, votes, flags, items, users)
             self._book(reviews, votes, flags, items, users)
+            self._removed = set()  # the frames no longer hold them
             self.full_builds += 1
             self.merged_events += pending  # (a fallback full build counts only the events it merged anew)
         self._built = True
@@ -339,9 +369,11 @@ class ReviewIndex:
         sup_new: set[str] = set()
         if reviews is not None and "supersedes" in reviews.columns:
             sup_new = set(reviews["supersedes"].dropna().astype(str))
-        superseded = self._superseded | sup_new
-        # rows to remove (superseded now) and new rows to add (not superseded)
-        gone = self._review_pos.get_indexer(sorted(sup_new)) if sup_new else np.zeros(0, dtype=np.int64)
+        removed = self._removed
+        superseded = (self._superseded | sup_new) - removed
+        # rows to remove (superseded now, or removed from the store) and new rows to add (not superseded)
+        gone_ids = sup_new | removed
+        gone = self._review_pos.get_indexer(sorted(gone_ids)) if gone_ids else np.zeros(0, dtype=np.int64)
         gone = gone[gone >= 0]
         if gone.size and self._reviews_have_topic and any(
             str(self.item_ids[i]) not in self._topic_from_items for i in set(self.r_item[gone].tolist())
@@ -485,8 +517,14 @@ class ReviewIndex:
         # bookkeeping, and the merged frames kept for a later full build
         self.merged_events += (0 if add is None else len(add)) + int(gone.size) + (
             0 if votes is None else len(votes)) + (0 if flags is None else len(flags))
+        self._review_id_set -= removed
         self._review_id_set.update(new_ids)
         self._superseded = superseded
+        if removed:
+            self._vote_keys = {k for k in self._vote_keys if k[0] not in removed}
+            self._flag_keys = {k for k in self._flag_keys if k[0] not in removed}
+            self._orphan_targets -= removed
+            self._removed = set()
         self._topic_from_items.update(item_topics)
         for table in self._pending:
             self._tail[table].extend(self._pending[table])

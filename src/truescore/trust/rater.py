@@ -274,6 +274,12 @@ class Rater:
         with self._lock:
             self.index.add_votes(votes)
 
+    def remove_reviews(self, review_ids: Iterable[str]) -> int:
+        """Forget reviews deleted from the store, with the votes and flags on them (incremental:
+        :meth:`ReviewIndex.remove_reviews`); returns how many the index knew."""
+        with self._lock:
+            return self.index.remove_reviews(review_ids)
+
     def add_flags(self, flags: Iterable[Flag]) -> None:
         with self._lock:
             self.index.add_flags(flags)

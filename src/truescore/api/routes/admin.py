@@ -43,6 +43,7 @@ def erase_user(request: Request, state: StateDep, key: WriteKey, user_id: UserId
     if state.store.get_user(user_id) is None:
         raise HTTPException(status_code=404, detail=f"user {user_id!r} not found")
     report = service.erase_user(state.store, user_id, key_id=key.key_id)
+    state.limiter.forget_keys()  # the user's keys are deleted: not one more request with them
     state.rebuild()
     if state.store.read_derived("item_quality") or state.store.read_derived("product_rankings"):
         runner: JobRunner = request.app.state.jobs

@@ -52,8 +52,9 @@ def delete_review(state: StateDep, key: WriteKey, review_id: ReviewId) -> Any:
     if not key.is_admin and review.user_id != key.user_id:
         raise Forbidden(f"review {review_id!r} is by {review.user_id!r}: only its author's key or an 'admin' key "
                         "deletes it")
-    report = service.delete_review(state.store, review_id, key_id=key.key_id)
-    if report is None:
-        raise HTTPException(status_code=404, detail=f"review {review_id!r} not found")
-    state.rebuild()
+    with state.write_lock:  # as a write: the store and the cached state see it in the same order
+        report = service.delete_review(state.store, review_id, key_id=key.key_id)
+        if report is None:
+            raise HTTPException(status_code=404, detail=f"review {review_id!r} not found")
+        state.apply_deletion(report.user_id, report.items[0], report.review_ids, seq=report.seq)
     return report.as_dict()
