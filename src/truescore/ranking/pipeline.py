@@ -87,6 +87,11 @@ class ProductRanking:
     def love_score(self) -> float | None:
         return None if self.love is None else self.love.score
 
+    @property
+    def rank_key(self) -> float:
+        """What the ranking sorts by: the lower bound on the normalised scale (:func:`normalised_bound`)."""
+        return normalised_bound(self.lower_bound, self.scale_min, self.scale_max)
+
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("item_id", "topic", "fused_mean", "fused_sd", "lower_bound", "n_eff",
                                              "plain_mean", "bayes_average", "n_reviews", "scale_min", "scale_max")}
@@ -117,7 +122,7 @@ class RankingResult:
         """Products of ``topic`` (and its subtopics) by fused lower credible bound, best first."""
         chosen = [p for p in self.products
                   if topic is None or p.topic == topic or p.topic.startswith(topic + ".")]
-        chosen.sort(key=lambda p: (-p.lower_bound, p.item_id))
+        chosen.sort(key=lambda p: (-p.rank_key, p.item_id))
         return chosen[:limit]
 
     def explain(self, item_id: str) -> list[ReviewWeight]:
@@ -133,6 +138,15 @@ class RankingResult:
     def records(self) -> list[dict[str, Any]]:
         """Rows for the ``product_rankings`` derived table."""
         return ranking_records(self.products, self.observer)
+
+
+def normalised_bound(lower_bound: float | None, scale_min: float, scale_max: float) -> float:
+    """A lower bound shown on an item's own scale ``[scale_min, scale_max]``, back on the normalised scale
+    ``(lb - min) / (max - min)``: rankings compare items on that scale, never raw numbers across scales (a
+    1,000,000 on a 999,999..1,000,000 scale is a top rating, not a million stars); -inf when unknown."""
+    if lower_bound is None or not np.isfinite(lower_bound) or not scale_max > scale_min:
+        return float("-inf")
+    return float((lower_bound - scale_min) / (scale_max - scale_min))
 
 
 def ranking_records(products: list[ProductRanking], observer: str) -> list[dict[str, Any]]:
