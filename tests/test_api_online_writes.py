@@ -14,9 +14,9 @@ and a re-rating followed by re-rating back returns to the state before within 0.
 A deleted review is the online model's exact downdate (the route updates the cached state incrementally,
 issue 20 item 4), held to the same tolerances; an erased user rebuilds the engine state from the store
 (the route does), so there the online model *is* a batch fit (to 1e-6). The old code wrote a re-rating's
-new value over the old one without taking the old value's squared residual out of the rater's sum: on this world ann's 4 -> 1
-left the item 0.56 stars from the batch fit and her reliability at -27 (batch: 35); re-rating back
-left -15 (batch: 77).
+new value over the old one without taking the old value's squared residual out of the rater's sum: on
+this world ann's 4 -> 1 left the item 0.56 stars from the batch fit and her reliability at -27 (batch:
+35); re-rating back left -15 (batch: 77).
 """
 
 from __future__ import annotations
