@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -105,3 +106,17 @@ def test_erasure_from_the_library_and_cli_forgets_too(tmp_path: Any, capsys: Any
     _world_with_traces(other)
     report = erase_user(other, WHO, refit=False)
     assert report.erasure.keys == 1 and not report.refitted and _cells_naming(other, WHO) == []
+
+
+def test_a_key_is_for_the_user_id_its_events_carry(store: Store) -> None:
+    """A key created for ``"u33 "`` or a decomposed (NFD) name was accepted but could never write (issue 20):
+    the key's user is the id as the id rule cleans it, the same as the events' author."""
+    build_world(store)
+    client = TestClient(create_app(store, load_settings(api={"refresh_seconds": 0, "summary_ttl_seconds": 0})))
+    for raw, clean in (("u33 ", "u33"), ("Jose\u0301", "Jos\u00e9")):
+        secret = service.create_key(store, "k", user_id=raw)[1]
+        r = client.post("/reviews", json={"id": f"k-{clean}", "item_id": "lamp", "user_id": clean, "rating": 4.0},
+                        headers={"Authorization": f"Bearer {secret}"})
+        assert r.status_code == 201, r.text
+    with pytest.raises(ValueError, match="user"):
+        service.create_key(store, "k", user_id="   ")

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, text, update
 
+from truescore.domain import RuleError, id_problem
 from truescore.store import schema
 from truescore.store.changes import bump_seq
 from truescore.store.changes import current_seq as _current_seq
@@ -115,8 +116,11 @@ def create_key(store: Store, name: str, *, user_id: str | None = None, scopes: S
     if user_id is None and "admin" not in chosen:
         raise ValueError("a key without --user acts for the platform and needs the admin scope; "
                          "give --user for a write or moderate key")
-    if user_id is not None and not user_id.strip():
-        raise ValueError("--user must not be empty")
+    if user_id is not None:  # the id rule of every event (NFC, no surrounding space): the key can then write
+        clean, reason = id_problem(user_id, None)
+        if reason is not None:
+            raise RuleError("user", reason)
+        user_id = clean
     for label, value in (("rate limit", rate_limit), ("daily quota", daily_quota)):
         if value is not None and value < 0:
             raise ValueError(f"the {label} must be >= 0 (0 = unlimited), got {value}")
