@@ -5,7 +5,7 @@ rules, on SQLite and PostgreSQL.
 another user's review (or a review of another item), a rating outside its scale or not finite, and an id
 stored with other content, with the same messages; they set ``supersedes`` when a user's later review replaces
 their current one and treat an identical re-post as a no-op; the same writes through each door leave the same
-store.
+store. Ids read from JSON Lines and Parquet stay the text they were (``31``, never ``31.0``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -255,3 +257,41 @@ def test_an_import_failing_a_rule_names_the_row_and_field_and_writes_nothing(sto
     assert found == {(2, "supersedes"), (3, "rating")}  # another user's review; an id stored with another rating
     assert "already stored with another rating" in str(refused.value)
     assert store.counts() == counts
+
+
+# ------------------------------------------------------------------------------------------ ids stay text
+def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_integer_ids_with_a_null_stay_text_in_jsonl(store: Store, tmp_path: Path) -> None:
+    rows = [{"id": 1, "item_id": 7, "user_id": 31, "rating": 2, "created_at": T0},
+            {"id": 2, "item_id": 7, "user_id": None, "rating": 3, "created_at": T0 + 1},
+            {"id": 3, "item_id": 7, "user_id": 31, "rating": 4, "created_at": T0 + 2, "supersedes": 1}]
+    report = import_file(store, _jsonl(tmp_path / "a.jsonl", rows), "reviews", skip_bad=True)
+    assert report.rows_rejected == 1 and report.rows_inserted == 2
+    assert reviews_table(store) == [("1", "31", "7", 2.0, None), ("3", "31", "7", 4.0, "1")]
+    # 31 in another file (a CSV, where every value is text) is the same user
+    (tmp_path / "b.csv").write_text(f"id,item_id,user_id,rating,created_at\n4,8,31,5,{T0 + 3}\n", encoding="utf-8")
+    import_file(store, tmp_path / "b.csv", "reviews")
+    assert sorted(r.id for r in store.reviews_by_user("31")) == ["3", "4"]
+    assert store.get_user("31.0") is None and store.get_item("7.0") is None
+
+
+@pytest.mark.parametrize("id_type", ["int64", "float64"])
+def test_integer_ids_with_a_null_stay_text_in_parquet(store: Store, tmp_path: Path, id_type: str) -> None:
+    kind = pa.int64() if id_type == "int64" else pa.float64()  # a float column: what pandas writes after upcast
+    table = pa.table({
+        "id": pa.array([1, 2, 3], kind),
+        "item_id": pa.array([7, 7, 7], kind),
+        "user_id": pa.array([31, None, 31], kind),
+        "rating": pa.array([2.0, 3.0, 4.0]),
+        "created_at": pa.array([T0, T0 + 1, T0 + 2]),
+        "supersedes": pa.array([None, None, 1], kind),
+    })
+    pq.write_table(table, tmp_path / "a.parquet")
+    report = import_file(store, tmp_path / "a.parquet", "reviews", skip_bad=True)
+    assert report.rows_rejected == 1 and [e.field for e in report.errors] == ["user_id"]
+    assert reviews_table(store) == [("1", "31", "7", 2.0, None), ("3", "31", "7", 4.0, "1")]
+    assert store.get_user("31.0") is None

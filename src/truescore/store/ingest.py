@@ -6,7 +6,9 @@ inside a finite, bounded scale of their own; timestamps ISO 8601 or epoch second
 only when the caller says so) between 1970 and 2200; trust levels in [0, 1]; known enum values; bounded
 text sizes; references (a vote's review) that exist in the store. Limits that are settings come from the
 ``settings`` the caller passes (default: the process settings). A CSV row whose number of fields differs
-from the header's is refused, naming the row.
+from the header's is refused, naming the row. Ids are text: a JSON Lines or Parquet column of integer
+ids with a null in it is read without pandas' float upcast, and a whole number read as an id is its
+integer text (``31``, never ``31.0``), so ``31`` in one file and ``31`` in another are the same user.
 
 Reviews then pass the event rules that need the store (:func:`truescore.store.write_rules.plan_reviews`),
 over the whole file in its order, exactly as :meth:`Store.add_reviews <truescore.store.Store.add_reviews>`
@@ -176,15 +178,22 @@ def read_records(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.Data
                     rec = {"__parse_error__": f"line {lineno} is not a JSON object"}
                 batch.append(rec)
                 if len(batch) >= chunk_rows:
-                    yield pd.DataFrame.from_records(batch)
+                    yield _json_frame(batch)
                     batch = []
             if batch:
-                yield pd.DataFrame.from_records(batch)
+                yield _json_frame(batch)
     else:
         import pyarrow.parquet as pq
 
         for rb in pq.ParquetFile(p).iter_batches(batch_size=chunk_rows):
-            yield rb.to_pandas()
+            # integers with nulls as Python ints (not floats: an id 31 must not become 31.0)
+            yield rb.to_pandas(integer_object_nulls=True)
+
+
+def _json_frame(batch: list[dict[str, Any]]) -> pd.DataFrame:
+    """JSON Lines records as a frame of the values JSON gave (object columns): no float upcast of an integer
+    column with a null (id 31 stays 31), no boolean column turned into numbers."""
+    return pd.DataFrame(batch, dtype=object)
 
 
 def _read_delimited(path: Path, sep: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -226,6 +235,20 @@ def _frame(batch: list[list[Any]], columns: list[str]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- validation
+def _id_text(value: Any) -> str:
+    """The text of an id value: strings as they are; a number as its integer text when it is whole (``31``
+    and ``31.0``, from a float column with nulls, are both ``"31"``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _present(s: pd.Series) -> np.ndarray:
     if s.dtype == object:
         return s.map(lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))
@@ -277,8 +300,7 @@ class _Validator:
         present = _present(s)
         if required:
             self._fail(~present, name, "missing (an id is required)")
-        self._clean_each(name, s, present, None,
-                         lambda v: id_problem(v if isinstance(v, str) else str(v), self.max_id))
+        self._clean_each(name, s, present, None, lambda v: id_problem(_id_text(v), self.max_id))
 
     def _clean_each(self, name: str, s: pd.Series, present: np.ndarray, default: str | None,
                     rule: Callable[[Any], tuple[str | None, str | None]]) -> None:
