@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from truescore.domain import Flag, FlagReason, Item, Review, TrustEdge, User, UserRole, Vote
+from truescore.domain import ConflictError, Flag, FlagReason, Item, Review, TrustEdge, User, UserRole, Vote
 from truescore.store import Store, StoreError, service
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -25,10 +25,13 @@ def test_reviews_are_idempotent_by_id(store: Store) -> None:
     assert [x.id for x in store.reviews_of_item("lamp")] == ["r1", "r2"]
 
 
-def test_duplicate_ids_inside_one_batch_keep_the_first(store: Store) -> None:
-    added = store.add_reviews([Review("r1", "lamp", "ann", 4.0), Review("r1", "lamp", "ann", 1.0)])
-    assert added == 1
-    assert store.get_review("r1").rating == 4.0
+def test_duplicate_ids_inside_one_batch_are_stored_once_or_refused(store: Store) -> None:
+    # the same review twice is stored once; the same id with other content is a conflict (as in the API)
+    r = Review("r1", "lamp", "ann", 4.0, created_at=day(0))
+    assert store.add_reviews([r, r]) == 1
+    with pytest.raises(ConflictError, match="row 2, field rating: review 'r2' is already stored with another rating"):
+        store.add_reviews([Review("r2", "lamp", "bob", 4.0, day(1)), Review("r2", "lamp", "bob", 1.0, day(1))])
+    assert store.get_review("r1").rating == 4.0 and store.get_review("r2") is None
 
 
 def test_unknown_users_and_items_get_placeholders_replaced_by_real_rows(store: Store) -> None:

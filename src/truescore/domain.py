@@ -14,6 +14,10 @@ This module also holds the one rule-set every entry point applies to what it wri
 timestamps, rating scales, texts, enum values; docs/rules.md): :func:`clean_id`, :func:`clean_topic`,
 :func:`clean_timestamp` / :func:`epoch_seconds`, :func:`check_rating` / :func:`rating_problems`,
 :func:`clean_text`, :func:`clean_flag_reason`, :func:`clean_role`. Limits that are settings are arguments.
+The decisions of the event rules that need no store are here too (which review is current, whom a review
+may supersede, when a re-posted event conflicts with the stored one): :func:`later_review`,
+:func:`supersede_problem`, :func:`repost_problem`; the store layer (:mod:`truescore.store.write_rules`)
+looks the stored events up and applies them, for every door (library, importer, API).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = [
     "DEFAULT_MIN_RATING",
     "DEFAULT_TOPIC",
     "EPOCH_UNITS",
+    "EVENT_CONTENT",
+    "EVENT_KEYS",
     "MAX_DISPLAY_NAME_CHARS",
     "MAX_EPOCH",
     "MAX_PHOTOS",
@@ -47,11 +53,14 @@ __all__ = [
     "MAX_TOPIC_CHARS",
     "MIN_EPOCH",
     "TOPIC_REGEX",
+    "ConflictError",
     "Flag",
     "FlagReason",
+    "ForbiddenChange",
     "Item",
     "RatingSnapshot",
     "Review",
+    "RowsRefused",
     "RuleError",
     "TrustEdge",
     "TrustEdgeArrays",
@@ -67,12 +76,19 @@ __all__ = [
     "clean_topic",
     "denormalise",
     "epoch_seconds",
+    "event_key",
     "from_epoch",
     "id_problem",
+    "item_change_problem",
     "item_scales",
+    "later_review",
     "normalise",
     "rating_problems",
+    "refusal_message",
+    "repost_problem",
+    "same_value",
     "snapshot_from_frame",
+    "supersede_problem",
     "text_problem",
     "to_epoch",
     "topic_problem",
@@ -372,12 +388,82 @@ _RANGE_TEXT = "1970-01-01..2200-01-01"
 
 
 class RuleError(TruescoreError, ValueError):
-    """A value breaks a write rule; the message names the field and the rule."""
+    """A value breaks a write rule; the message names the row (when known), the field and the rule.
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+    Parameters
+    ----------
+    field : str
+        The field whose value breaks the rule.
+    reason : str
+        The rule broken, in words.
+    row : int, optional
+        1-based number of the row (record, batch element) in its write; ``None`` for a single value.
+
+    Notes
+    -----
+    ``str(error)`` is ``"row 2, field rating: 7 is outside the scale 1..5"`` with a row and
+    ``"rating: 7 is outside the scale 1..5"`` without: the text the API answers and the importer lists.
+    """
+
+    def __init__(self, field: str, reason: str, row: int | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if row is None else f"row {row}, field {field}: {reason}")
         self.field = field
         self.reason = reason
+        self.row = row
+
+
+class ConflictError(RuleError):
+    """An event id already stored (or earlier in the same write) with other content: events are immutable.
+
+    The HTTP API answers it 409 (``conflict: row n: <reason>``).
+    """
+
+
+class ForbiddenChange(RuleError):
+    """A change only an administrator may make (an existing item's title or topic); the API answers 403.
+
+    The library and the importer write as an administrator would and never raise it.
+    """
+
+
+def refusal_message(kind: str, n_rows: int, errors: Sequence[RuleError]) -> str:
+    """The one-line summary of a refused write: ``"1 of 3 reviews are invalid, nothing was written: row 2,
+    field rating: 7 is outside the scale 1..5"`` (the first five problems, then how many more)."""
+    shown = "; ".join(str(e) for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    bad = len({e.row for e in errors})
+    return f"{bad} of {n_rows} {kind} are invalid, nothing was written: {shown}{more}"
+
+
+class RowsRefused(RuleError):
+    """Rows of one write break rules; nothing was written.
+
+    Parameters
+    ----------
+    kind : str
+        The kind of event written (``"reviews"``).
+    n_rows : int
+        Rows in the write.
+    errors : sequence of RuleError
+        Every problem found, each with its row, field and reason; the first is also this error's
+        ``row``, ``field`` and ``reason``.
+
+    Notes
+    -----
+    ``str(error)`` is :func:`refusal_message`, the detail the HTTP API answers with its 422.
+    """
+
+    def __init__(self, kind: str, n_rows: int, errors: Sequence[RuleError]) -> None:
+        if not errors:
+            raise ValueError("RowsRefused needs at least one error")
+        super().__init__(errors[0].field, errors[0].reason, errors[0].row)
+        self.args = (refusal_message(kind, n_rows, errors),)
+        self.kind = kind
+        self.n_rows = n_rows
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _char_name(ch: str) -> str:
@@ -658,3 +744,102 @@ def check_rating(rating: float, min_rating: float, max_rating: float) -> None:
     if problems:
         _, name, reason = problems[0]
         raise RuleError(name, reason)
+
+
+# ------------------------------------------------------------------------------------------ event rules
+# The decisions of the rules about events as a whole; the store layer (store/write_rules.py) looks up the
+# stored events they compare with, and every door applies them through it.
+
+#: The fields that make each kind of event's content: an event key posted again with another value in one
+#: of them is a conflict (``created_at`` too, when the writer gave it; ``supersedes`` when given).
+EVENT_CONTENT: dict[str, tuple[str, ...]] = {
+    "reviews": ("item_id", "user_id", "rating", "min_rating", "max_rating", "title", "text", "is_recommended",
+                "is_incentivized", "verified_purchase", "photo_count"),
+    "votes": ("helpful",),
+    "flags": ("reason", "severity"),
+}
+#: The fields that identify each kind of event (its primary key in the store).
+EVENT_KEYS: dict[str, tuple[str, ...]] = {
+    "reviews": ("id",), "votes": ("review_id", "voter_id"), "flags": ("review_id", "flagger_id"),
+    "trust": ("truster_id", "trustee_id", "domain", "created_at"),
+}
+
+
+def event_key(kind: str, row: Any) -> Any:
+    """The key of an event (a mapping of its fields): its id, or a tuple for a composite key."""
+    cols = EVENT_KEYS[kind]
+    return row[cols[0]] if len(cols) == 1 else tuple(row[c] for c in cols)
+
+
+def same_value(field: str, a: Any, b: Any) -> bool:
+    """Is a re-posted value the stored one? Numbers to rounding (1e-12), flag reasons in any case, and a
+    missing value (None) the same as an empty text."""
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
+    if field == "reason" and isinstance(a, str) and isinstance(b, str):
+        return a.upper() == b.upper()
+    if a is None or b is None:
+        return a in (None, "") and b in (None, "")
+    return bool(a == b)
+
+
+def repost_problem(kind: str, new: Any, before: Any, *, compare_time: bool) -> tuple[str, str] | None:
+    """``(field, reason)`` if event ``new`` (a mapping) has the key of ``before`` (the stored event, or an
+    earlier one of the same write) but other content, else None (the same event again: a no-op).
+
+    Rule: an event is immutable. Every field of :data:`EVENT_CONTENT` present in ``new`` must equal the
+    stored value (:func:`same_value`), ``created_at`` too when ``compare_time`` (the writer gave the time
+    rather than leaving it to the time of the write), and a review's ``supersedes`` when it names one.
+    """
+    fields = list(EVENT_CONTENT.get(kind, ()))
+    if compare_time:
+        fields.append("created_at")
+    key = event_key(kind, new)
+    for f in fields:
+        if f in new and not same_value(f, new[f], before.get(f)):
+            return f, (f"{kind[:-1]} {key!r} is already stored with another {f} ({before.get(f)!r}, not {new[f]!r}); "
+                       "an event is immutable: post a new id (a later review of the same item replaces the earlier "
+                       "one)")
+    if kind == "reviews" and new.get("supersedes") and new["supersedes"] != before.get("supersedes"):
+        return "supersedes", f"review {key!r} is already stored with supersedes {before.get('supersedes')!r}"
+    return None
+
+
+def supersede_problem(target_id: str, user_id: str, item_id: str, target: Any | None) -> str | None:
+    """Why a review by ``user_id`` of ``item_id`` may not supersede review ``target_id`` (None: it may).
+
+    Rule: a review supersedes (hides) only its author's own review of the same item. ``target`` is the
+    named review (a mapping with ``user_id`` and ``item_id``: stored, or earlier in the same write) or None
+    if there is no such review.
+    """
+    if target is None:
+        return f"review {target_id!r} does not exist"
+    if target["user_id"] != user_id or target["item_id"] != item_id:
+        return (f"review {target_id!r} is not by {user_id!r} on item {item_id!r}: a review may supersede only its "
+                "author's own review of the same item")
+    return None
+
+
+def later_review(created_at: float, review_id: str, than_created_at: float, than_id: str) -> bool:
+    """Does review ``(created_at, review_id)`` come after review ``(than_created_at, than_id)``?
+
+    Rule: of a user's reviews of an item, the current one is the latest by ``created_at``, then by id; a
+    later review replaces the current one (it is stored with ``supersedes`` naming it), an earlier one is
+    history. The store's read side (``Store._live_reviews``) states the same order in SQL.
+    """
+    return (float(created_at), review_id) > (float(than_created_at), than_id)
+
+
+def item_change_problem(item_id: str, new: Any, stored: Any) -> tuple[str, str] | None:
+    """``(field, reason)`` if a review (a mapping with ``topic`` / ``item_title``) would change the title or
+    topic of the stored item ``stored`` (a mapping with ``topic`` and ``title``), else None.
+
+    Rule: an item's title and topic are set when it is created (by its first review, or as an item) and
+    changed only by an administrator; a writer that is not one is refused (the API answers 403). The
+    library and the importer write as an administrator and do not apply it.
+    """
+    for f, col in (("topic", "topic"), ("item_title", "title")):
+        if new.get(f) and new[f] != stored[col]:
+            return f, (f"item {item_id!r} exists: its {col} is set when it is created and changed only by an "
+                       "'admin' key")
+    return None

@@ -118,6 +118,8 @@ def _filmtrust(store: Store, root: Path, report: PresetReport, **kw: object) -> 
     df = pd.read_csv(_require(root / "filmtrust" / "ratings.txt"), sep=r"\s+", header=None,
                      names=["user", "item", "rating"], dtype={"user": str, "item": str})
     report.rows_read["reviews"] = len(df)
+    # the README's 3 repeated (user, film) pairs (2 with another rating) share an id: the first one stands
+    df = df.drop_duplicates(["user", "item"], keep="first")
     topic = "reviews.public.movies"
     reviews = pd.DataFrame({
         "id": "ft:" + df["user"] + ":" + df["item"], "user_id": df["user"], "item_id": "film" + df["item"],

@@ -6,7 +6,16 @@ inside a finite, bounded scale of their own; timestamps ISO 8601 or epoch second
 only when the caller says so) between 1970 and 2200; trust levels in [0, 1]; known enum values; bounded
 text sizes; references (a vote's review) that exist in the store. Limits that are settings come from the
 ``settings`` the caller passes (default: the process settings). A CSV row whose number of fields differs
-from the header's is refused, naming the row.
+from the header's is refused, naming the row. Ids are text: a JSON Lines or Parquet column of integer
+ids with a null in it is read without pandas' float upcast, and a whole number read as an id is its
+integer text (``31``, never ``31.0``), so ``31`` in one file and ``31`` in another are the same user.
+
+Reviews then pass the event rules that need the store (:func:`truescore.store.write_rules.plan_reviews`),
+over the whole file in its order, exactly as :meth:`Store.add_reviews <truescore.store.Store.add_reviews>`
+and the HTTP API apply them: a review id already stored (or earlier in the file) with other content is
+refused (the same content again is a no-op); ``supersedes`` may name only the author's own review of the
+same item; a review later than its author's current review of the item replaces it (``supersedes`` is set
+to it). A row a rule refuses is a bad row like any other, named with its row number and field.
 
 Two modes:
 
@@ -28,23 +37,27 @@ import gzip
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection
 
 from truescore.config import Settings
 from truescore.domain import (
     DEFAULT_MAX_RATING,
     DEFAULT_MIN_RATING,
+    DEFAULT_TOPIC,
     MAX_DISPLAY_NAME_CHARS,
     MAX_PHOTOS,
     MAX_SEVERITY,
     MAX_TITLE_CHARS,
     FlagReason,
+    RowsRefused,
     RuleError,
     UserRole,
     clean_flag_reason,
@@ -55,8 +68,8 @@ from truescore.domain import (
     text_problem,
     topic_problem,
 )
-from truescore.errors import TruescoreError
-from truescore.store.store import DEFAULT_TOPIC, Store
+from truescore.store.protocols import EventTables
+from truescore.store.write_rules import ReviewPlan, plan_reviews
 
 __all__ = [
     "KINDS",
@@ -67,6 +80,7 @@ __all__ = [
     "import_frame",
     "import_table",
     "read_records",
+    "write_rows",
 ]
 
 KINDS = ("reviews", "votes", "trust", "flags", "users", "items")
@@ -89,20 +103,26 @@ class RowError:
         return f"row {self.row}, field {self.field}: {self.reason}"
 
 
-class ImportValidationError(TruescoreError, ValueError):
-    """Rows failed validation; nothing was written. ``errors`` lists every problem found."""
+class ImportValidationError(RuleError):
+    """Rows failed validation or a write rule; nothing was written. ``errors`` lists every problem found;
+    the first is also this error's ``row``, ``field`` and ``reason`` (a :class:`~truescore.domain.RuleError`)."""
 
     def __init__(self, source: str, errors: list[RowError], n_rows: int) -> None:
+        first = errors[0] if errors else RowError(0, "record", "invalid")
+        RuleError.__init__(self, first.field, first.reason, first.row)
         self.source = source
         self.errors = errors
         self.n_rows = n_rows
         shown = "; ".join(str(e) for e in errors[:5])
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         bad_rows = len({e.row for e in errors})
-        super().__init__(
+        self.args = (
             f"{source}: {bad_rows} of {n_rows} rows are invalid, nothing was imported: {shown}{more}. "
-            "Fix them, or use --skip-bad to import the good rows and write the bad ones to a rejects file."
+            "Fix them, or use --skip-bad to import the good rows and write the bad ones to a rejects file.",
         )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(slots=True)
@@ -159,15 +179,22 @@ def read_records(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.Data
                     rec = {"__parse_error__": f"line {lineno} is not a JSON object"}
                 batch.append(rec)
                 if len(batch) >= chunk_rows:
-                    yield pd.DataFrame.from_records(batch)
+                    yield _json_frame(batch)
                     batch = []
             if batch:
-                yield pd.DataFrame.from_records(batch)
+                yield _json_frame(batch)
     else:
         import pyarrow.parquet as pq
 
         for rb in pq.ParquetFile(p).iter_batches(batch_size=chunk_rows):
-            yield rb.to_pandas()
+            # integers with nulls as Python ints (not floats: an id 31 must not become 31.0)
+            yield rb.to_pandas(integer_object_nulls=True)
+
+
+def _json_frame(batch: list[dict[str, Any]]) -> pd.DataFrame:
+    """JSON Lines records as a frame of the values JSON gave (object columns): no float upcast of an integer
+    column with a null (id 31 stays 31), no boolean column turned into numbers."""
+    return pd.DataFrame(batch, dtype=object)
 
 
 def _read_delimited(path: Path, sep: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -209,6 +236,20 @@ def _frame(batch: list[list[Any]], columns: list[str]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- validation
+def _id_text(value: Any) -> str:
+    """The text of an id value: strings as they are; a number as its integer text when it is whole (``31``
+    and ``31.0``, from a float column with nulls, are both ``"31"``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _present(s: pd.Series) -> np.ndarray:
     if s.dtype == object:
         return s.map(lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))
@@ -220,8 +261,12 @@ class _Validator:
     """Validate one chunk column by column; collect errors per row and build clean columns."""
 
     def __init__(self, df: pd.DataFrame, first_row: int, now: float, max_id: int, max_text: int,
-                 epoch_unit: str = "s") -> None:
+                 epoch_unit: str = "s", nan_is_missing: bool = True) -> None:
         self.df = df.reset_index(drop=True)
+        #: a float NaN in a number column is a missing value (files, frames) or a NaN (library objects)
+        self.nan_is_missing = nan_is_missing
+        #: which rows gave a value, per timestamp column (a created_at filled in by the import is not compared)
+        self.given: dict[str, np.ndarray] = {}
         self.n = len(self.df)
         self.rows = np.arange(first_row, first_row + self.n)
         self.bad = np.zeros(self.n, dtype=bool)
@@ -256,8 +301,7 @@ class _Validator:
         present = _present(s)
         if required:
             self._fail(~present, name, "missing (an id is required)")
-        self._clean_each(name, s, present, None,
-                         lambda v: id_problem(v if isinstance(v, str) else str(v), self.max_id))
+        self._clean_each(name, s, present, None, lambda v: id_problem(_id_text(v), self.max_id))
 
     def _clean_each(self, name: str, s: pd.Series, present: np.ndarray, default: str | None,
                     rule: Callable[[Any], tuple[str | None, str | None]]) -> None:
@@ -293,6 +337,8 @@ class _Validator:
                lo: float | None = None, hi: float | None = None, integer: bool = False) -> np.ndarray:
         s = self.col(name)
         present = _present(s)
+        if not self.nan_is_missing:  # a NaN is a value that is not a finite number, not a missing one
+            present = present | np.array([isinstance(v, float) and math.isnan(v) for v in s.tolist()], dtype=bool)
         if required:
             self._fail(~present, name, "missing (a number is required)")
         raw = s.astype(object).where(present, None)
@@ -321,6 +367,7 @@ class _Validator:
         present = _present(s)
         if required:
             self._fail(~present, name, "missing (a timestamp is required)")
+        self.given[name] = present
         vals, reasons = epoch_seconds(s.to_numpy(), self.epoch_unit)
         bad = np.array([r is not None for r in reasons], dtype=bool)
         self._fail(bad, name, lambda k: str(reasons[k]))
@@ -483,7 +530,7 @@ def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _check_references(store: Store, kind: str, v: _Validator) -> None:
+def _check_references(store: EventTables, kind: str, v: _Validator) -> None:
     """Votes and flags must point at a review that is already in the store."""
     if kind not in ("votes", "flags"):
         return
@@ -494,8 +541,112 @@ def _check_references(store: Store, kind: str, v: _Validator) -> None:
         v._fail(mask, "review_id", lambda k: f"review {v.out['review_id'][k]!r} is not in the store")
 
 
+class _Chained(Sequence[Any]):
+    """One column of the valid rows of every chunk, read in place: ``parts`` are ``(values, indices)``."""
+
+    def __init__(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(idx) for _, idx in parts])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    @overload
+    def __getitem__(self, k: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Any]: ...
+
+    def __getitem__(self, k: int | slice) -> Any:
+        if isinstance(k, slice):
+            return list(self)[k]
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        part = int(np.searchsorted(self.starts, k, side="right")) - 1
+        values, idx = self.parts[part]
+        value = values[idx[k - self.starts[part]]]
+        return value.item() if isinstance(value, np.generic) else value
+
+    def __iter__(self) -> Iterator[Any]:
+        for values, idx in self.parts:
+            yield from values[idx].tolist()
+
+
+def _review_rules(store: EventTables, chunks: list[_Validator]) -> list[RuleError]:
+    """Apply :func:`~truescore.store.write_rules.plan_reviews` to the valid rows of every chunk, in record
+    order: the rows it refuses become bad rows (with their row number and field), and the ``supersedes``
+    it sets is written. Returns its errors, in the rules' order."""
+    parts = [(v, np.flatnonzero(~v.bad)) for v in chunks]
+    cols = {c: _Chained([(v.out[c], idx) for v, idx in parts]) for c in _COLUMNS["reviews"]}
+    given = _Chained([(v.given["created_at"], idx) for v, idx in parts])
+    numbers = _Chained([(v.rows, idx) for v, idx in parts])
+    plan = plan_reviews(store, cols, given, admin=True, row_numbers=numbers)
+    offset = 0
+    for v, idx in parts:
+        if len(idx):
+            sup = np.empty(len(idx), dtype=object)
+            sup[:] = plan.supersedes[offset : offset + len(idx)]
+            v.out["supersedes"][idx] = sup
+        offset += len(idx)
+    for e in plan.errors:
+        for v in chunks:
+            k = int(e.row or 0) - int(v.rows[0]) if v.n else -1
+            if 0 <= k < v.n:
+                v._fail(_row_mask(v.n, k), e.field, e.reason)
+                break
+    return plan.errors
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """The validated chunks of one write and what the rules found."""
+
+    #: each chunk with the mask of its rows to write
+    chunks: list[tuple[_Validator, np.ndarray]]
+    #: every problem (validation and rules), sorted by row and field
+    errors: list[RowError]
+    #: the problems found by the validation alone, and by the review rules (in the rules' order)
+    validation_errors: list[RowError]
+    rule_errors: list[RuleError]
+    rows_read: int
+
+
+def _prepare(store: EventTables, frames: Iterator[pd.DataFrame], kind: str, *, mapping: dict[str, str] | None,
+             settings: Settings, epoch_unit: str, keep_raw: bool, review_plan: ReviewPlan | None,
+             nan_is_missing: bool = True, on_chunk: Callable[[int], None] | None = None) -> _Prepared:
+    """Validate every record of ``frames``, then (reviews) apply the review rules; nothing is written."""
+    now = time.time()
+    chunks: list[_Validator] = []
+    first = 1
+    for raw in frames:
+        df = _apply_map(raw, mapping)
+        v = _Validator(df, first, now, settings.max_id_length, settings.max_text_bytes, epoch_unit,
+                       nan_is_missing=nan_is_missing)
+        _validate(kind, v)
+        _check_references(store, kind, v)
+        if not keep_raw:
+            v.df = v.df[v.bad].assign(_row=v.rows[v.bad])  # keep only what a rejects file needs
+        chunks.append(v)
+        first += v.n
+        if on_chunk is not None:
+            on_chunk(first - 1)
+    validation = sorted((e for v in chunks for e in v.errors), key=lambda e: (e.row, e.field))
+    rule_errors: list[RuleError] = []
+    if kind == "reviews":
+        if review_plan is None:
+            rule_errors = _review_rules(store, chunks)
+        elif review_plan.n_rows != first - 1 or review_plan.errors:
+            raise ValueError(f"the review plan is for {review_plan.n_rows} rows ({len(review_plan.errors)} refused), "
+                             f"not for these {first - 1}: plan the rows that are written, and write none it refuses")
+    if keep_raw:
+        for v in chunks:
+            v.df = v.df[v.bad].assign(_row=v.rows[v.bad])
+    errors = sorted((e for v in chunks for e in v.errors), key=lambda e: (e.row, e.field))
+    return _Prepared([(v, ~v.bad) for v in chunks], errors, validation, rule_errors, first - 1)
+
+
 def import_frames(
-    store: Store,
+    store: EventTables,
     frames: Iterator[pd.DataFrame],
     kind: str,
     *,
@@ -508,11 +659,16 @@ def import_frames(
     total_rows: int | None = None,
     settings: Settings | None = None,
     epoch_unit: str = "s",
+    review_plan: ReviewPlan | None = None,
 ) -> ImportReport:
-    """Validate every record of ``frames``, then write the valid ones in batches (see module docstring).
+    """Validate every record of ``frames``, apply the review rules, then write the valid rows in batches (see
+    the module docstring).
 
     ``settings`` gives the limits (``max_id_length``, ``max_text_bytes``, ``import_batch_size``); default
     the process settings. ``epoch_unit`` is the unit of numeric timestamps: ``"s"`` (default) or ``"ms"``.
+    ``review_plan`` is for a caller that applied :func:`~truescore.store.write_rules.plan_reviews` to
+    exactly these rows itself, with no row refused, and set their ``supersedes`` from it (the HTTP API
+    does, before it charges the key's quota): the rules are then not applied a second time.
     """
     from truescore.config import get_settings
 
@@ -522,22 +678,18 @@ def import_frames(
     epoch_seconds([], epoch_unit)  # refuses an unknown unit up front
     batch_size = batch_size or settings.import_batch_size
     started = time.perf_counter()
-    now = time.time()
     report = ImportReport(source=source, kind=kind)
-    chunks: list[tuple[_Validator, np.ndarray]] = []
-    first = 1
-    for raw in frames:
-        df = _apply_map(raw, mapping)
-        v = _Validator(df, first, now, settings.max_id_length, settings.max_text_bytes, epoch_unit)
-        _validate(kind, v)
-        _check_references(store, kind, v)
-        v.df = v.df[v.bad].assign(_row=v.rows[v.bad])  # keep only what a rejects file needs
-        chunks.append((v, ~v.bad))
-        first += v.n
-        report.rows_read += v.n
+
+    def read(n: int) -> None:
+        report.rows_read = n
         if progress:
-            progress(report.rows_read // 2, total_rows)
-    errors = sorted((e for v, _ in chunks for e in v.errors), key=lambda e: (e.row, e.field))
+            progress(n // 2, total_rows)
+
+    prepared = _prepare(store, frames, kind, mapping=mapping, settings=settings, epoch_unit=epoch_unit,
+                        keep_raw=skip_bad and rejects_path is not None and kind == "reviews",
+                        review_plan=review_plan, on_chunk=read)
+    chunks, errors = prepared.chunks, prepared.errors
+    report.rows_read = prepared.rows_read
     report.errors = errors
     bad_rows = {e.row for e in errors}
     report.rows_rejected = len(bad_rows)
@@ -552,7 +704,8 @@ def import_frames(
         cols = _columns(kind, v, keep)
         n_rows = int(keep.sum())
         if kind == "reviews":
-            _add_topics(store, v, keep)
+            with store.transaction() as conn:
+                _add_topics(store, v, keep, conn)
         for start in range(0, n_rows, batch_size):
             batch = {c: values[start : start + batch_size] for c, values in cols.items()}
             with store.transaction() as conn:
@@ -566,7 +719,65 @@ def import_frames(
     return report
 
 
-def _add_topics(store: Store, v: _Validator, keep: np.ndarray) -> None:
+def write_rows(store: EventTables, kind: str, rows: Sequence[Mapping[str, Any]], *, conn: Connection | None = None,
+               settings: Settings | None = None) -> int:
+    """The library's write of events given as row dicts (:meth:`Store.add_reviews
+    <truescore.store.Store.add_reviews>`): the importer's validation and the review rules, then ONE
+    transaction (``conn``'s, when given).
+
+    Parameters
+    ----------
+    store : Store
+    kind : str
+        One of :data:`KINDS`.
+    rows : sequence of mapping
+        One dict per event, fields as in a file of ``kind`` (times as epoch seconds or ``datetime``); a float
+        NaN is a value that is not a finite number, not a missing one.
+    conn : sqlalchemy.Connection, optional
+        Write on this connection (the look-ups of the rules read committed rows).
+    settings : Settings, optional
+        The limits (``max_id_length``, ``max_text_bytes``); default the process settings.
+
+    Returns
+    -------
+    int
+        Rows inserted (an identical re-post is not inserted again).
+
+    Raises
+    ------
+    RowsRefused
+        Rows break the validation rules (each named with its row, field and reason: the text the HTTP API
+        answers with its 422); nothing is written.
+    ConflictError, RuleError
+        No row breaks the validation but one breaks an event rule: the first problem the rules found (an id
+        stored with other content; a ``supersedes`` naming another user's review or another item's).
+    """
+    from truescore.config import get_settings
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if not rows:
+        return 0
+    settings = settings if settings is not None else get_settings()
+    frame = pd.DataFrame(list(rows), dtype=object)
+    prepared = _prepare(store, iter([frame]), kind, mapping=None, settings=settings, epoch_unit="s", keep_raw=False,
+                        review_plan=None, nan_is_missing=False)
+    if prepared.validation_errors:
+        rules = {(e.row, e.field): e for e in prepared.rule_errors}
+        found = [rules.get((e.row, e.field)) or RuleError(e.field, e.reason, e.row) for e in prepared.errors]
+        raise RowsRefused(kind, prepared.rows_read, found)
+    if prepared.rule_errors:
+        raise prepared.rule_errors[0]
+    inserted = 0
+    with nullcontext(conn) if conn is not None else store.transaction() as c:
+        for v, keep in prepared.chunks:
+            if kind == "reviews":
+                _add_topics(store, v, keep, c)
+            inserted += store.insert_columns(kind, _columns(kind, v, keep), conn=c)
+    return inserted
+
+
+def _add_topics(store: EventTables, v: _Validator, keep: np.ndarray, conn: Connection) -> None:
     """A reviews file may carry the item's topic and title: create those items before the reviews."""
     topics, titles = v.out["topic"], v.out["item_title"]
     has = keep & np.array([t is not None for t in topics], dtype=bool)
@@ -577,8 +788,7 @@ def _add_topics(store: Store, v: _Validator, keep: np.ndarray) -> None:
         iid = v.out["item_id"][k]
         if iid not in seen:
             seen[iid] = {"id": iid, "topic": topics[k], "title": titles[k], "created_at": float(v.out["created_at"][k])}
-    with store.transaction() as conn:
-        store.insert_rows("items", list(seen.values()), conn=conn)
+    store.insert_rows("items", list(seen.values()), conn=conn)
 
 
 def default_rejects_path(source: str) -> Path:
@@ -600,7 +810,7 @@ def _write_rejects(path: str, chunks: list[tuple[_Validator, np.ndarray]], error
 
 
 def import_file(
-    store: Store,
+    store: EventTables,
     path: str | Path,
     kind: str,
     **kwargs: Any,
@@ -611,12 +821,12 @@ def import_file(
     return import_frames(store, read_records(p), kind, source=str(p), total_rows=total, **kwargs)
 
 
-def import_frame(store: Store, df: pd.DataFrame, kind: str, **kwargs: Any) -> ImportReport:
+def import_frame(store: EventTables, df: pd.DataFrame, kind: str, **kwargs: Any) -> ImportReport:
     """Import an in-memory DataFrame of ``kind`` events; see :func:`import_frames`."""
     return import_frames(store, iter([df]), kind, total_rows=len(df), **kwargs)
 
 
-def import_table(store: Store, url: str, table: str, kind: str, **kwargs: Any) -> ImportReport:
+def import_table(store: EventTables, url: str, table: str, kind: str, **kwargs: Any) -> ImportReport:
     """Import ``table`` of another SQLite or PostgreSQL database (seed 000: "loading item ratings from a
     local SQLite file or database connection")."""
     from sqlalchemy import MetaData, Table, create_engine, select

@@ -21,13 +21,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    MetaData,
+    String,
     Table,
     and_,
     create_engine,
     event,
     func,
+    insert,
     or_,
     select,
 )
@@ -61,6 +65,10 @@ __all__ = ["DEFAULT_TOPIC", "Store", "StoreError"]
 
 
 _CHUNK = 5000
+#: above this many (user, item) pairs, :meth:`Store.current_reviews` joins a temporary table of them
+_PAIRS_JOIN = 1000
+_pairs_lookup = Table("_pairs_lookup", MetaData(), Column("user_id", String(256)), Column("item_id", String(256)),
+                      prefixes=["TEMPORARY"])
 
 
 def _epoch(value: datetime | float | None) -> float | None:
@@ -104,6 +112,15 @@ class Store:
     1
     >>> store.reviews_of_item("lamp")[0].rating
     4.0
+
+    :meth:`add_reviews` applies the write rules the importer and the HTTP API apply (docs/rules.md):
+
+    >>> store.add_reviews([Review("r2", "lamp", "bob", 7.0)])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    truescore.domain.RowsRefused: 1 of 1 reviews are invalid, nothing was written: row 1, field rating: 7 is ...
+    >>> store.add_reviews([Review("r3", "lamp", "bob", 1.0, supersedes="r1")])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    truescore.domain.RuleError: row 1, field supersedes: review 'r1' is not by 'bob' on item 'lamp': a review ...
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -373,7 +390,39 @@ class Store:
             return self._upsert(c, schema.items, rows)
 
     def add_reviews(self, reviews: Iterable[Review], conn: Connection | None = None) -> int:
-        """Insert reviews, ignoring ids already stored; unknown users and items get placeholder rows."""
+        """Insert reviews by the write rules of every door (docs/rules.md); unknown users and items get
+        placeholder rows.
+
+        Each review is validated as the importer validates a row (ids, a finite rating inside a bounded
+        scale, times, text sizes from the process settings), then the event rules apply, as for an
+        ``admin`` key of the HTTP API (:mod:`truescore.store.write_rules`): a review id already stored, or
+        earlier in ``reviews``, with the same content is a no-op (not counted); with other content
+        (``created_at`` included) it is refused; ``supersedes`` may name only the author's own review of
+        the same item; a review later (by ``created_at``, then id) than its author's current review of
+        the item replaces it and is stored with ``supersedes`` naming it.
+
+        Parameters
+        ----------
+        reviews : iterable of Review
+        conn : sqlalchemy.Connection, optional
+            Write on this connection; default one transaction of its own (nothing of a refused call is
+            written).
+
+        Returns
+        -------
+        int
+            Reviews inserted.
+
+        Raises
+        ------
+        truescore.domain.RowsRefused
+            Reviews break the validation rules; every problem is named with its row (1-based position in
+            ``reviews``), field and reason, in the text the HTTP API answers with its 422.
+        truescore.domain.ConflictError
+            A review id is stored, or repeated, with other content.
+        truescore.domain.RuleError
+            A review supersedes another user's review, a review of another item or one that does not exist.
+        """
         rows = [
             {
                 "id": r.id,
@@ -396,11 +445,13 @@ class Store:
         return self.add_review_rows(rows, conn=conn)
 
     def add_review_rows(self, rows: list[dict[str, Any]], conn: Connection | None = None) -> int:
-        """Fast path of :meth:`add_reviews` for already-validated row dicts (columns of ``reviews``)."""
-        if not rows:
-            return 0
-        cols = list(rows[0])
-        return self.insert_columns("reviews", {c: [r[c] for r in rows] for c in cols}, conn=conn)
+        """:meth:`add_reviews` for row dicts (the columns of ``reviews``, times as epoch seconds, and
+        optionally an item's ``topic`` and ``item_title``), with the same validation and rules; a row
+        without ``created_at`` gets the time of the write (then not compared with a stored review's).
+        See :func:`truescore.store.ingest.write_rows`."""
+        from truescore.store.ingest import write_rows
+
+        return write_rows(self, "reviews", rows, conn=conn)
 
     def insert_columns(self, table: str, columns: dict[str, list[Any]], conn: Connection | None = None) -> int:
         """Insert already-validated, column-oriented rows (Python values, None for missing) into an event
@@ -458,6 +509,14 @@ class Store:
             return 0
         return self.insert_columns(table, {c: [r[c] for r in rows] for c in rows[0]}, conn=conn)
 
+    def has_rows(self, table: str) -> bool:
+        """Does ``table`` hold any row? (One indexed look-up: the write rules skip their look-ups in an
+        empty table, e.g. the first import into a new store.)"""
+        tbl = self._table(table)
+        key = next(iter(tbl.primary_key.columns))
+        with self.engine.connect() as c:
+            return c.execute(select(key).limit(1)).first() is not None
+
     def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
         """The subset of ``ids`` present as primary keys of ``users``, ``items`` or ``reviews``."""
         tbl = self._table(table)
@@ -489,10 +548,28 @@ class Store:
         return out
 
     def current_reviews(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """The current review (id, created_at) of each (user_id, item_id) pair that has one."""
+        """The current review (id, created_at) of each (user_id, item_id) pair that has one.
+
+        Many pairs (a large import into a store that has reviews) are matched in one join with a temporary
+        table of them, a few with one query per 300 pairs."""
         r = schema.reviews
         pairs = list(dict.fromkeys(pairs))
         out: dict[tuple[str, str], dict[str, Any]] = {}
+        cols = (r.c.id, r.c.user_id, r.c.item_id, r.c.created_at)
+        if len(pairs) > _PAIRS_JOIN:
+            p = _pairs_lookup
+            with self.engine.connect() as c:
+                p.create(c, checkfirst=True)
+                try:
+                    c.execute(p.delete())
+                    c.execute(insert(p), [{"user_id": u, "item_id": i} for u, i in pairs])
+                    q = select(*cols).join(p, and_(p.c.user_id == r.c.user_id, p.c.item_id == r.c.item_id))
+                    for row in c.execute(q.where(self._live_reviews())):
+                        out[(row.user_id, row.item_id)] = {"id": row.id, "created_at": row.created_at}
+                finally:
+                    p.drop(c, checkfirst=True)
+                    c.commit()
+            return out
         with self.engine.connect() as c:
             for start in range(0, len(pairs), 300):
                 chunk = pairs[start : start + 300]
