@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from truescore.domain import topic_within
 from truescore.errors import TruescoreError
 
 __all__ = [
@@ -137,7 +138,7 @@ class TrustSettings(_Section):
         """Recency half-life for ``topic``: the longest configured prefix, else the default."""
         best, best_len = self.recency_half_life_days, -1
         for prefix, days in self.topic_half_life_days.items():
-            if (topic == prefix or topic.startswith(prefix + ".")) and len(prefix) > best_len:
+            if topic_within(topic, prefix) and len(prefix) > best_len:
                 best, best_len = float(days), len(prefix)
         return best
 

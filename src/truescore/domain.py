@@ -74,6 +74,7 @@ __all__ = [
     "clean_text",
     "clean_timestamp",
     "clean_topic",
+    "current_review_mask",
     "denormalise",
     "epoch_seconds",
     "event_key",
@@ -92,6 +93,7 @@ __all__ = [
     "text_problem",
     "to_epoch",
     "topic_problem",
+    "topic_within",
 ]
 
 #: topic given to an item first seen through one of its reviews
@@ -558,6 +560,21 @@ def clean_topic(value: str, field: str = "topic") -> str:
     return clean  # type: ignore[return-value]
 
 
+def topic_within(topic: str, parent: str | None) -> bool:
+    """The one topic-containment rule: ``topic`` is ``parent`` or one of its subtopics (``parent`` followed by
+    a dot); ``parent=None`` contains every topic. The store's SQL form is ``store.store._topic_clause``
+    (tests/test_rules_once.py checks that they agree).
+
+    Examples
+    --------
+    >>> topic_within("reviews.public.home.lamps", "reviews.public.home")
+    True
+    >>> topic_within("reviews.publicity", "reviews.public")
+    False
+    """
+    return parent is None or topic == parent or topic.startswith(parent + ".")
+
+
 def clean_flag_reason(value: str | FlagReason, field: str = "reason") -> FlagReason:
     """A flag reason, in any case: SPAM, FAKE, INAPPROPRIATE, OFF_TOPIC or OTHER."""
     if isinstance(value, FlagReason):
@@ -828,6 +845,38 @@ def later_review(created_at: float, review_id: str, than_created_at: float, than
     history. The store's read side (``Store._live_reviews``) states the same order in SQL.
     """
     return (float(created_at), review_id) > (float(than_created_at), than_id)
+
+
+def current_review_mask(review_ids: npt.ArrayLike, user_ids: npt.ArrayLike, item_ids: npt.ArrayLike,
+                        created_at: npt.ArrayLike | None = None, supersedes: npt.ArrayLike | None = None
+                        ) -> npt.NDArray[np.bool_]:
+    """Which reviews are current: the array form of the rule :func:`later_review` states (the store's SQL
+    form is ``Store._live_reviews``, Spark's ``truescore.spark.fit.live_reviews``; tests/test_rules_once.py
+    checks that all of them agree on the same events).
+
+    A review is current when no review names it in ``supersedes`` and it is the latest of its author's
+    reviews of its item by ``(created_at, id)`` (without ``created_at``: by id).
+
+    Examples
+    --------
+    >>> current_review_mask(["a", "b", "c"], ["u", "u", "v"], ["i", "i", "i"], [1.0, 2.0, 1.0]).tolist()
+    [False, True, True]
+    """
+    ids = np.asarray(review_ids, dtype=object).astype(str)
+    n = ids.shape[0]
+    live = np.ones(n, dtype=bool)
+    if supersedes is not None:
+        named = {str(x) for x in np.asarray(supersedes, dtype=object) if isinstance(x, str) and x}
+        if named:
+            live = ~np.isin(ids, np.array(sorted(named), dtype=object))
+    frame = pd.DataFrame({"u": np.asarray(user_ids, dtype=object).astype(str),
+                          "i": np.asarray(item_ids, dtype=object).astype(str),
+                          "t": np.zeros(n) if created_at is None else np.asarray(created_at, dtype=np.float64),
+                          "id": ids, "k": np.arange(n)})[live]
+    latest = frame.sort_values(["u", "i", "t", "id"], kind="stable").drop_duplicates(["u", "i"], keep="last")
+    out = np.zeros(n, dtype=bool)
+    out[latest["k"].to_numpy()] = True
+    return out
 
 
 def item_change_problem(item_id: str, new: Any, stored: Any) -> tuple[str, str] | None:

@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from truescore.config import Settings
+from truescore.domain import topic_within
 from truescore.store.service import Principal
 
 __all__ = ["AUTHOR_FIELD", "Forbidden", "authorize_events", "require_scope"]
@@ -75,6 +76,6 @@ def authorize_events(principal: Principal, kind: str, rows: Sequence[dict[str, A
         domain = settings.trust.moderation_domain
         for n, row in enumerate(rows, start=1):
             d = str(row.get("domain") or "")
-            if d == domain or d.startswith(domain + "."):
+            if topic_within(d, domain):
                 raise Forbidden(f"row {n}: trust in the moderation domain {d!r} (who counts as a moderator) needs "
                                 "the 'moderate' scope")

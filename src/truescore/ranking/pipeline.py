@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from truescore.config import RankingSettings, Settings, get_settings
-from truescore.domain import RatingSnapshot, snapshot_from_frame
+from truescore.domain import RatingSnapshot, snapshot_from_frame, topic_within
 from truescore.ranking.fusion import (
     FusedQuality,
     FusionContext,
@@ -121,7 +121,7 @@ class RankingResult:
     def top(self, topic: str | None = None, limit: int = 10) -> list[ProductRanking]:
         """Products of ``topic`` (and its subtopics) by fused lower credible bound, best first."""
         chosen = [p for p in self.products
-                  if topic is None or p.topic == topic or p.topic.startswith(topic + ".")]
+                  if topic_within(p.topic, topic)]
         chosen.sort(key=lambda p: (-p.rank_key, p.item_id))
         return chosen[:limit]
 

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truescore.domain import Flag, Item, Review, User, UserRole, Vote, to_epoch
+from truescore.domain import Flag, Item, Review, User, UserRole, Vote, current_review_mask, to_epoch
 from truescore.trust.graph import NodeIndex
 from truescore.trust.topics import is_within, validate_topic
 
@@ -366,6 +366,8 @@ class ReviewIndex:
         new_ids: list[str] = [] if reviews is None else reviews["id"].astype(str).tolist()
         if any(i in self._orphan_targets for i in new_ids):
             return False  # votes or flags arrived before their review: the full build attaches them
+        if reviews is not None and len(reviews) and self._pairs_taken(reviews):
+            return False  # a second review of a pair without ``supersedes``: the full build applies the rule
         sup_new: set[str] = set()
         if reviews is not None and "supersedes" in reviews.columns:
             sup_new = set(reviews["supersedes"].dropna().astype(str))
@@ -531,6 +533,25 @@ class ReviewIndex:
             self._pending[table] = []
         return True
 
+    def _pairs_taken(self, reviews: pd.DataFrame) -> bool:
+        """Does a new review (or two) fall on a (user, item) pair that has a current review it does not
+        supersede? (The API always names the review it replaces; a library caller may not.)"""
+        sup = reviews["supersedes"] if "supersedes" in reviews.columns else pd.Series([None] * len(reviews))
+        seen: set[tuple[str, str]] = set()
+        for user, item, named in zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str), sup,
+                                     strict=True):
+            if (user, item) in seen:
+                return True
+            seen.add((user, item))
+            code, node = self._item_code.get(item), self.nodes.get(user)
+            if code is None or node < 0 or node >= self.user_indptr.shape[0] - 1:
+                continue
+            rows = self.user_rows[self.user_indptr[node] : self.user_indptr[node + 1]]
+            held = rows[self.r_item[rows] == code]
+            if held.size and not (isinstance(named, str) and named in set(self.review_ids[held].tolist())):
+                return True
+        return False
+
     def _item_scale(self, item: int) -> None:
         """Display scale of ``item``: its most common (min, max) pair (ties: the smallest pair)."""
         rows = self.item_rows[self.item_indptr[item] : self.item_indptr[item + 1]]
@@ -544,10 +565,13 @@ class ReviewIndex:
     def _build(
         self, reviews: pd.DataFrame, votes: pd.DataFrame, flags: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame
     ) -> None:
-        if "supersedes" in reviews.columns and len(reviews):
-            replaced = set(reviews["supersedes"].dropna().astype(str))
-            if replaced:
-                reviews = reviews[~reviews["id"].astype(str).isin(replaced)].reset_index(drop=True)
+        if len(reviews):  # the one current-review rule (domain.current_review_mask), as the store reads
+            current = current_review_mask(
+                reviews["id"], reviews["user_id"], reviews["item_id"],
+                reviews["created_at"] if "created_at" in reviews.columns else None,
+                reviews["supersedes"] if "supersedes" in reviews.columns else None)
+            if not current.all():
+                reviews = reviews[current].reset_index(drop=True)
         n = len(reviews)
         rating = reviews["rating"].to_numpy(dtype=np.float64)
         lo = reviews["min_rating"].to_numpy(dtype=np.float64)

@@ -17,7 +17,7 @@ and stops at the two-segment root (``reviews.public``); trust stated in a siblin
 
 from __future__ import annotations
 
-from truescore.domain import clean_topic
+from truescore.domain import clean_topic, topic_within
 
 __all__ = ["MIN_CHAIN_SEGMENTS", "is_within", "topic_chain", "validate_topic"]
 
@@ -68,5 +68,5 @@ def topic_chain(topic: str) -> list[tuple[str, int]]:
 
 
 def is_within(topic: str, root: str) -> bool:
-    """True if ``topic`` is ``root`` or one of its descendants (``root.<anything>``)."""
-    return topic == root or topic.startswith(root + ".")
+    """Whether ``topic`` is ``root`` or one of its subtopics (:func:`truescore.domain.topic_within`)."""
+    return topic_within(topic, root)

@@ -10,6 +10,7 @@ from truescore.api.deps import StateDep, read_access
 from truescore.api.errors import ERROR_RESPONSES
 from truescore.api.params import TopicQuery
 from truescore.api.schemas import RankingsPublic
+from truescore.domain import topic_within
 from truescore.ranking.pipeline import normalised_bound
 
 router = APIRouter(prefix="/rankings", tags=["rankings"], dependencies=[Depends(read_access)],
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/rankings", tags=["rankings"], dependencies=[Depends(
 
 
 def _within(topic: str, parent: str | None) -> bool:
-    return parent is None or topic == parent or topic.startswith(parent + ".")
+    return topic_within(topic, parent)
 
 
 def _rank_key(row: dict[str, Any]) -> float:
