@@ -2,11 +2,10 @@
 
 from fastapi import APIRouter
 
-from truescore.api.routes import admin, events, health, items, jobs, rankings, reviews, users
+from truescore.api.routes import admin, events, health, integrity, items, jobs, rankings, reviews, users
 
 __all__ = ["api_router"]
 
 api_router = APIRouter()
-for _module in (health, items, users, reviews, events, rankings, jobs, admin):
+for _module in (health, items, users, reviews, events, rankings, jobs, admin, integrity):
     api_router.include_router(_module.router)
-api_router.include_router(__import__("truescore.api.routes.integrity", fromlist=["router"]).router)
