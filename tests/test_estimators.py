@@ -22,7 +22,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
 import truescore.config as config_module
-from truescore.config import ReliabilitySettings, Settings, TextSettings
+from truescore.config import ReliabilitySettings, Settings, TextSettings, get_settings
 from truescore.domain import RatingSnapshot
 from truescore.reliability import (
     OnlineReliability,
@@ -188,21 +188,27 @@ def test_invalid_parameter_refused_at_fit_not_init() -> None:
 # ------------------------------------------------------------------------------------------ fit() == fit_vb()
 
 
-def test_fit_and_fit_vb_agree_under_the_process_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_and_fit_vb_agree_without_settings_and_ignore_the_process_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without settings the engine runs at the documented defaults, whatever the environment or TOML says: the
+    process settings reach it only through a door (CLI, API, jobs), which passes them."""
     snap = _snapshot()
     monkeypatch.setenv("TRUESCORE_RELIABILITY__TOL", "0.01")
     monkeypatch.setenv("TRUESCORE_RELIABILITY__USE_BIAS", "true")
     monkeypatch.setattr(config_module, "_cached", None)
     a, b = fit(snap), fit_vb(snap)
     c = VBReliability.from_settings().fit(snap).result_
-    for other in (b, c):
+    pure = fit_vb(snap, VBOptions())
+    for other in (b, c, pure):
         np.testing.assert_array_equal(a.item_mean, other.item_mean)
         np.testing.assert_array_equal(a.reliability, other.reliability)
         np.testing.assert_array_equal(a.bias, other.bias)
         assert a.n_iter == other.n_iter
-    assert a.extras["use_bias"] is True  # the environment reached both
-    pure = fit_vb(snap, VBOptions())
-    assert pure.extras["use_bias"] is False and not np.array_equal(pure.item_mean, a.item_mean)
+    assert a.extras["use_bias"] is False  # the environment did not reach the engine
+    passed = fit(snap, get_settings())  # as a door passes the loaded settings
+    assert passed.extras["use_bias"] is True and not np.array_equal(passed.item_mean, a.item_mean)
+    np.testing.assert_array_equal(passed.item_mean, fit_vb(snap, VBOptions.from_settings(get_settings().reliability))
+                                  .item_mean)
 
 
 def test_fit_and_fit_vb_agree_under_explicit_settings() -> None:
@@ -216,14 +222,18 @@ def test_fit_and_fit_vb_agree_under_explicit_settings() -> None:
         np.testing.assert_array_equal(a.reliability_hi, other.reliability_hi)
 
 
-def test_fit_and_fit_torch_agree_under_the_process_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_and_fit_torch_agree_under_the_settings_a_door_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     snap = _snapshot(n_ratings=80)
     monkeypatch.setenv("TRUESCORE_RELIABILITY__TORCH_EPOCHS", "3")
     monkeypatch.setattr(config_module, "_cached", None)
-    a, b = fit(snap, backend="torch"), fit_torch(snap)
+    section = get_settings().reliability
+    a, b = fit(snap, section, backend="torch"), fit_torch(snap, TorchOptions.from_settings(section))
     assert a.n_iter == b.n_iter == 3
     np.testing.assert_array_equal(a.item_mean, b.item_mean)
     np.testing.assert_array_equal(a.reliability, b.reliability)
+    # without settings: the documented defaults, not the environment
+    assert TorchReliability.from_settings().torch_epochs == ReliabilitySettings().torch_epochs != 3
+    assert TorchOptions.from_settings() == TorchOptions()
 
 
 # ------------------------------------------------------------------------------------------ ConvergenceWarning

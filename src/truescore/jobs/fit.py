@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from truescore.config import ReliabilitySettings, Settings, get_settings
+from truescore.config import ReliabilitySettings, Settings
 from truescore.domain import RatingSnapshot
+from truescore.jobs._config import job_settings
 from truescore.reliability import Hyperparameters, ReliabilityResult, derived_records, fit
 from truescore.reliability.report import ENGINE_VERSION
 from truescore.reliability.torch_nll import TorchOptions, fit_torch
@@ -38,11 +39,9 @@ class FitReport:
 
 
 def _section(settings: ReliabilitySettings | Settings | None) -> ReliabilitySettings:
-    if settings is None:
-        return get_settings().reliability
-    if isinstance(settings, Settings):
-        return settings.reliability
-    return settings
+    if isinstance(settings, ReliabilitySettings):
+        return settings
+    return job_settings(settings).reliability
 
 
 def write_result(store: Store, result: ReliabilityResult, model_version: str, *, seq: int | None = None,
@@ -141,6 +140,7 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
         hyper=Hyperparameters(mu0=float(d["mu0"]), tau0=float(d["tau0"]), a0=float(d["a0"]), b0=float(d["b0"]),
                               tau_b=float(d["tau_b"])),
         elbo_history=np.empty(0), delta_history=np.empty(0), n_iter=0, converged=True, fit_seconds=0.0,
-        credible_level=float(d.get("credible_level", 0.9)), item_min=snapshot.item_min, item_max=snapshot.item_max,
+        credible_level=float(d.get("credible_level", ReliabilitySettings().credible_level)),
+        item_min=snapshot.item_min, item_max=snapshot.item_max,
         extras={"model_version": run["model_version"], "stored": True},
     )

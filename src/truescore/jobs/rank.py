@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from truescore.config import Settings, get_settings
+from truescore.config import Settings
 from truescore.domain import RatingSnapshot, snapshot_from_frame
 from truescore.errors import MissingResultError, StaleResultError
+from truescore.jobs._config import job_settings
 from truescore.jobs.fit import run_fit, stored_fit
 from truescore.jobs.results import freshness, require_fresh
 from truescore.jobs.score import INTEGRITY_JOB, TEXT_JOB, run_integrity
@@ -75,6 +76,8 @@ def rank_store(
         Whose trust weighs the reviewers; default the public view (the baseline observer).
     at : float, optional
         The clock (epoch seconds); default now.
+    settings : Settings, optional
+        Default: the process-wide settings (:func:`~truescore.jobs._config.job_settings`).
     reliability : ReliabilityResult, optional
         A fit of the store's current ratings to use instead of the stored one.
     refit : bool, default False
@@ -87,7 +90,7 @@ def rank_store(
     MissingResultError, StaleResultError
         A stored input is missing or stale and ``refit`` is False.
     """
-    cfg = settings or get_settings()
+    cfg = job_settings(settings)
     if write and observer not in (None, cfg.trust.baseline_observer_id):
         raise ValueError("only the public (baseline observer) ranking is stored")
     seq = store.change_seq()

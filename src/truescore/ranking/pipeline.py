@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from truescore.config import RankingSettings, Settings, get_settings
+from truescore.config import RankingSettings, Settings, default_settings
 from truescore.domain import RatingSnapshot, snapshot_from_frame
 from truescore.ranking.fusion import (
     FusedQuality,
@@ -249,7 +249,7 @@ def ranking_inputs(
     from truescore.reliability import fit as fit_reliability
     from truescore.trust import Rater as TrustRater
 
-    cfg = settings or get_settings()
+    cfg = settings if settings is not None else default_settings()
     observer = observer or cfg.trust.baseline_observer_id
     now = time.time() if at is None else float(at)
     reviews = frames["reviews"]
@@ -263,7 +263,8 @@ def ranking_inputs(
     if rater is None:
         empty = pd.DataFrame(columns=["truster_id", "trustee_id", "domain", "level"])
         rater = TrustRater.from_frames(frames.get("trust", empty), reviews, frames.get("votes"), frames.get("flags"),
-                                       frames.get("items"), frames.get("users"), settings=cfg.trust)
+                                       frames.get("items"), frames.get("users"), settings=cfg.trust,
+                                       personal=cfg.personal)
     trust = trust_per_rating(rater, snapshot, observer, at=now)
     fake = _per_review(scores, snapshot.review_ids, "fake_probability")
     evidence, group, labels = None, None, None
@@ -327,6 +328,9 @@ def rank_frames(
         Whose trust weighs the reviewers; default the baseline observer (the public view).
     at : float, optional
         The clock (epoch seconds) for trust expiry and the trend; default now.
+    settings : Settings, optional
+        Every engine's section; default the documented defaults (:func:`~truescore.config.default_settings`).
+        The rank job (:func:`truescore.jobs.rank_store`) passes the configured ones.
     reliability : ReliabilityResult, optional
         A fit of the same snapshot; fitted here (closed-form VB) when absent.
     scores : DataFrame, optional
@@ -339,7 +343,7 @@ def rank_frames(
         reads from it (as the score job stores them); computed here when absent (metadata only, no text
         models) unless ``use_integrity=False``.
     """
-    cfg = settings or get_settings()
+    cfg = settings if settings is not None else default_settings()
     reviews = frames["reviews"]
     got = ranking_inputs(frames, observer=observer, at=at, settings=cfg, reliability=reliability, scores=scores,
                          rater=rater, integrity=integrity, use_integrity=use_integrity)

@@ -6,6 +6,10 @@ columns (defaults ``text`` / ``label``). The reference data sets can be named in
 ``ref:uci-sentiment`` (Amazon + Yelp), ``ref:uci-amazon``, ``ref:uci-yelp``, ``ref:vader-snippets``,
 ``ref:salminen``, ``ref:amazon-mi``, ``ref:deceptive`` (CC BY-NC-SA: evaluation only; training a model
 on it for shipping is refused).
+
+``settings`` (default: the documented defaults) gives the reference data folder (``settings.data_dir``) and
+the encoder's configuration (``settings.text``); ``truescore train-text`` / ``text-eval`` pass the configured
+ones.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from truescore.config import Settings, default_settings
 from truescore.text import datasets as D
 from truescore.text._common import MODELS_DIR, check_texts, file_digest, save_artifact
+from truescore.text.embed import Encoder
 from truescore.text.scorer import ARTIFACTS
 
 __all__ = ["TASKS", "evaluate_files", "read_labelled", "train_from_files"]
@@ -36,26 +42,28 @@ def _cache_dir() -> Path:
     return Path(base)
 
 
-def _reference(name: str) -> pd.DataFrame:
+def _reference(name: str, folder: D.Folder) -> pd.DataFrame:
     if name == "ref:uci-sentiment":
-        return pd.concat([D.load_uci("amazon"), D.load_uci("yelp")], ignore_index=True)
+        return pd.concat([D.load_uci("amazon", folder), D.load_uci("yelp", folder)], ignore_index=True)
     loaders = {
-        "ref:uci-amazon": lambda: D.load_uci("amazon"),
-        "ref:uci-yelp": lambda: D.load_uci("yelp"),
-        "ref:vader-snippets": lambda: D.load_vader_snippets().rename(columns={"mean": "label"}),
-        "ref:salminen": D.load_salminen,
-        "ref:deceptive": D.load_deceptive,
-        "ref:amazon-mi": D.load_amazon_mi,
+        "ref:uci-amazon": lambda: D.load_uci("amazon", folder),
+        "ref:uci-yelp": lambda: D.load_uci("yelp", folder),
+        "ref:vader-snippets": lambda: D.load_vader_snippets(folder).rename(columns={"mean": "label"}),
+        "ref:salminen": lambda: D.load_salminen(folder),
+        "ref:deceptive": lambda: D.load_deceptive(folder),
+        "ref:amazon-mi": lambda: D.load_amazon_mi(folder),
     }
     if name not in loaders:
         raise ValueError(f"unknown reference data set {name!r}; known: ref:uci-sentiment, {', '.join(loaders)}")
     return loaders[name]()
 
 
-def read_labelled(path: str | Path, text_col: str = "text", label_col: str | None = "label") -> pd.DataFrame:
+def read_labelled(path: str | Path, text_col: str = "text", label_col: str | None = "label", *,
+                  data_dir: D.Folder = None) -> pd.DataFrame:
     """Read a data file (or ``ref:NAME``) into a frame with ``text`` (and ``label`` if ``label_col``).
 
-    Other columns are kept (review metadata for the feature categories).
+    Other columns are kept (review metadata for the feature categories). ``data_dir`` is the folder of the
+    reference data sets (``settings.data_dir``; see :func:`truescore.text.datasets.data_dir`).
 
     Raises
     ------
@@ -66,7 +74,7 @@ def read_labelled(path: str | Path, text_col: str = "text", label_col: str | Non
     """
     name = str(path)
     if name.startswith("ref:"):
-        df = _reference(name)
+        df = _reference(name, data_dir)
     else:
         p = Path(name)
         if not p.is_file():
@@ -102,10 +110,11 @@ def read_labelled(path: str | Path, text_col: str = "text", label_col: str | Non
 
 
 def _read_many(paths: Sequence[str | Path], text_col: str, label_col: str | None,
-               positive: str | None = None) -> pd.DataFrame:
+               positive: str | None = None, data_dir: D.Folder = None) -> pd.DataFrame:
     if not paths:
         raise ValueError("no training data given")
-    frames = [read_labelled(p, text_col, label_col).assign(_source=k) for k, p in enumerate(paths)]
+    frames = [read_labelled(p, text_col, label_col, data_dir=data_dir).assign(_source=k)
+              for k, p in enumerate(paths)]
     if positive is not None:
         frames = [binarise_labels(f, positive, str(p)) for f, p in zip(frames, paths, strict=True)]
     return pd.concat(frames, ignore_index=True)
@@ -141,13 +150,25 @@ def _sentiment_targets(df: pd.DataFrame) -> np.ndarray:
     return y
 
 
-def _layers(texts: list[str]) -> np.ndarray:
+def _layers(texts: list[str], encoder: Encoder) -> np.ndarray:
     from truescore.text.embed import cached_encode
 
-    return cached_encode(texts, _cache_dir())
+    return cached_encode(texts, _cache_dir(), encoder=encoder)
 
 
-def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool) -> Any:
+def _data_dir(settings: Settings | None) -> D.Folder:
+    """The reference data folder: the given settings' ``data_dir``; without settings, None (the loaders'
+    default: ``$TRUESCORE_DATA_DIR``, else the setting's default)."""
+    return settings.data_dir if settings is not None else None
+
+
+def _encoder(settings: Settings) -> Encoder:
+    from truescore.text.embed import get_encoder
+
+    return get_encoder(settings.text)
+
+
+def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool, encoder: Encoder) -> Any:
     from truescore.text.features import compute_features, vader_scores
 
     texts = df["text"].tolist()
@@ -155,19 +176,19 @@ def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool) -> Any:
         from truescore.text.sentiment import SentimentModel
 
         y = _sentiment_targets(df)
-        return SentimentModel().fit(texts, y, layers=_layers(texts), vader=vader_scores(texts))
+        return SentimentModel().fit(texts, y, layers=_layers(texts, encoder), vader=vader_scores(texts))
     if task == "fake":
         from truescore.text.fake import FakeDetector
 
         feats = compute_features(df.drop(columns=["label", "_source"]), global_duplicates=False)
-        return FakeDetector().fit(df, df["label"].to_numpy(), layers=_layers(texts), features=feats)
+        return FakeDetector().fit(df, df["label"].to_numpy(), layers=_layers(texts, encoder), features=feats)
     if task == "quality":
         from truescore.text.quality import QualityModel, proxy_label
 
         labelled, y, kind = proxy_label(df, "label" if label_col_given and "label" in df.columns else None)
         feats = compute_features(df, global_duplicates=False)
         sub = np.flatnonzero(labelled)
-        lay = _layers([texts[i] for i in sub])
+        lay = _layers([texts[i] for i in sub], encoder)
         return QualityModel().fit(feats.iloc[sub], lay, y[sub], label_kind=kind)
     raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
 
@@ -181,10 +202,12 @@ def train_from_files(
     out_dir: str | Path | None = None,
     command: str | None = None,
     positive: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Train the ``task`` model on ``data`` and write its artifact to ``out_dir`` (default: the shipped
     models folder); records the data, command and digest in ``manifest.json``. Returns that record.
-    ``positive`` names the label meaning 1 (fake) when the labels are strings (``deceptive``, ``CG``).
+    ``positive`` names the label meaning 1 (fake) when the labels are strings (``deceptive``, ``CG``);
+    ``settings`` as in the module docstring.
 
     Raises
     ------
@@ -196,8 +219,11 @@ def train_from_files(
     for d in data:
         if str(d) in _NONCOMMERCIAL or "deceptive-opinion-spam" in str(d):
             raise ValueError(f"{d} is CC BY-NC-SA (evaluation only): refusing to train a shippable model on it")
-    df = _read_many(data, text_col, label_col if task != "quality" or label_col else None, positive)
-    model = _fit(task, df, label_col_given=label_col is not None and task == "quality" and "label" in df.columns)
+    cfg = settings if settings is not None else default_settings()
+    df = _read_many(data, text_col, label_col if task != "quality" or label_col else None, positive,
+                    _data_dir(settings))
+    model = _fit(task, df, label_col_given=label_col is not None and task == "quality" and "label" in df.columns,
+                 encoder=_encoder(cfg))
     out = Path(out_dir) if out_dir else MODELS_DIR
     path = save_artifact(model, out / ARTIFACTS[task])
     record = {
@@ -226,8 +252,10 @@ def evaluate_files(
     text_col: str = "text",
     label_col: str = "label",
     positive: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Train ``task`` on ``train`` and report metrics on ``test`` (JSON-ready dict).
+    """Train ``task`` on ``train`` and report metrics on ``test`` (JSON-ready dict); ``settings`` as in the
+    module docstring.
 
     Binary labels: accuracy, ROC AUC, Brier score and expected calibration error (10 bins); continuous
     sentiment labels: Pearson r and accuracy of the sign. ``positive`` names the label meaning 1 when the
@@ -240,11 +268,13 @@ def evaluate_files(
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    tr = _read_many(train, text_col, label_col, positive)
-    te = _read_many(test, text_col, label_col, positive)
-    model = _fit(task, tr, label_col_given=True)
+    cfg = settings if settings is not None else default_settings()
+    encoder = _encoder(cfg)
+    tr = _read_many(train, text_col, label_col, positive, _data_dir(settings))
+    te = _read_many(test, text_col, label_col, positive, _data_dir(settings))
+    model = _fit(task, tr, label_col_given=True, encoder=encoder)
     texts = te["text"].tolist()
-    layers = _layers(texts)
+    layers = _layers(texts, encoder)
     if task == "sentiment":
         pred = model.predict(texts, layers=layers, vader=vader_scores(texts))
         raw = te["label"].to_numpy(dtype=float)
