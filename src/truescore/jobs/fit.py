@@ -108,17 +108,18 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
     StaleResultError
         Events were written after the fit read its ratings.
     """
-    from truescore.jobs.results import MissingResultError, require_fresh
+    from truescore.errors import MissingResultError
+    from truescore.jobs.results import require_fresh
 
     run = require_fresh(store, JOB, "reliability fit", "truescore fit")
-    d = run["details"]
+    d = run.details
     users = {r["user_id"]: r for r in store.read_derived("user_reliability")}
     items = {r["item_id"]: r for r in store.read_derived("item_quality")}
     missing_users = [u for u in snapshot.user_ids if u not in users]
     missing_items = [i for i in snapshot.item_ids if i not in items]
     if missing_users or missing_items:
         what = (f"rater {missing_users[0]!r}" if missing_users else f"item {missing_items[0]!r}")
-        raise MissingResultError(f"the stored reliability fit ({run['model_version']}) has no row for {what}: "
+        raise MissingResultError(f"the stored reliability fit ({run.model_version}) has no row for {what}: "
                                  "run `truescore fit`, or rank with --refit")
     u_rows = [users[u] for u in snapshot.user_ids]
     i_rows = [items[i] for i in snapshot.item_ids]
@@ -130,7 +131,7 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
     quality, quality_sd = col(i_rows, "quality"), col(i_rows, "quality_sd")
     nan_u = np.full(snapshot.n_users, np.nan)
     return ReliabilityResult(
-        backend=str(d.get("backend", run["model_version"].split("-")[0])), item_ids=snapshot.item_ids,
+        backend=str(d.get("backend", run.model_version.split("-")[0])), item_ids=snapshot.item_ids,
         item_mean=(quality - snapshot.item_min) / span, item_sd=quality_sd / span, item_quality=quality,
         item_quality_sd=quality_sd, item_n_ratings=col(i_rows, "n_ratings", np.int64),
         item_effective_weight=col(i_rows, "effective_weight"), user_ids=snapshot.user_ids,
@@ -142,5 +143,5 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
         elbo_history=np.empty(0), delta_history=np.empty(0), n_iter=0, converged=True, fit_seconds=0.0,
         credible_level=float(d.get("credible_level", ReliabilitySettings().credible_level)),
         item_min=snapshot.item_min, item_max=snapshot.item_max,
-        extras={"model_version": run["model_version"], "stored": True},
+        extras={"model_version": run.model_version, "stored": True},
     )

@@ -48,12 +48,12 @@ def stored_integrity(store: Store, snapshot: RatingSnapshot) -> FusionEvidence:
     for k, rid in enumerate(snapshot.review_ids):
         row = rows.get(rid)
         if row is None or row.get("suspicion") is None:
-            raise MissingResultError(f"review {rid!r} has no stored suspicion ({run['model_version']}): run "
+            raise MissingResultError(f"review {rid!r} has no stored suspicion ({run.model_version}): run "
                                      "`truescore score`, or rank with --refit")
         evidence[k] = float(row.get("integrity_evidence") or 0.0)
         keys.append(row.get("integrity_group"))
     codes, uniques = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=True)
-    names: dict[str, str] = run["details"].get("groups", {})
+    names: dict[str, str] = run.details.get("groups", {})
     labels = {g: names.get(str(name), "detected group") for g, name in enumerate(uniques)}
     return FusionEvidence(evidence=evidence, group=codes.astype(np.int64), labels=labels)
 
@@ -131,7 +131,7 @@ def rank_store(
         sources["text"] = "none stored: unscored reviews use the prior"
     else:
         stale = f", {behind:,} event writes since" if behind else ""
-        sources["text"] = f"{text_run['model_version']}, stored ({scored:,} of {snapshot.n_ratings:,} reviews{stale})"
+        sources["text"] = f"{text_run.model_version}, stored ({scored:,} of {snapshot.n_ratings:,} reviews{stale})"
     result = rank_frames(frames, observer=observer, at=at, settings=cfg, reliability=reliability, scores=text,
                          integrity=integrity)
     result.sources = sources

@@ -34,7 +34,7 @@ def item_integrity(store: Store, item_id: str, settings: Settings | None = None)
     if run is None:
         panel.note = "no suspicion is stored yet: run `truescore score`"
     else:
-        panel.model_version = str(run["model_version"])
+        panel.model_version = run.model_version
         if behind:
             panel.stale = True
             panel.note = (f"computed before {behind:,} later write{'s' if behind != 1 else ''} of events: "

@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -29,10 +29,43 @@ from truescore.text._common import MODELS_DIR, check_texts, file_digest, save_ar
 from truescore.text.embed import Encoder
 from truescore.text.scorer import ARTIFACTS
 
-__all__ = ["TASKS", "evaluate_files", "read_labelled", "train_from_files"]
+__all__ = ["TASKS", "TextEvaluation", "TrainingRecord", "evaluate_files", "read_labelled", "train_from_files"]
 
 TASKS = ("quality", "fake", "sentiment")
 _NONCOMMERCIAL = {"ref:deceptive"}
+
+
+class TrainingRecord(TypedDict):
+    """What :func:`train_from_files` trained: its entry in the models' ``manifest.json`` (JSON as it is)."""
+
+    task: str
+    #: the artifact's file name in the models folder
+    artifact: str
+    #: the first 12 hex digits of its SHA-256 (part of the scorer's model version)
+    sha256_12: str
+    bytes: int
+    #: the training files or ``ref:NAME`` data sets
+    data: list[str]
+    rows: int
+    text_col: str
+    label_col: str | None
+    command: str
+
+
+class TextEvaluation(TypedDict):
+    """The metrics :func:`evaluate_files` reports (JSON as it is): a binary task has accuracy, auc (None with one
+    class in the test set), brier and ece; sentiment has accuracy and auc on 0/1 labels, else pearson_r and
+    sign_accuracy."""
+
+    task: str
+    n_train: int
+    n_test: int
+    accuracy: NotRequired[float]
+    auc: NotRequired[float | None]
+    brier: NotRequired[float]
+    ece: NotRequired[float]
+    pearson_r: NotRequired[float]
+    sign_accuracy: NotRequired[float]
 
 
 def _cache_dir() -> Path:
@@ -203,7 +236,7 @@ def train_from_files(
     command: str | None = None,
     positive: str | None = None,
     settings: Settings | None = None,
-) -> dict[str, Any]:
+) -> TrainingRecord:
     """Train the ``task`` model on ``data`` and write its artifact to ``out_dir`` (default: the shipped
     models folder); records the data, command and digest in ``manifest.json``. Returns that record.
     ``positive`` names the label meaning 1 (fake) when the labels are strings (``deceptive``, ``CG``);
@@ -226,7 +259,7 @@ def train_from_files(
                  encoder=_encoder(cfg))
     out = Path(out_dir) if out_dir else MODELS_DIR
     path = save_artifact(model, out / ARTIFACTS[task])
-    record = {
+    record: TrainingRecord = {
         "task": task,
         "artifact": path.name,
         "sha256_12": file_digest(path),
@@ -253,9 +286,9 @@ def evaluate_files(
     label_col: str = "label",
     positive: str | None = None,
     settings: Settings | None = None,
-) -> dict[str, Any]:
-    """Train ``task`` on ``train`` and report metrics on ``test`` (JSON-ready dict); ``settings`` as in the
-    module docstring.
+) -> TextEvaluation:
+    """Train ``task`` on ``train`` and report metrics on ``test`` (:class:`TextEvaluation`, JSON as it is);
+    ``settings`` as in the module docstring.
 
     Binary labels: accuracy, ROC AUC, Brier score and expected calibration error (10 bins); continuous
     sentiment labels: Pearson r and accuracy of the sign. ``positive`` names the label meaning 1 when the
@@ -279,13 +312,14 @@ def evaluate_files(
         pred = model.predict(texts, layers=layers, vader=vader_scores(texts))
         raw = te["label"].to_numpy(dtype=float)
         target = _sentiment_targets(te)
-        out: dict[str, Any] = {"task": task, "n_train": len(tr), "n_test": len(te)}
+        out: TextEvaluation = {"task": task, "n_train": len(tr), "n_test": len(te)}
         if set(np.unique(raw).tolist()) <= {0.0, 1.0}:
             y = raw.astype(int)
-            out.update(accuracy=float(((pred >= 0.5) == y).mean()), auc=float(roc_auc_score(y, pred)))
+            out["accuracy"] = float(((pred >= 0.5) == y).mean())
+            out["auc"] = float(roc_auc_score(y, pred))
         else:
-            out.update(pearson_r=float(np.corrcoef(pred, raw)[0, 1]),
-                       sign_accuracy=float(((pred >= 0.5) == (target >= 0)).mean()))
+            out["pearson_r"] = float(np.corrcoef(pred, raw)[0, 1])
+            out["sign_accuracy"] = float(((pred >= 0.5) == (target >= 0)).mean())
         return out
     feats = compute_features(te.drop(columns=["label", "_source"], errors="ignore"), global_duplicates=False)
     if task == "fake":
