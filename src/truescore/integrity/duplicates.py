@@ -103,7 +103,7 @@ def _signature(text: str | None, min_words: int) -> np.ndarray | None:
     x = np.fromiter((zlib.crc32(s.encode()) for s in sh), dtype=np.uint64, count=len(sh))
     # (a x + b) mod p with a, b, x < p = 2^31 - 1: the product stays below 2^62 (no overflow)
     hv = (_A[:, None] * (x[None, :] % np.uint64(_P)) + _B[:, None]) % np.uint64(_P)
-    return hv.min(axis=1)
+    return np.asarray(hv.min(axis=1), dtype=np.uint64)
 
 
 def minhash_signatures(texts: Sequence[str | None], min_words: int) -> TextSignatures:

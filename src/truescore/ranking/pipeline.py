@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from truescore.config import RankingSettings, Settings, default_settings
@@ -201,11 +202,11 @@ def trust_per_rating(rater: Rater, snapshot: RatingSnapshot, observer: str, at: 
     return out
 
 
-def _per_review(frame: pd.DataFrame | None, review_ids: np.ndarray, column: str) -> np.ndarray:
+def _per_review(frame: pd.DataFrame | None, review_ids: np.ndarray, column: str) -> npt.NDArray[np.float64]:
     if frame is None or frame.empty or column not in frame:
         return np.full(review_ids.shape[0], np.nan)
     series = frame.set_index("review_id")[column]
-    return pd.Series(review_ids).map(series).to_numpy(dtype=float)
+    return np.asarray(pd.Series(review_ids).map(series).to_numpy(dtype=float), dtype=np.float64)
 
 
 def _vote_counts(votes: pd.DataFrame | None, review_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

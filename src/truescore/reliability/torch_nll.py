@@ -262,7 +262,8 @@ class TorchReliability(BaseEstimator):
         """
         if not isinstance(snapshot, RatingSnapshot):
             raise TypeError(f"TorchReliability.fit takes a RatingSnapshot, not {type(snapshot).__name__}")
-        result = fit_torch(snapshot, TorchOptions.from_settings(None, **self.get_params()))
+        params = self.get_params()  # type: ignore[no-untyped-call]  # scikit-learn ships no annotations
+        result = fit_torch(snapshot, TorchOptions.from_settings(None, **params))
         self.result_ = result
         self.item_mean_ = result.item_mean
         self.rater_precision_ = result.reliability

@@ -471,7 +471,8 @@ class VBReliability(BaseEstimator):
 
     def _options(self) -> VBOptions:
         """The parameters as :class:`VBOptions`, validated by :class:`ReliabilitySettings` (ValueError)."""
-        return VBOptions.from_settings(None, **self.get_params())
+        params = self.get_params()  # type: ignore[no-untyped-call]  # scikit-learn ships no annotations
+        return VBOptions.from_settings(None, **params)
 
     def fit(self, snapshot: RatingSnapshot, y: None = None) -> VBReliability:
         """Fit to ``snapshot``; returns ``self``.

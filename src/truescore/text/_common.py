@@ -81,8 +81,8 @@ def ngram_vectorizer(*, max_word_features: int = 30_000, max_char_features: int 
 
 
 def sigmoid(x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    z = np.asarray(x, dtype=float)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    z = np.clip(np.asarray(x, dtype=np.float64), -50.0, 50.0)
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def artifact_path(name: str, models_dir: str | Path | None = None) -> Path:

@@ -276,7 +276,7 @@ def cached_encode(
         h.update(b"\x00")
     path = Path(cache_dir) / f"layers_{h.hexdigest()[:24]}.npy"
     if path.is_file():
-        arr = np.load(path)
+        arr = np.asarray(np.load(path), dtype=np.float32)
         if arr.shape == (len(texts), N_BLOCKS * enc.dim):
             return arr
     arr = enc.encode_layers(texts)
