@@ -130,3 +130,33 @@ def test_reference_data_folder_is_the_argument_else_the_environment(tmp_path: Pa
     assert data_dir(other) == other.resolve()
     with pytest.raises(DataUnavailable, match="missing"):
         data_dir(tmp_path / "missing")
+
+
+def test_the_integrity_detectors_defaults_are_the_settings_defaults() -> None:
+    """Each detector's keyword default is read from IntegritySettings (one source), not written again."""
+    import inspect
+
+    from truescore.integrity.behaviour import behaviour_scores
+    from truescore.integrity.changepoint import change_points
+    from truescore.integrity.cohort import cohort_concentration
+    from truescore.integrity.duplicates import duplicates_from_signatures, near_duplicates
+    from truescore.integrity.rings import detect_rings
+
+    s = IntegritySettings()
+    expected = {
+        near_duplicates: {"threshold": s.duplicate_threshold, "min_accounts": s.duplicate_min_accounts,
+                          "min_words": s.duplicate_min_words, "min_lift": s.duplicate_min_lift},
+        duplicates_from_signatures: {"threshold": s.duplicate_threshold, "min_accounts": s.duplicate_min_accounts,
+                                     "min_lift": s.duplicate_min_lift},
+        behaviour_scores: {"burst_window_days": s.burst_day_window_days},
+        cohort_concentration: {"bucket_days": s.cohort_bucket_days, "min_accounts": s.cohort_min_accounts,
+                               "min_lift": s.cohort_min_lift, "min_age_days": s.cohort_min_age_days},
+        change_points: {"z0": s.change_z, "min_ratings": s.change_min_ratings},
+        detect_rings: {"max_user_ratings": s.ring_max_user_ratings, "min_members": s.ring_min_members,
+                       "min_lift": s.ring_min_lift, "min_gap": s.ring_min_gap, "eps": s.ring_peel_eps,
+                       "max_rings": s.ring_max_rings, "max_window_days": s.ring_max_window_days,
+                       "consensus_z_min": s.consensus_z},
+    }
+    for fn, defaults in expected.items():
+        params = inspect.signature(fn).parameters
+        assert {name: params[name].default for name in defaults} == defaults, fn.__name__
