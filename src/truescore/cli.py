@@ -37,9 +37,7 @@ DbOption = Annotated[
 @app.callback()
 def _load_configuration() -> None:
     """Validate the configuration before any command runs (a bad value is refused with its range)."""
-    from truescore.config import get_settings
-
-    get_settings()
+    _settings()
 
 
 def _settings() -> Settings:
@@ -160,9 +158,9 @@ def info_cmd(db: DbOption = None) -> None:
 @app.command("config")
 def config_cmd() -> None:
     """Show every parameter with its value, allowed range and meaning."""
-    from truescore.config import describe_settings, get_settings
+    from truescore.config import describe_settings
 
-    for name, value, rng, doc in describe_settings(get_settings()):
+    for name, value, rng, doc in describe_settings(_settings()):
         console.print(f"[bold]{name}[/bold] = {value!r}  [dim]range {rng or 'any'}[/dim]  {doc}", soft_wrap=True)
 
 
