@@ -43,7 +43,7 @@ def test_serve_passes_its_options_to_the_library(monkeypatch: pytest.MonkeyPatch
     code, out, err = run_cli(["serve", "--create", "--db", "sqlite:///x.db", "--host", "0.0.0.0", "--port", "9001"],
                              capsys)
     assert code == 0, err
-    assert calls == [(("sqlite:///x.db", "0.0.0.0", 9001), {"workers": None})]
+    assert calls == [(("sqlite:///x.db", "0.0.0.0", 9001), {"workers": None, "settings": truescore.get_settings()})]
     assert "http://0.0.0.0:9001" in out
 
 

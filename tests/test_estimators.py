@@ -4,7 +4,9 @@
 - each default is read from the settings object (one source);
 - an iterative fit that stops at its limit warns with :class:`ConvergenceWarning`;
 - the checks of ``sklearn.utils.estimator_checks`` that apply to an estimator whose ``fit`` does not take a
-  numeric array ``X`` pass; the others are skipped, each with its reason (:func:`_not_applicable`).
+  numeric array ``X`` run and pass; the others are listed once, each with its reason (:data:`NOT_APPLICABLE`),
+  and are not collected at all (so the skip count means something: only ``check_array_api_input`` skips
+  itself, without ``SCIPY_ARRAY_API``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import pytest
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 from sklearn.utils.validation import check_is_fitted
 
 import truescore.config as config_module
-from truescore.config import ReliabilitySettings, Settings, TextSettings
+from truescore.config import ReliabilitySettings, Settings, TextSettings, get_settings
 from truescore.domain import RatingSnapshot
 from truescore.reliability import (
     OnlineReliability,
@@ -73,71 +75,103 @@ def _snapshot(seed: int = 0, n_users: int = 40, n_items: int = 12, n_ratings: in
 
 # ------------------------------------------------------------------------------------------ scikit-learn checks
 
-#: The checks that fit on a numeric array ``X``: none of our estimators takes one (see _not_applicable).
-_ARRAY_FIT_CHECKS = (
-    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
-    "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
-    "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
-    "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
-    "check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
-    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
-    "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
-)
+#: Why the checks that fit on a random numeric array ``X`` do not apply: no estimator here takes one.
+_NOT_AN_ARRAY = ("it fits on a random numeric array X; fit takes a RatingSnapshot (sparse (user, item, rating) "
+                 "triples with ids: a reliability model is neither a classifier, a regressor nor a transformer), "
+                 "review texts (SentimentModel, FakeDetector: strings, with optional encoder layers) or three "
+                 "inputs (QualityModel: feature frame, encoder layer embeddings, labels)")
+_TEXT_REFUSED = " (the text heads refuse numeric rows with a ValueError naming the bad text, not sklearn's message)"
+ALL = tuple(type(e) for e in ESTIMATORS)
+
+#: The ONE table of the scikit-learn checks that do not apply: check name -> (the estimators it does not apply
+#: to, why). Every other check that ``parametrize_with_checks`` / ``check_estimator`` would run on an estimator
+#: runs (``APPLICABLE``) and must pass; ``test_not_applicable_is_every_generated_check_not_run`` holds the table
+#: to exactly the generated checks minus those run, so a check a new scikit-learn adds runs (and fails if it
+#: does not apply) instead of being skipped silently. What these checks would test (refit is idempotent, the
+#: input is not changed, pickling round-trips, fitted state is what check_is_fitted sees) is tested on real
+#: inputs in tests/test_reliability_*.py, tests/test_text_*.py and below.
+NOT_APPLICABLE: dict[str, tuple[tuple[type, ...], str]] = {
+    "check_fit_score_takes_y": (ALL, _NOT_AN_ARRAY),
+    "check_estimators_overwrite_params": (ALL, _NOT_AN_ARRAY),
+    "check_dont_overwrite_parameters": (ALL, _NOT_AN_ARRAY),
+    "check_estimators_fit_returns_self": (ALL, _NOT_AN_ARRAY),
+    "check_readonly_memmap_input": (ALL, _NOT_AN_ARRAY),
+    "check_n_features_in_after_fitting": (ALL, _NOT_AN_ARRAY),
+    "check_positive_only_tag_during_fit": (ALL, _NOT_AN_ARRAY),
+    "check_estimators_dtypes": (ALL, _NOT_AN_ARRAY),
+    "check_complex_data": (ALL, _NOT_AN_ARRAY + _TEXT_REFUSED),
+    "check_dtype_object": (ALL, _NOT_AN_ARRAY),
+    "check_estimators_empty_data_messages": (ALL, _NOT_AN_ARRAY + _TEXT_REFUSED),
+    "check_pipeline_consistency": (ALL, _NOT_AN_ARRAY),
+    "check_estimators_nan_inf": (ALL, _NOT_AN_ARRAY),
+    "check_estimator_sparse_tag": (ALL, _NOT_AN_ARRAY),
+    "check_estimator_sparse_array": (ALL, _NOT_AN_ARRAY),
+    "check_estimator_sparse_matrix": (ALL, _NOT_AN_ARRAY),
+    "check_estimators_pickle": (ALL, _NOT_AN_ARRAY),
+    "check_f_contiguous_array_estimator": (ALL, _NOT_AN_ARRAY),
+    "check_methods_sample_order_invariance": (ALL, _NOT_AN_ARRAY),
+    "check_methods_subset_invariance": (ALL, _NOT_AN_ARRAY),
+    "check_fit2d_1sample": (ALL, _NOT_AN_ARRAY + _TEXT_REFUSED),
+    "check_fit2d_1feature": (ALL, _NOT_AN_ARRAY + _TEXT_REFUSED),
+    "check_dict_unchanged": (ALL, _NOT_AN_ARRAY),
+    "check_fit_idempotent": (ALL, _NOT_AN_ARRAY),
+    "check_fit_check_is_fitted": (ALL, _NOT_AN_ARRAY),
+    "check_n_features_in": (ALL, _NOT_AN_ARRAY),
+    "check_fit2d_predict1d": (ALL, _NOT_AN_ARRAY),
+    "check_fit1d": ((*RELIABILITY, QualityModel),
+                    "it fits on a 1-d numeric array, and the input is not an array (the text heads run it: they "
+                    "refuse 1-d input with a ValueError)"),
+    "check_estimators_unfitted": ((QualityModel,),
+                                  "predict takes two inputs (features, layers), so predict(X) fails on its signature "
+                                  "before the fitted-state check (test_unfitted_estimators_say_so covers it)"),
+}
+
+
+def _check_name(check: Any) -> str:
+    return str(getattr(check, "func", check).__name__)
 
 
 def _not_applicable(estimator: BaseEstimator) -> dict[str, str]:
-    """The scikit-learn checks that do not apply to ``estimator``, each with the reason (skipped).
-
-    What runs and passes for every estimator: check_estimator_cloneable, check_estimator_tags_renamed,
-    check_valid_tag_types, check_estimator_repr, check_no_attributes_set_in_init,
-    check_do_not_raise_errors_in_init_or_set_params, check_mixin_order, check_parameters_default_constructible,
-    check_get_params_invariance, check_set_params; also check_estimators_unfitted (all but QualityModel) and
-    check_fit1d (the text heads: they refuse 1-d input with a ValueError). check_array_api_input skips itself.
-    """
-    if isinstance(estimator, RELIABILITY):
-        why = ("fit takes a RatingSnapshot (sparse (user, item, rating) triples with ids), not a numeric array X; "
-               "a reliability model is neither a classifier, a regressor nor a transformer")
-        names = [n for n in _ARRAY_FIT_CHECKS if n != "check_fit1d"] + ["check_fit1d"]
-    elif isinstance(estimator, QualityModel):
-        why = "fit takes three inputs (feature frame, encoder layer embeddings, labels), not (X, y)"
-        names = [*_ARRAY_FIT_CHECKS, "check_fit1d"]
-    else:
-        why = "fit takes review texts (strings, with optional encoder layers), not a numeric array X"
-        names = list(_ARRAY_FIT_CHECKS)
-    out = dict.fromkeys(names, why)
-    if isinstance(estimator, QualityModel):
-        out["check_estimators_unfitted"] = ("predict takes two inputs (features, layers), so predict(X) fails on its "
-                                            "signature before the fitted-state check (test_unfitted_estimators_say_so "
-                                            "covers it)")
-    if isinstance(estimator, SentimentModel | FakeDetector):
-        # these refuse numeric rows with a ValueError that names the bad text, not sklearn's own message
-        for name in ("check_complex_data", "check_estimators_empty_data_messages", "check_fit2d_1sample",
-                     "check_fit2d_1feature"):
-            out[name] = why + " (numeric input is refused with a ValueError naming the bad text)"
-    return out
+    """The rows of :data:`NOT_APPLICABLE` that concern ``estimator``: check name -> why."""
+    return {name: why for name, (kinds, why) in NOT_APPLICABLE.items() if isinstance(estimator, kinds)}
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _generated(estimator: BaseEstimator) -> list[tuple[BaseEstimator, Any]]:
+    """Every (estimator, check) pair scikit-learn runs on ``estimator``: the generator behind both
+    ``parametrize_with_checks`` and ``check_estimator``."""
+    return list(estimator_checks_generator(estimator))
+
+
+#: The checks that apply, for every estimator: all it generates but the NOT_APPLICABLE ones.
+APPLICABLE = [(est, check) for estimator in ESTIMATORS for est, check in _generated(estimator)
+              if _check_name(check) not in _not_applicable(estimator)]
+
+
+def _check_id(value: Any) -> str:
+    if isinstance(value, BaseEstimator):
+        return type(value).__name__
+    keywords = ",".join(f"{k}={v}" for k, v in getattr(value, "keywords", {}).items())
+    return f"{_check_name(value)}({keywords})" if keywords else _check_name(value)
+
+
+@pytest.mark.parametrize(("estimator", "check"), APPLICABLE, ids=_check_id)
 def test_sklearn_estimator_checks(estimator: BaseEstimator, check: Any) -> None:
-    # Skipped, not marked as expected failures (``expected_failed_checks``): pytest formats the traceback of
-    # every expected failure through sklearn's 5,000-line check module, which costs ~0.5 s each (90 s here).
-    name = getattr(check, "func", check).__name__
-    reason = _not_applicable(estimator).get(name)
-    if reason is not None:
-        pytest.skip(f"not applicable: {reason}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         check(estimator)
 
 
-def test_every_not_applicable_check_exists() -> None:
-    """The skip list names real checks (a typo would silently skip nothing)."""
-    import sklearn.utils.estimator_checks as checks
-
-    for est in ESTIMATORS:
-        for name in _not_applicable(est):
-            assert callable(getattr(checks, name, None)), name
+def test_not_applicable_is_every_generated_check_not_run() -> None:
+    """NOT_APPLICABLE is exactly, for each estimator, the checks scikit-learn generates minus those that run;
+    each row names estimators of ESTIMATORS and gives a reason."""
+    for estimator in ESTIMATORS:
+        generated = {_check_name(check) for _, check in _generated(estimator)}
+        ran = {_check_name(check) for est, check in APPLICABLE if type(est) is type(estimator)}
+        assert generated - ran == set(_not_applicable(estimator)), type(estimator).__name__
+        assert ran, f"no check runs on {type(estimator).__name__}"
+    for name, (kinds, why) in NOT_APPLICABLE.items():
+        assert kinds and set(kinds) <= set(ALL), name
+        assert why.strip(), f"{name}: no reason given"
 
 
 # ------------------------------------------------------------------------------------------ clone and params
@@ -188,21 +222,27 @@ def test_invalid_parameter_refused_at_fit_not_init() -> None:
 # ------------------------------------------------------------------------------------------ fit() == fit_vb()
 
 
-def test_fit_and_fit_vb_agree_under_the_process_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_and_fit_vb_agree_without_settings_and_ignore_the_process_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without settings the engine runs at the documented defaults, whatever the environment or TOML says: the
+    process settings reach it only through a door (CLI, API, jobs), which passes them."""
     snap = _snapshot()
     monkeypatch.setenv("TRUESCORE_RELIABILITY__TOL", "0.01")
     monkeypatch.setenv("TRUESCORE_RELIABILITY__USE_BIAS", "true")
     monkeypatch.setattr(config_module, "_cached", None)
     a, b = fit(snap), fit_vb(snap)
     c = VBReliability.from_settings().fit(snap).result_
-    for other in (b, c):
+    pure = fit_vb(snap, VBOptions())
+    for other in (b, c, pure):
         np.testing.assert_array_equal(a.item_mean, other.item_mean)
         np.testing.assert_array_equal(a.reliability, other.reliability)
         np.testing.assert_array_equal(a.bias, other.bias)
         assert a.n_iter == other.n_iter
-    assert a.extras["use_bias"] is True  # the environment reached both
-    pure = fit_vb(snap, VBOptions())
-    assert pure.extras["use_bias"] is False and not np.array_equal(pure.item_mean, a.item_mean)
+    assert a.extras["use_bias"] is False  # the environment did not reach the engine
+    passed = fit(snap, get_settings())  # as a door passes the loaded settings
+    assert passed.extras["use_bias"] is True and not np.array_equal(passed.item_mean, a.item_mean)
+    np.testing.assert_array_equal(passed.item_mean, fit_vb(snap, VBOptions.from_settings(get_settings().reliability))
+                                  .item_mean)
 
 
 def test_fit_and_fit_vb_agree_under_explicit_settings() -> None:
@@ -216,14 +256,18 @@ def test_fit_and_fit_vb_agree_under_explicit_settings() -> None:
         np.testing.assert_array_equal(a.reliability_hi, other.reliability_hi)
 
 
-def test_fit_and_fit_torch_agree_under_the_process_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_and_fit_torch_agree_under_the_settings_a_door_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     snap = _snapshot(n_ratings=80)
     monkeypatch.setenv("TRUESCORE_RELIABILITY__TORCH_EPOCHS", "3")
     monkeypatch.setattr(config_module, "_cached", None)
-    a, b = fit(snap, backend="torch"), fit_torch(snap)
+    section = get_settings().reliability
+    a, b = fit(snap, section, backend="torch"), fit_torch(snap, TorchOptions.from_settings(section))
     assert a.n_iter == b.n_iter == 3
     np.testing.assert_array_equal(a.item_mean, b.item_mean)
     np.testing.assert_array_equal(a.reliability, b.reliability)
+    # without settings: the documented defaults, not the environment
+    assert TorchReliability.from_settings().torch_epochs == ReliabilitySettings().torch_epochs != 3
+    assert TorchOptions.from_settings() == TorchOptions()
 
 
 # ------------------------------------------------------------------------------------------ ConvergenceWarning

@@ -11,11 +11,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from truescore.console import CliError, console, open_store, progress_bar, require_existing_sqlite, run_app, table
+
+if TYPE_CHECKING:
+    from truescore.config import Settings
 
 app = typer.Typer(
     name="truescore",
@@ -34,9 +37,15 @@ DbOption = Annotated[
 @app.callback()
 def _load_configuration() -> None:
     """Validate the configuration before any command runs (a bad value is refused with its range)."""
+    _settings()
+
+
+def _settings() -> Settings:
+    """The process's settings (``truescore.toml``, ``TRUESCORE_*``), loaded once: the CLI is a door, so it
+    reads them and passes them to the jobs and engines, which never read them themselves."""
     from truescore.config import get_settings
 
-    get_settings()
+    return get_settings()
 
 
 def _topic_option(value: str | None) -> str | None:
@@ -149,9 +158,9 @@ def info_cmd(db: DbOption = None) -> None:
 @app.command("config")
 def config_cmd() -> None:
     """Show every parameter with its value, allowed range and meaning."""
-    from truescore.config import describe_settings, get_settings
+    from truescore.config import describe_settings
 
-    for name, value, rng, doc in describe_settings(get_settings()):
+    for name, value, rng, doc in describe_settings(_settings()):
         console.print(f"[bold]{name}[/bold] = {value!r}  [dim]range {rng or 'any'}[/dim]  {doc}", soft_wrap=True)
 
 
@@ -204,7 +213,7 @@ def demo_cmd(
     started = time.perf_counter()
     with progress_bar("building the demo store") as progress:
         report = run_demo(out, SynthConfig(n_users=users, n_items=items, n_ratings=ratings), score_text=text,
-                          progress=lambda table, done, total: progress(done, total))
+                          progress=lambda table, done, total: progress(done, total), settings=_settings())
     _print_demo(report, out)
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if serve:
@@ -254,7 +263,8 @@ def rank_cmd(
     from truescore.jobs import rank_store
 
     store = open_store(db)
-    result = rank_store(store, observer=observer, write=write and observer is None, refit=refit)
+    result = rank_store(store, observer=observer, write=write and observer is None, refit=refit,
+                        settings=_settings())
     console.print("inputs: " + "; ".join(f"{k} {v}" for k, v in result.sources.items()), highlight=False)
     rows = [[p.item_id, p.topic, f"{p.fused_mean:.2f}", f"{p.fused_sd:.2f}", f"{p.lower_bound:.2f}",
              f"{p.plain_mean:.2f}", p.n_reviews, "" if p.love is None else f"{p.love.score:.0f}",
@@ -293,7 +303,7 @@ def rate_cmd(
         clock = None if at is None else parse_at(at)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--at") from None
-    result = rater_from_store(open_store(db)).effective_rating(item, observer, topic=topic, at=clock)
+    result = rater_from_store(open_store(db), _settings()).effective_rating(item, observer, topic=topic, at=clock)
     if json_out:
         typer.echo(_json(result.to_dict()))
         return
@@ -317,7 +327,7 @@ def fit_cmd(
     from truescore.reliability.report import ITEM_COLUMNS, RATER_COLUMNS, item_rows, rater_rows
 
     with progress_bar("seed model epochs") as progress:
-        report = run_fit(open_store(db), backend=backend, topic=topic, progress=progress)
+        report = run_fit(open_store(db), backend=backend, topic=topic, progress=progress, settings=_settings())
     res = report.result
     console.print(fit_summary(report), markup=False, highlight=False)
     if top and res.item_n_ratings.sum():
@@ -338,7 +348,7 @@ def _serve_store(db: str | None, host: str | None, port: int | None, workers: in
         console.print(f"serving the TrueScore API and web page at {address} (API docs at /docs; Ctrl-C stops)")
 
     try:
-        serve(db, host, port, workers=workers, on_serving=serving)
+        serve(db, host, port, settings=_settings(), workers=workers, on_serving=serving)
     except ServeError as exc:
         raise CliError(str(exc)) from None
 
@@ -447,7 +457,7 @@ def erase_cmd(
     store = open_store(db)
     if store.get_user(user) is None:
         raise CliError(f"no user {user!r} in the store")
-    report = erase_user(store, user, refit=refit)
+    report = erase_user(store, user, refit=refit, settings=_settings())
     d = report.erasure.as_dict()
     console.print(f"erased user {user}: {d['reviews']} reviews, {d['votes']} votes, {d['trust']} trust statements, "
                   f"{d['flags']} flags, {d['derived']} derived rows; {d['items_touched']} items touched",
@@ -506,7 +516,8 @@ def train_text_cmd(
     from truescore.text.training import train_from_files
 
     record = train_from_files(task, data, text_col=text_col, label_col=label_col, out_dir=out,
-                              command="truescore train-text " + " ".join(sys.argv[2:]), positive=positive)
+                              command="truescore train-text " + " ".join(sys.argv[2:]), positive=positive,
+                              settings=_settings())
     console.print(table(f"trained {task}", ["field", "value"], [[k, str(v)] for k, v in record.items()]))
 
 
@@ -522,7 +533,8 @@ def text_eval_cmd(
     """Train a text model on --train and print its metrics on --test as JSON."""
     from truescore.text.training import evaluate_files
 
-    typer.echo(_json(evaluate_files(task, train, test, text_col=text_col, label_col=label_col, positive=positive)))
+    typer.echo(_json(evaluate_files(task, train, test, text_col=text_col, label_col=label_col, positive=positive,
+                                    settings=_settings())))
 
 
 @app.command("score")
@@ -540,12 +552,13 @@ def score_cmd(
     from truescore.jobs import run_integrity, score_text
 
     store = open_store(db)
+    settings = _settings()
     started = time.perf_counter()
     has_text = store.has_text()
     if text or (text is None and has_text):
         try:
             with progress_bar("scoring review texts") as progress:
-                n = score_text(store, batch_size=batch_size, topic=topic, progress=progress)
+                n = score_text(store, batch_size=batch_size, topic=topic, progress=progress, settings=settings)
         except (ImportError, OSError) as exc:
             if text:  # asked for explicitly: a missing model is an error
                 raise CliError(f"the text engine cannot run: {exc}") from None
@@ -558,7 +571,7 @@ def score_cmd(
     elif not has_text:
         console.print("text engine: skipped (no review has text)")
     t = time.perf_counter()
-    report = run_integrity(store)
+    report = run_integrity(store, settings=settings)
     console.print(table(f"integrity engine ({time.perf_counter() - t:.1f} s)", ["what", "count"],
                          summary_rows(report.result, reviews_written=report.reviews_written,
                                       accounts_written=report.accounts_written, rings_written=report.rings_written)))
@@ -578,7 +591,7 @@ def report_cmd(
     month, with charts, the rings and the most affected items. Run `truescore score` first."""
     from truescore.jobs import build_report
 
-    page = build_report(open_store(db), title=title)
+    page = build_report(open_store(db), _settings(), title=title)
     out.write_text(page, encoding="utf-8")
     console.print(f"wrote the transparency report to {out} ({len(page) / 1024:.0f} KiB)")
 

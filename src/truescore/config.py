@@ -47,6 +47,7 @@ __all__ = [
     "Settings",
     "TextSettings",
     "TrustSettings",
+    "default_settings",
     "get_settings",
     "load_settings",
 ]
@@ -615,6 +616,15 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError("; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def default_settings() -> Settings:
+    """Every parameter at its documented default: no TOML file, no environment variable is read.
+
+    What an engine uses when it is given no settings (the engines never read the process-wide
+    :func:`get_settings`; the doors load those once and pass them). A fresh object on every call.
+    """
+    return Settings.model_construct()
 
 
 _cached: Settings | None = None

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -37,9 +37,9 @@ from truescore.domain import RatingSnapshot
 if TYPE_CHECKING:
     from truescore.store import Store
 
-__all__ = ["SynthConfig", "SynthTruth", "SynthWorld", "account_labels", "add_bot_attack", "add_genuine_change",
-           "add_incentivised", "add_item", "add_ring_campaign", "add_sock_puppets", "campaign_text", "generate",
-           "write_ratings_parquet"]
+__all__ = ["StreamedRatings", "SynthConfig", "SynthTruth", "SynthWorld", "WorldSummary", "account_labels",
+           "add_bot_attack", "add_genuine_change", "add_incentivised", "add_item", "add_ring_campaign",
+           "add_sock_puppets", "campaign_text", "generate", "write_ratings_parquet"]
 
 DAY = 86400.0
 #: the synthetic world's "now": fixed so that every run is identical
@@ -124,6 +124,38 @@ class SynthTruth:
     @property
     def item_quality_norm(self) -> npt.NDArray[np.float64]:
         return (self.item_quality - 1.0) / 4.0
+
+
+class WorldSummary(TypedDict):
+    """Counts of a planted world (:meth:`SynthWorld.summary`)."""
+
+    users: int
+    items: int
+    ratings: int
+    votes: int
+    trust_edges: int
+    flags: int
+    #: users of each kind (honest, harsh, lenient, careless, bot_..., ...)
+    user_kinds: dict[str, int]
+    fake_ratings: int
+    bot_rings: int
+    #: the item index each ring targets
+    target_items: list[int]
+
+
+class StreamedRatings(TypedDict):
+    """What :func:`write_ratings_parquet` wrote: the sizes, the seed and the planted truth (stars scale)."""
+
+    n_ratings: int
+    n_users: int
+    n_items: int
+    seed: int
+    #: ``q_i`` of each item
+    item_quality: npt.NDArray[np.float64]
+    #: ``b_u`` of each user (0 for all but the harsh and lenient)
+    user_bias: npt.NDArray[np.float64]
+    #: ``s_u`` of each user
+    user_noise_sd: npt.NDArray[np.float64]
 
 
 @dataclass(slots=True)
@@ -273,7 +305,7 @@ class SynthWorld:
                                    "reason": "FAKE", "severity": f["severity"], "created_at": f["created_at"]}),
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> WorldSummary:
         """Counts of the planted population, for people."""
         kinds, counts = np.unique(self.truth.user_kind.astype(str), return_counts=True)
         return {
@@ -869,7 +901,7 @@ def _prefixed(prefix: str, values: npt.NDArray[np.int64]) -> Any:
 
 def write_ratings_parquet(path: Any, n_ratings: int, *, n_users: int | None = None, n_items: int | None = None,
                           seed: int = 0, chunk: int = 2_000_000, years: float = 4.0,
-                          progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                          progress: Callable[[int, int], None] | None = None) -> StreamedRatings:
     """Write ``n_ratings`` synthetic ratings to a reviews Parquet file, ``chunk`` rows at a time.
 
     The same rating model as :func:`generate` without rings or texts: item quality
@@ -922,5 +954,5 @@ def write_ratings_parquet(path: Any, n_ratings: int, *, n_users: int | None = No
             written += m
             if progress is not None:
                 progress(written, n_ratings)
-    return {"n_ratings": written, "n_users": n_users, "n_items": n_items, "seed": seed,
-            "item_quality": quality, "user_bias": bias, "user_noise_sd": noise}
+    return StreamedRatings(n_ratings=written, n_users=n_users, n_items=n_items, seed=seed, item_quality=quality,
+                           user_bias=bias, user_noise_sd=noise)

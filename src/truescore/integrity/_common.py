@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DAY", "IntegrityInputs", "TextClusters", "TextSignatures", "group_cumsum", "percentile_rank",
+from truescore.config import IntegritySettings
+
+__all__ = ["DAY", "DEFAULTS", "IntegrityInputs", "TextClusters", "TextSignatures", "group_cumsum", "percentile_rank",
            "weighted_percentile_mean"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -27,6 +29,9 @@ ObjArray = npt.NDArray[np.object_]
 
 DAY = 86400.0
 _EPS = 1e-12
+
+#: The detectors' defaults: those of :class:`~truescore.config.IntegritySettings` (their one source; read only).
+DEFAULTS = IntegritySettings()
 
 
 @dataclass(frozen=True, slots=True)

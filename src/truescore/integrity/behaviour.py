@@ -43,7 +43,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from truescore.integrity._common import DAY, FloatArray, IntegrityInputs, percentile_rank, weighted_percentile_mean
+from truescore.integrity._common import (
+    DAY,
+    DEFAULTS,
+    FloatArray,
+    IntegrityInputs,
+    percentile_rank,
+    weighted_percentile_mean,
+)
 
 __all__ = ["ACCOUNT_WEIGHTS", "REVIEW_WEIGHTS", "BehaviourScores", "behaviour_scores"]
 
@@ -112,7 +119,8 @@ def _item_day_burst(inp: IntegrityInputs, window_days: float) -> FloatArray:
     return out
 
 
-def behaviour_scores(inp: IntegrityInputs, *, burst_window_days: float = 1.0) -> BehaviourScores:
+def behaviour_scores(inp: IntegrityInputs, *,
+                     burst_window_days: float = DEFAULTS.burst_day_window_days) -> BehaviourScores:
     """Compute every behaviour feature and the combined account and review scores."""
     n_u = np.bincount(inp.user_idx, minlength=inp.n_users).astype(np.float64)
     has = n_u > 0

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from truescore.integrity._common import FloatArray, IntegrityInputs, group_cumsum
+from truescore.integrity._common import DEFAULTS, FloatArray, IntegrityInputs, group_cumsum
 
 __all__ = ["ChangePoints", "change_points"]
 
@@ -42,7 +42,8 @@ class ChangePoints:
     evidence: FloatArray
 
 
-def change_points(inp: IntegrityInputs, *, z0: float = 4.0, min_ratings: int = 10) -> ChangePoints:
+def change_points(inp: IntegrityInputs, *, z0: float = DEFAULTS.change_z,
+                  min_ratings: int = DEFAULTS.change_min_ratings) -> ChangePoints:
     """Level-shift change point of every item (see the module docstring)."""
     n = inp.n_ratings
     z_item = np.zeros(inp.n_items)

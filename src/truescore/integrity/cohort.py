@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from truescore.integrity._common import DAY, FloatArray, IntArray, IntegrityInputs
+from truescore.integrity._common import DAY, DEFAULTS, FloatArray, IntArray, IntegrityInputs
 
 __all__ = ["CohortScores", "cohort_concentration"]
 
@@ -50,8 +50,9 @@ class CohortScores:
     bucket_days: float = 14.0
 
 
-def cohort_concentration(inp: IntegrityInputs, *, bucket_days: float = 14.0, min_accounts: int = 5,
-                         min_lift: float = 10.0, min_age_days: float = 7.0, consensus_z: float = 0.0,
+def cohort_concentration(inp: IntegrityInputs, *, bucket_days: float = DEFAULTS.cohort_bucket_days,
+                         min_accounts: int = DEFAULTS.cohort_min_accounts, min_lift: float = DEFAULTS.cohort_min_lift,
+                         min_age_days: float = DEFAULTS.cohort_min_age_days, consensus_z: float = 0.0,
                          account_weight: FloatArray | None = None) -> CohortScores:
     """Cohort lift and evidence of every rating (see the module docstring).
 

@@ -39,7 +39,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truescore.integrity._common import FloatArray, IntArray, IntegrityInputs, TextClusters, TextSignatures
+from truescore.integrity._common import (
+    DEFAULTS,
+    FloatArray,
+    IntArray,
+    IntegrityInputs,
+    TextClusters,
+    TextSignatures,
+)
 
 __all__ = [
     "BANDS",
@@ -103,7 +110,7 @@ def _signature(text: str | None, min_words: int) -> np.ndarray | None:
     x = np.fromiter((zlib.crc32(s.encode()) for s in sh), dtype=np.uint64, count=len(sh))
     # (a x + b) mod p with a, b, x < p = 2^31 - 1: the product stays below 2^62 (no overflow)
     hv = (_A[:, None] * (x[None, :] % np.uint64(_P)) + _B[:, None]) % np.uint64(_P)
-    return hv.min(axis=1)
+    return np.asarray(hv.min(axis=1), dtype=np.uint64)
 
 
 def minhash_signatures(texts: Sequence[str | None], min_words: int) -> TextSignatures:
@@ -156,8 +163,9 @@ def signatures_from_bytes(valid: npt.NDArray[np.bool_], data: bytes | bytearray 
                           min_words)
 
 
-def near_duplicates(inp: IntegrityInputs, *, threshold: float = 0.8, min_accounts: int = 3,
-                    min_words: int = 8, min_lift: float = 20.0) -> Duplicates:
+def near_duplicates(inp: IntegrityInputs, *, threshold: float = DEFAULTS.duplicate_threshold,
+                    min_accounts: int = DEFAULTS.duplicate_min_accounts, min_words: int = DEFAULTS.duplicate_min_words,
+                    min_lift: float = DEFAULTS.duplicate_min_lift) -> Duplicates:
     """Near-duplicate clusters of texts and the evidence per rating (see the module docstring).
 
     Reads ``inp.signatures`` when given (computed with the same ``min_words``), else the signatures of
@@ -222,8 +230,9 @@ def union_clusters(m: int, pairs: IntArray) -> IntArray:
 
 
 def duplicates_from_signatures(sigs: TextSignatures, item_idx: IntArray, user_idx: IntArray, n_items: int, *,
-                               threshold: float = 0.8, min_accounts: int = 3, min_lift: float = 20.0
-                               ) -> Duplicates:
+                               threshold: float = DEFAULTS.duplicate_threshold,
+                               min_accounts: int = DEFAULTS.duplicate_min_accounts,
+                               min_lift: float = DEFAULTS.duplicate_min_lift) -> Duplicates:
     """Clusters, accounts, lift and evidence per rating from the signatures alone (no text).
 
     ``item_idx``, ``user_idx``: one entry per rating; ``sigs.rows`` index them.

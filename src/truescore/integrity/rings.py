@@ -71,7 +71,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from truescore.integrity._common import DAY, FloatArray, IntArray, IntegrityInputs
+from truescore.integrity._common import DAY, DEFAULTS, FloatArray, IntArray, IntegrityInputs
 from truescore.integrity.fraudar import column_weights, peel
 
 __all__ = ["Ring", "RingDetection", "consensus_z", "detect_rings"]
@@ -241,10 +241,12 @@ def consensus_z(inp: IntegrityInputs, members: IntArray, targets: IntArray, dire
     return out
 
 
-def detect_rings(inp: IntegrityInputs, *, max_user_ratings: int = 500, min_members: int = 5,
-                 min_lift: float = 50.0, min_gap: float = 0.25, eps: float = 0.1,
-                 max_rings: int = 200, account_weight: FloatArray | None = None,
-                 max_window_days: float = 365.0, consensus_z_min: float = 2.0) -> RingDetection:
+def detect_rings(inp: IntegrityInputs, *, max_user_ratings: int = DEFAULTS.ring_max_user_ratings,
+                 min_members: int = DEFAULTS.ring_min_members, min_lift: float = DEFAULTS.ring_min_lift,
+                 min_gap: float = DEFAULTS.ring_min_gap, eps: float = DEFAULTS.ring_peel_eps,
+                 max_rings: int = DEFAULTS.ring_max_rings, account_weight: FloatArray | None = None,
+                 max_window_days: float = DEFAULTS.ring_max_window_days,
+                 consensus_z_min: float = DEFAULTS.consensus_z) -> RingDetection:
     """Find lockstep rings (see the module docstring); ``account_weight`` is ``v_u`` (default 1)."""
     n = inp.n_ratings
     out = RingDetection(rings=[], review_ring=np.full(n, -1, dtype=np.int64),

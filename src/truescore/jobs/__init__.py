@@ -24,7 +24,7 @@ from truescore.jobs.erase import EraseReport, erase_user
 from truescore.jobs.fit import FitReport, fit_summary, run_fit, stored_fit, write_result
 from truescore.jobs.rank import rank_store, stored_integrity
 from truescore.jobs.report import build_report, item_integrity, store_report_tables
-from truescore.jobs.results import freshness, require_fresh
+from truescore.jobs.results import RunRecord, freshness, require_fresh
 from truescore.jobs.score import IntegrityReport, run_integrity, score_text
 from truescore.jobs.trust import rater_from_store
 
@@ -32,6 +32,7 @@ __all__ = [
     "EraseReport",
     "FitReport",
     "IntegrityReport",
+    "RunRecord",
     "build_report",
     "erase_user",
     "fit_summary",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from truescore.config import Settings, get_settings
+from truescore.config import Settings
+from truescore.jobs._config import job_settings
 from truescore.jobs.fit import run_fit
 from truescore.jobs.rank import rank_store
 from truescore.store import Store, service
@@ -32,7 +33,7 @@ def erase_user(store: Store, user_id: str, *, key_id: str | None = None, refit: 
     only) and, with ``refit`` and when the store holds fitted results, refit the reliability engine and
     the integrity evidence and store the public ranking again, so no stored estimate still counts the
     user's ratings."""
-    cfg = settings or get_settings()
+    cfg = job_settings(settings)
     report = service.erase_user(store, user_id, key_id=key_id)
     if not (refit and store_has_results(store) and store.snapshot().n_ratings):
         return EraseReport(report, refitted=False)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from truescore.config import ReliabilitySettings, Settings, get_settings
+from truescore.config import ReliabilitySettings, Settings
 from truescore.domain import RatingSnapshot
+from truescore.jobs._config import job_settings
 from truescore.reliability import Hyperparameters, ReliabilityResult, derived_records, fit
 from truescore.reliability.report import ENGINE_VERSION
 from truescore.reliability.torch_nll import TorchOptions, fit_torch
@@ -38,11 +39,9 @@ class FitReport:
 
 
 def _section(settings: ReliabilitySettings | Settings | None) -> ReliabilitySettings:
-    if settings is None:
-        return get_settings().reliability
-    if isinstance(settings, Settings):
-        return settings.reliability
-    return settings
+    if isinstance(settings, ReliabilitySettings):
+        return settings
+    return job_settings(settings).reliability
 
 
 def write_result(store: Store, result: ReliabilityResult, model_version: str, *, seq: int | None = None,
@@ -109,17 +108,18 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
     StaleResultError
         Events were written after the fit read its ratings.
     """
-    from truescore.jobs.results import MissingResultError, require_fresh
+    from truescore.errors import MissingResultError
+    from truescore.jobs.results import require_fresh
 
     run = require_fresh(store, JOB, "reliability fit", "truescore fit")
-    d = run["details"]
+    d = run.details
     users = {r["user_id"]: r for r in store.read_derived("user_reliability")}
     items = {r["item_id"]: r for r in store.read_derived("item_quality")}
     missing_users = [u for u in snapshot.user_ids if u not in users]
     missing_items = [i for i in snapshot.item_ids if i not in items]
     if missing_users or missing_items:
         what = (f"rater {missing_users[0]!r}" if missing_users else f"item {missing_items[0]!r}")
-        raise MissingResultError(f"the stored reliability fit ({run['model_version']}) has no row for {what}: "
+        raise MissingResultError(f"the stored reliability fit ({run.model_version}) has no row for {what}: "
                                  "run `truescore fit`, or rank with --refit")
     u_rows = [users[u] for u in snapshot.user_ids]
     i_rows = [items[i] for i in snapshot.item_ids]
@@ -131,7 +131,7 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
     quality, quality_sd = col(i_rows, "quality"), col(i_rows, "quality_sd")
     nan_u = np.full(snapshot.n_users, np.nan)
     return ReliabilityResult(
-        backend=str(d.get("backend", run["model_version"].split("-")[0])), item_ids=snapshot.item_ids,
+        backend=str(d.get("backend", run.model_version.split("-")[0])), item_ids=snapshot.item_ids,
         item_mean=(quality - snapshot.item_min) / span, item_sd=quality_sd / span, item_quality=quality,
         item_quality_sd=quality_sd, item_n_ratings=col(i_rows, "n_ratings", np.int64),
         item_effective_weight=col(i_rows, "effective_weight"), user_ids=snapshot.user_ids,
@@ -141,6 +141,7 @@ def stored_fit(store: Store, snapshot: RatingSnapshot) -> ReliabilityResult:
         hyper=Hyperparameters(mu0=float(d["mu0"]), tau0=float(d["tau0"]), a0=float(d["a0"]), b0=float(d["b0"]),
                               tau_b=float(d["tau_b"])),
         elbo_history=np.empty(0), delta_history=np.empty(0), n_iter=0, converged=True, fit_seconds=0.0,
-        credible_level=float(d.get("credible_level", 0.9)), item_min=snapshot.item_min, item_max=snapshot.item_max,
-        extras={"model_version": run["model_version"], "stored": True},
+        credible_level=float(d.get("credible_level", ReliabilitySettings().credible_level)),
+        item_min=snapshot.item_min, item_max=snapshot.item_max,
+        extras={"model_version": run.model_version, "stored": True},
     )

@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from truescore.config import Settings, get_settings
+from truescore.config import Settings
 from truescore.domain import RatingSnapshot, snapshot_from_frame
 from truescore.errors import MissingResultError, StaleResultError
+from truescore.jobs._config import job_settings
 from truescore.jobs.fit import run_fit, stored_fit
 from truescore.jobs.results import freshness, require_fresh
 from truescore.jobs.score import INTEGRITY_JOB, TEXT_JOB, run_integrity
@@ -47,12 +48,12 @@ def stored_integrity(store: Store, snapshot: RatingSnapshot) -> FusionEvidence:
     for k, rid in enumerate(snapshot.review_ids):
         row = rows.get(rid)
         if row is None or row.get("suspicion") is None:
-            raise MissingResultError(f"review {rid!r} has no stored suspicion ({run['model_version']}): run "
+            raise MissingResultError(f"review {rid!r} has no stored suspicion ({run.model_version}): run "
                                      "`truescore score`, or rank with --refit")
         evidence[k] = float(row.get("integrity_evidence") or 0.0)
         keys.append(row.get("integrity_group"))
     codes, uniques = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=True)
-    names: dict[str, str] = run["details"].get("groups", {})
+    names: dict[str, str] = run.details.get("groups", {})
     labels = {g: names.get(str(name), "detected group") for g, name in enumerate(uniques)}
     return FusionEvidence(evidence=evidence, group=codes.astype(np.int64), labels=labels)
 
@@ -82,6 +83,8 @@ def rank_store(
         Whose trust weighs the reviewers; default the public view (the baseline observer).
     at : float, optional
         The clock (epoch seconds); default now.
+    settings : Settings, optional
+        Default: the process-wide settings (:func:`~truescore.jobs._config.job_settings`).
     reliability : ReliabilityResult, optional
         A fit of the store's current ratings to use instead of the stored one.
     refit : bool, default False
@@ -94,7 +97,7 @@ def rank_store(
     MissingResultError, StaleResultError
         A stored input is missing or stale and ``refit`` is False.
     """
-    cfg = settings or get_settings()
+    cfg = job_settings(settings)
     if write and observer not in (None, cfg.trust.baseline_observer_id):
         raise ValueError("only the public (baseline observer) ranking is stored")
     seq = store.change_seq()
@@ -140,7 +143,7 @@ def rank_store(
         sources["text"] = "none stored: unscored reviews use the prior"
     else:
         stale = f", {behind:,} event writes since" if behind else ""
-        sources["text"] = f"{text_run['model_version']}, stored ({scored:,} of {snapshot.n_ratings:,} reviews{stale})"
+        sources["text"] = f"{text_run.model_version}, stored ({scored:,} of {snapshot.n_ratings:,} reviews{stale})"
     result = rank_frames(frames, observer=observer, at=at, settings=cfg, reliability=reliability, scores=text,
                          integrity=integrity)
     result.sources = sources

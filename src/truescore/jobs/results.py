@@ -9,29 +9,63 @@ stale input is said, never silently recomputed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from truescore.errors import MissingResultError, StaleResultError
 from truescore.store import Store
 
-__all__ = ["freshness", "require_fresh"]
+__all__ = ["RunRecord", "freshness", "require_fresh"]
 
 
-def freshness(store: Store, job: str) -> tuple[dict[str, Any] | None, int]:
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A job's last run as the store recorded it (``model_runs``).
+
+    Attributes
+    ----------
+    job : str
+        The job's name (``fit``, ``text``, ``integrity``, ``rank``).
+    model_version : str
+        The version its results were written with (e.g. ``vb-1``).
+    seq : int
+        The store's change sequence when the job read its inputs.
+    finished_at : float
+        When it finished (epoch seconds).
+    details : dict
+        What the job recorded about its run (JSON: the fit's hyperparameters, the integrity groups' names, ...).
+    """
+
+    job: str
+    model_version: str
+    seq: int
+    finished_at: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+        """The record of a ``model_runs`` row (:meth:`truescore.store.Store.last_run`)."""
+        return cls(job=str(row["job"]), model_version=str(row["model_version"]), seq=int(row["seq"]),
+                   finished_at=float(row["finished_at"]), details=dict(row.get("details") or {}))
+
+
+def freshness(store: Store, job: str) -> tuple[RunRecord | None, int]:
     """``(run, behind)``: the job's last run record (None if it never ran) and how many event writes
     (change-sequence steps) the store has had since it read its inputs (0 when current)."""
-    run = store.last_run(job)
-    if run is None:
+    row = store.last_run(job)
+    if row is None:
         return None, 0
-    return run, max(store.change_seq() - int(run["seq"]), 0)
+    run = RunRecord.from_row(row)
+    return run, max(store.change_seq() - run.seq, 0)
 
 
-def require_fresh(store: Store, job: str, what: str, command: str) -> dict[str, Any]:
+def require_fresh(store: Store, job: str, what: str, command: str) -> RunRecord:
     """The last run record of ``job``, which must exist and be current (see the module docstring)."""
     run, behind = freshness(store, job)
     if run is None:
         raise MissingResultError(f"the store has no {what}: run `{command}` first, or rank with --refit")
     if behind:
-        raise StaleResultError(f"the stored {what} ({run['model_version']}) predates {behind:,} later write"
+        raise StaleResultError(f"the stored {what} ({run.model_version}) predates {behind:,} later write"
                                f"{'s' if behind != 1 else ''} of events: run `{command}` again, or rank with --refit")
     return run

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from truescore.config import Settings, get_settings
+from truescore.config import Settings
 from truescore.domain import RatingSnapshot
 from truescore.integrity import IntegrityResult
 from truescore.integrity.runner import MODEL_VERSION, integrity_from_frame, ring_records
+from truescore.jobs._config import job_settings
 from truescore.jobs.fit import run_fit
 from truescore.ranking.pipeline import fusion_groups
 from truescore.store import Store, integrity_io
@@ -59,7 +60,7 @@ def score_text(
     int
         Number of reviews scored.
     """
-    cfg = (settings or get_settings()).text
+    cfg = job_settings(settings).text
     size = int(batch_size or cfg.batch_size)
     if size < 1:
         raise ValueError(f"batch_size must be >= 1, got {size}")
@@ -70,7 +71,7 @@ def score_text(
     reviews = reviews.reset_index(drop=True)
     reviews["text"] = ["" if not isinstance(t, str) else t for t in reviews["text"].tolist()]
     votes = store.vote_frame()
-    sc = scorer or get_scorer()
+    sc = scorer if scorer is not None else get_scorer(cfg)
     version = sc.model_version
     feats = compute_features(reviews, votes if len(votes) else None, global_duplicates=False)
 
@@ -118,7 +119,7 @@ class IntegrityReport:
 
 def run_integrity(store: Store, *, settings: Settings | None = None) -> IntegrityReport:
     """Score every review and account of ``store`` and write the suspicion columns and the rings."""
-    cfg = settings or get_settings()
+    cfg = job_settings(settings)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     seq = store.change_seq()

@@ -337,9 +337,7 @@ def fusion_context(inputs: FusionInputs, settings: RankingSettings,
                    integrity_settings: IntegritySettings | None = None) -> FusionContext:
     """The global step: ``alpha_ref`` over the raters who rated, the prior and the global mean rating."""
     if integrity_settings is None:
-        from truescore.config import get_settings
-
-        integrity_settings = get_settings().integrity
+        integrity_settings = IntegritySettings()
     rel = inputs.reliability[np.unique(inputs.user_idx)]
     known = rel[np.isfinite(rel) & (rel > 0)]
     return FusionContext(
@@ -427,9 +425,7 @@ def fuse(inputs: FusionInputs, settings: RankingSettings | None = None,
     """Fuse the engines' evidence into one posterior per item (see the module docstring): the global
     step (:func:`fusion_context`) and the per-item kernel (:func:`fuse_items`) over all items at once."""
     if settings is None:
-        from truescore.config import get_settings
-
-        settings = get_settings().ranking
+        settings = RankingSettings()
     ctx = fusion_context(inputs, settings, integrity_settings)
     return fused_quality(inputs, ctx, fuse_items(item_rows(inputs, ctx, settings), ctx, settings))
 

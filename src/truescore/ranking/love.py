@@ -193,9 +193,7 @@ def _explain(comps: dict[str, float], raw: dict[str, float | int | None], adjust
 def love_scores(inputs: LoveInputs, settings: RankingSettings | None = None) -> list[LoveScore | None]:
     """The love score of every item (None for an item without reviews)."""
     if settings is None:
-        from truescore.config import get_settings
-
-        settings = get_settings().ranking
+        settings = RankingSettings()
     weights = np.array([settings.love_weight_organic, settings.love_weight_engagement,
                         settings.love_weight_authenticity, settings.love_weight_diversity, settings.love_weight_trend])
     if weights.sum() <= 0:

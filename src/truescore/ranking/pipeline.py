@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from truescore.config import RankingSettings, Settings, get_settings
+from truescore.config import RankingSettings, Settings, default_settings
 from truescore.domain import RatingSnapshot, snapshot_from_frame, topic_within
 from truescore.ranking.fusion import (
     FusedQuality,
@@ -215,11 +216,11 @@ def trust_per_rating(rater: Rater, snapshot: RatingSnapshot, observer: str, at: 
     return out
 
 
-def _per_review(frame: pd.DataFrame | None, review_ids: np.ndarray, column: str) -> np.ndarray:
+def _per_review(frame: pd.DataFrame | None, review_ids: np.ndarray, column: str) -> npt.NDArray[np.float64]:
     if frame is None or frame.empty or column not in frame:
         return np.full(review_ids.shape[0], np.nan)
     series = frame.set_index("review_id")[column]
-    return pd.Series(review_ids).map(series).to_numpy(dtype=float)
+    return np.asarray(pd.Series(review_ids).map(series).to_numpy(dtype=float), dtype=np.float64)
 
 
 def _vote_counts(votes: pd.DataFrame | None, review_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,7 +264,7 @@ def ranking_inputs(
     from truescore.reliability import fit as fit_reliability
     from truescore.trust import Rater as TrustRater
 
-    cfg = settings or get_settings()
+    cfg = settings if settings is not None else default_settings()
     observer = observer or cfg.trust.baseline_observer_id
     now = time.time() if at is None else float(at)
     reviews = frames["reviews"]
@@ -277,7 +278,8 @@ def ranking_inputs(
     if rater is None:
         empty = pd.DataFrame(columns=["truster_id", "trustee_id", "domain", "level"])
         rater = TrustRater.from_frames(frames.get("trust", empty), reviews, frames.get("votes"), frames.get("flags"),
-                                       frames.get("items"), frames.get("users"), settings=cfg.trust)
+                                       frames.get("items"), frames.get("users"), settings=cfg.trust,
+                                       personal=cfg.personal)
     trust = trust_per_rating(rater, snapshot, observer, at=now)
     fake = _per_review(scores, snapshot.review_ids, "fake_probability")
     evidence, group, labels = None, None, None
@@ -341,6 +343,9 @@ def rank_frames(
         Whose trust weighs the reviewers; default the baseline observer (the public view).
     at : float, optional
         The clock (epoch seconds) for trust expiry and the trend; default now.
+    settings : Settings, optional
+        Every engine's section; default the documented defaults (:func:`~truescore.config.default_settings`).
+        The rank job (:func:`truescore.jobs.rank_store`) passes the configured ones.
     reliability : ReliabilityResult, optional
         A fit of the same snapshot; fitted here (closed-form VB) when absent.
     scores : DataFrame, optional
@@ -353,7 +358,7 @@ def rank_frames(
         reads from it (as the score job stores them); computed here when absent (metadata only, no text
         models) unless ``use_integrity=False``.
     """
-    cfg = settings or get_settings()
+    cfg = settings if settings is not None else default_settings()
     reviews = frames["reviews"]
     got = ranking_inputs(frames, observer=observer, at=at, settings=cfg, reliability=reliability, scores=scores,
                          rater=rater, integrity=integrity, use_integrity=use_integrity)

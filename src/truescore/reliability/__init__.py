@@ -46,9 +46,7 @@ __all__ = [
 
 def _section(settings: ReliabilitySettings | Settings | None) -> ReliabilitySettings:
     if settings is None:
-        from truescore.config import get_settings
-
-        return get_settings().reliability
+        return ReliabilitySettings()
     if isinstance(settings, Settings):
         return settings.reliability
     if isinstance(settings, ReliabilitySettings):
@@ -64,7 +62,8 @@ def fit(snapshot: RatingSnapshot, settings: ReliabilitySettings | Settings | Non
     ----------
     snapshot : RatingSnapshot
     settings : ReliabilitySettings or Settings, optional
-        Default: the process settings (``truescore.get_settings()``).
+        Default: the documented defaults (``ReliabilitySettings()``). The doors (CLI, API, jobs) pass the
+        configured section (``truescore.toml``, ``TRUESCORE_RELIABILITY__*``).
     backend : {"vb", "torch"}, optional
         Default: ``settings.backend`` ("vb").
     **overrides

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.base import BaseEstimator
 
-from truescore.config import ReliabilitySettings, get_settings
+from truescore.config import ReliabilitySettings
 from truescore.domain import RatingSnapshot
 from truescore.reliability._layout import snapshot_arrays
 from truescore.reliability._stats import gamma_interval
@@ -143,10 +143,11 @@ def fit_torch(snapshot: RatingSnapshot, opts: TorchOptions | None = None, progre
               ) -> ReliabilityResult:
     """Fit the seed's model to a snapshot and package it as a :class:`ReliabilityResult`.
 
-    ``opts=None`` uses the process settings' reliability section, like :func:`truescore.reliability.fit`.
+    ``opts=None`` uses the documented defaults (``TorchOptions()``), like :func:`truescore.reliability.fit`
+    without settings.
     """
     if opts is None:
-        opts = TorchOptions.from_settings(get_settings().reliability)
+        opts = TorchOptions()
     start = time.perf_counter()
     u, i, r, n_users, n_items = snapshot_arrays(snapshot)
     raw = torch_fit_arrays(u, i, r, n_users, n_items, opts, progress)
@@ -245,8 +246,8 @@ class TorchReliability(BaseEstimator):
 
     @classmethod
     def from_settings(cls, settings: ReliabilitySettings | None = None) -> TorchReliability:
-        """The estimator configured by ``settings`` (default: the process settings)."""
-        s = settings if settings is not None else get_settings().reliability
+        """The estimator configured by ``settings`` (default: the documented defaults)."""
+        s = settings if settings is not None else _DEFAULTS
         return cls(**{name: getattr(s, name) for name in TorchOptions.__dataclass_fields__})
 
     def fit(self, snapshot: RatingSnapshot, y: None = None) -> TorchReliability:
@@ -261,7 +262,8 @@ class TorchReliability(BaseEstimator):
         """
         if not isinstance(snapshot, RatingSnapshot):
             raise TypeError(f"TorchReliability.fit takes a RatingSnapshot, not {type(snapshot).__name__}")
-        result = fit_torch(snapshot, TorchOptions.from_settings(None, **self.get_params()))
+        params = self.get_params()  # type: ignore[no-untyped-call]  # scikit-learn ships no annotations
+        result = fit_torch(snapshot, TorchOptions.from_settings(None, **params))
         self.result_ = result
         self.item_mean_ = result.item_mean
         self.rater_precision_ = result.reliability

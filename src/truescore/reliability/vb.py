@@ -78,7 +78,7 @@ from scipy.special import digamma
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
-from truescore.config import ReliabilitySettings, get_settings
+from truescore.config import ReliabilitySettings
 from truescore.domain import RatingSnapshot
 from truescore.reliability import kernels as K
 from truescore.reliability._layout import RatingLayout, check_arrays, snapshot_arrays
@@ -360,8 +360,9 @@ def fit_vb(snapshot: RatingSnapshot, opts: VBOptions | None = None) -> Reliabili
     snapshot : RatingSnapshot
         Normalised ratings with inner indices.
     opts : VBOptions, optional
-        Default: the process settings' reliability section (``truescore.get_settings().reliability``),
-        exactly what :func:`truescore.reliability.fit` uses, so ``fit_vb(s)`` and ``fit(s)`` agree.
+        Default: the documented defaults (``VBOptions()``, those of
+        :class:`~truescore.config.ReliabilitySettings`), exactly what :func:`truescore.reliability.fit`
+        uses without settings, so ``fit_vb(s)`` and ``fit(s)`` agree.
 
     Returns
     -------
@@ -373,7 +374,7 @@ def fit_vb(snapshot: RatingSnapshot, opts: VBOptions | None = None) -> Reliabili
         If the snapshot's arrays are inconsistent (the message names the field).
     """
     if opts is None:
-        opts = VBOptions.from_settings(get_settings().reliability)
+        opts = VBOptions()
     start = time.perf_counter()
     u, i, r, n_users, n_items = snapshot_arrays(snapshot)
     layout = RatingLayout.build(u, i, r, n_users, n_items)
@@ -463,14 +464,15 @@ class VBReliability(BaseEstimator):
 
     @classmethod
     def from_settings(cls, settings: ReliabilitySettings | None = None) -> VBReliability:
-        """The estimator configured by ``settings`` (default: the process settings, as
-        :func:`truescore.reliability.fit` uses them)."""
-        s = settings if settings is not None else get_settings().reliability
+        """The estimator configured by ``settings`` (default: the documented defaults, as
+        :func:`truescore.reliability.fit` uses them without settings)."""
+        s = settings if settings is not None else _DEFAULTS
         return cls(**{name: getattr(s, name) for name in VBOptions.__dataclass_fields__})
 
     def _options(self) -> VBOptions:
         """The parameters as :class:`VBOptions`, validated by :class:`ReliabilitySettings` (ValueError)."""
-        return VBOptions.from_settings(None, **self.get_params())
+        params = self.get_params()  # type: ignore[no-untyped-call]  # scikit-learn ships no annotations
+        return VBOptions.from_settings(None, **params)
 
     def fit(self, snapshot: RatingSnapshot, y: None = None) -> VBReliability:
         """Fit to ``snapshot``; returns ``self``.

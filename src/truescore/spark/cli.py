@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from truescore.console import CliError, console, open_store
+
+if TYPE_CHECKING:
+    from truescore.config import Settings
 
 spark_app = typer.Typer(name="spark", help="Batch jobs on Apache Spark: Parquet in, Parquet out (extra `spark`).",
                         no_args_is_help=True)
@@ -21,6 +24,13 @@ OutOption = Annotated[Path, typer.Option("--out", help="Output folder.")]
 MasterOption = Annotated[str | None, typer.Option("--master", help="Spark master URL (default local[2]).")]
 PartitionsOption = Annotated[int | None, typer.Option("--partitions", min=1,
                                                       help="Shuffle partitions (default: Spark's).")]
+
+
+def _settings() -> Settings:
+    """The process's settings, loaded once (by the CLI's callback): passed to the Spark jobs, a door's job."""
+    from truescore.config import get_settings
+
+    return get_settings()
 
 
 def _session(master: str | None, partitions: int | None) -> Any:
@@ -35,11 +45,13 @@ def _session(master: str | None, partitions: int | None) -> Any:
 @spark_app.command("fit")
 def spark_fit_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption = None,
                   partitions: PartitionsOption = None) -> None:
-    """Reliability fit (VB, default settings) of REVIEWS: DIR/item_quality.parquet, DIR/user_reliability.parquet."""
+    """Reliability fit (VB, the configured reliability settings) of REVIEWS: DIR/item_quality.parquet,
+    DIR/user_reliability.parquet."""
+    from truescore.reliability.vb import VBOptions
     from truescore.spark.fit import fit_frames, spark_fit
 
     spark = _session(master, partitions)
-    result, report = spark_fit(spark, reviews)
+    result, report = spark_fit(spark, reviews, VBOptions.from_settings(_settings().reliability))
     fit_frames(result, report, out)
     console.print(f"{report.model_version} on {report.master} ({report.partitions} partitions): "
                      f"{report.n_items:,} items, {report.n_users:,} raters, {report.n_ratings:,} ratings; "
@@ -65,7 +77,7 @@ def spark_score_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption
     spark = _session(master, partitions)
     started = time.perf_counter()
     try:
-        report = score_run(spark, reviews, out, batch_size=batch_size, fit=fit, text=text)
+        report = score_run(spark, reviews, out, batch_size=batch_size, fit=fit, text=text, settings=_settings())
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     seconds = time.perf_counter() - started
@@ -97,7 +109,7 @@ def spark_rank_cmd(reviews: ReviewsOption, out: OutOption, master: MasterOption 
 
     spark = _session(master, partitions)
     started = time.perf_counter()
-    n = spark_rank(spark, reviews, out, tables=store_dir, scores=scores)
+    n = spark_rank(spark, reviews, out, tables=store_dir, scores=scores, settings=_settings())
     console.print(f"ranked {n:,} items in {time.perf_counter() - started:.1f} s; "
                      f"wrote {out}/product_rankings.parquet")
 

@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from truescore.config import Settings, get_settings
 from truescore.integrity._common import TextClusters
 from truescore.integrity.runner import MODEL_VERSION, integrity_from_frame, ring_records
 from truescore.ranking.pipeline import fusion_groups
@@ -204,7 +205,7 @@ def _users(reviews: str | Path) -> pd.DataFrame | None:
     return pd.read_parquet(path, columns=["id", "created_at"]) if path.exists() else None
 
 
-def _fit_rows(spark: Any, reviews: str | Path, fit: str | Path | None
+def _fit_rows(spark: Any, reviews: str | Path, fit: str | Path | None, settings: Settings
               ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``user_reliability`` rows (and ``item_quality`` rows when fitted here) of the reliability fit."""
     if fit is not None:
@@ -216,9 +217,10 @@ def _fit_rows(spark: Any, reviews: str | Path, fit: str | Path | None
             raise ValueError(f"{path}: columns user_id, reliability_lo missing")
         return users.drop(columns=["suspicion", "suspicion_reasons"], errors="ignore"), None
     from truescore.reliability._types import derived_records
+    from truescore.reliability.vb import VBOptions
     from truescore.spark.fit import spark_fit
 
-    result, report = spark_fit(spark, reviews)
+    result, report = spark_fit(spark, reviews, VBOptions.from_settings(settings.reliability))
     items, users = derived_records(result)
     now = time.time()
     return (pd.DataFrame(users).assign(model_version=report.model_version, fitted_at=now),
@@ -226,21 +228,20 @@ def _fit_rows(spark: Any, reviews: str | Path, fit: str | Path | None
 
 
 def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Path | None = None,
-                    settings: Any = None) -> IntegrityRun:
+                    settings: Settings | None = None) -> IntegrityRun:
     """Suspicion of every current review and account and the rings, as ``truescore score`` computes them.
 
     ``live`` is :func:`~truescore.spark.fit.live_reviews` of ``reviews`` (a Spark DataFrame): the texts'
     signatures are computed on the executors (:func:`integrity_columns`, persisted for the two jobs
     below), the near-duplicate pairs found in Spark (:func:`duplicate_pairs`), and only the metadata
     columns, a has-signature flag and the confirmed pairs are collected to the driver, where the rest of
-    the engine runs (:func:`duplicate_clusters`, then ``integrity_from_frame``).
+    the engine runs (:func:`duplicate_clusters`, then ``integrity_from_frame``). ``settings`` default: the
+    process-wide settings (a Spark command is a door).
     """
     from pyspark.sql import functions as F
 
-    from truescore.config import get_settings
-
     started = time.perf_counter()
-    cfg = settings or get_settings()
+    cfg = settings if settings is not None else get_settings()
     min_words = cfg.integrity.duplicate_min_words
     threshold = cfg.integrity.duplicate_threshold
     signed = integrity_columns(live, min_words).persist()
@@ -257,7 +258,7 @@ def spark_integrity(spark: Any, reviews: str | Path, live: Any, *, fit: str | Pa
             frame = frame.drop(columns=[_HAS])
     finally:
         signed.unpersist()
-    user_rows, item_rows = _fit_rows(spark, reviews, fit)
+    user_rows, item_rows = _fit_rows(spark, reviews, fit, cfg)
     lo = pd.Series(user_rows["reliability_lo"].to_numpy(float), index=user_rows["user_id"].to_numpy(object))
     result, snap = integrity_from_frame(frame, users=_users(reviews), reliability_lo=lo, settings=cfg,
                                         clusters=clusters)

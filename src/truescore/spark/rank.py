@@ -57,6 +57,7 @@ from truescore.ranking.pipeline import (
 from truescore.spark.fit import live_reviews, spark_fit
 
 if TYPE_CHECKING:
+    from truescore.config import Settings
     from truescore.reliability import ReliabilityResult
 
 __all__ = ["ITEM_RESULT_SCHEMA", "rank_item_frame", "read_tables", "spark_rank", "trust_as_of"]
@@ -227,16 +228,18 @@ def _stored_evidence(score_path: Path, reviews: pd.DataFrame) -> FusionEvidence 
 
 def spark_rank(spark: Any, reviews: str | Path, out: str | Path, *, tables: str | Path | None = None,
                scores: str | Path | None = None, at: float | None = None,
-               reliability: ReliabilityResult | None = None) -> int:
+               reliability: ReliabilityResult | None = None, settings: Settings | None = None) -> int:
     """Rank every item of the reviews Parquet (public view); writes ``out/product_rankings.parquet``.
 
     ``reliability`` is a fit of the same reviews (e.g. an earlier :func:`~truescore.spark.fit.spark_fit`
-    of the job); fitted here with ``spark_fit`` when absent. Returns the number of items ranked.
+    of the job); fitted here with ``spark_fit`` when absent. ``settings`` default: the process-wide
+    settings (a Spark command is a door). Returns the number of items ranked.
     """
     from truescore.config import get_settings
     from truescore.ranking.pipeline import MODEL_VERSION, product_rankings, ranking_records
+    from truescore.reliability.vb import VBOptions
 
-    cfg = get_settings()
+    cfg = settings if settings is not None else get_settings()
     now = time.time() if at is None else float(at)
     folder = Path(tables) if tables is not None else Path(reviews).parent
     frames = read_tables(folder, now)
@@ -246,7 +249,7 @@ def spark_rank(spark: Any, reviews: str | Path, out: str | Path, *, tables: str 
         if not score_path.exists():
             raise FileNotFoundError(f"{score_path}: no such file (run `truescore spark score` first)")
     if reliability is None:
-        reliability, _ = spark_fit(spark, reviews)
+        reliability, _ = spark_fit(spark, reviews, VBOptions.from_settings(cfg.reliability))
     live = live_reviews(spark, reviews).drop("text", "title").persist()
     review_frame = live.toPandas().merge(frames["items"][["id", "topic"]].rename(columns={"id": "item_id"}),
                                          on="item_id", how="inner")

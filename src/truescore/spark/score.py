@@ -16,7 +16,8 @@ What runs where
    IDF table), against 110 MB when it computed them itself.
 2. *Models* (the sentence encoder, VADER, the sentiment, fake and quality heads): per partition with
    ``mapInPandas``, the shipped models loaded ONCE per Python worker (:func:`truescore.text.get_scorer`
-   is process-wide and Spark reuses its workers), batches of ``batch_size`` reviews. This is the slow
+   keeps one scorer per configuration in a process and Spark reuses its workers; the driver's text
+   settings travel with the job), batches of ``batch_size`` reviews. This is the slow
    part (~100 reviews/s per core) and it scales with the executors.
 3. *Suspicion* (the integrity engine of issue 11: rings, cohorts, change points, near-duplicate texts):
    global, so once on the driver with the store path's function (:mod:`truescore.spark.integrity`);
@@ -49,6 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from truescore.config import Settings, TextSettings, get_settings
 from truescore.spark.features import FEATURE_PREFIX as _F
 from truescore.spark.fit import live_reviews
 from truescore.spark.integrity import IntegrityRun
@@ -60,8 +62,8 @@ ReviewFunction = Callable[[pd.DataFrame], Any]
 _SCORE_COLS = ("quality", "fake_probability", "sentiment")
 
 
-def _score_job(feature_names: list[str], review_columns: list[str], functions: Mapping[str, ReviewFunction]
-               ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def _score_job(feature_names: list[str], review_columns: list[str], functions: Mapping[str, ReviewFunction],
+               settings: TextSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """Score each chunk (``_chunk``) of a partition as ONE call of ``score_frame``, in row order.
 
     The encoder pads and sorts within a call, so a review's scores depend (slightly, ~1e-3 in bfloat16)
@@ -80,7 +82,7 @@ def _score_job(feature_names: list[str], review_columns: list[str], functions: M
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from truescore.text import get_scorer
 
-        scorer = get_scorer()  # loaded once per worker process
+        scorer = get_scorer(settings)  # loaded once per worker process
         pending: pd.DataFrame | None = None
         for batch in batches:
             if not len(batch):
@@ -107,19 +109,20 @@ class SparkScoreReport:
 
 def spark_score(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: int | None = None,
                 votes: str | Path | None = None, review_functions: Mapping[str, ReviewFunction] | None = None,
-                text: bool | None = None, fit: str | Path | None = None, integrity: bool = True) -> int:
+                text: bool | None = None, fit: str | Path | None = None, integrity: bool = True,
+                settings: Settings | None = None) -> int:
     """Score every current review of the reviews Parquet; writes ``out/review_scores.parquet``.
 
     Returns the number of reviews written. See :func:`score_run`.
     """
     return score_run(spark, reviews, out, batch_size=batch_size, votes=votes, review_functions=review_functions,
-                     text=text, fit=fit, integrity=integrity).n_reviews
+                     text=text, fit=fit, integrity=integrity, settings=settings).n_reviews
 
 
 def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: int | None = None,
               votes: str | Path | None = None, review_functions: Mapping[str, ReviewFunction] | None = None,
-              text: bool | None = None, fit: str | Path | None = None, integrity: bool = True
-              ) -> SparkScoreReport:
+              text: bool | None = None, fit: str | Path | None = None, integrity: bool = True,
+              settings: Settings | None = None) -> SparkScoreReport:
     """Text scores and suspicion of every current review of the reviews Parquet (``truescore spark score``).
 
     Text scores (``text``: None = when some review has a non-blank text, as ``truescore score``; False =
@@ -128,13 +131,14 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
     issue-11 suspicion of every review and account and the rings are computed by
     :func:`truescore.spark.integrity.spark_integrity` (near-duplicate texts in Spark, the rest on the
     driver over the metadata; ``fit``: a ``truescore spark fit`` output folder, else the fit runs in this
-    job) and written as described there.
+    job) and written as described there. ``settings`` default: the process-wide settings (a Spark command
+    is a door); ``batch_size`` default ``settings.text.batch_size``.
     """
-    from truescore.config import get_settings
     from truescore.integrity.runner import MODEL_VERSION as INTEGRITY_VERSION
     from truescore.spark.integrity import spark_integrity, write_integrity
 
-    size = int(batch_size or get_settings().text.batch_size)
+    cfg = settings if settings is not None else get_settings()
+    size = int(batch_size or cfg.text.batch_size)
     if size < 1:
         raise ValueError(f"batch_size must be >= 1, got {size}")
     live = live_reviews(spark, reviews)
@@ -149,9 +153,9 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
         return SparkScoreReport(0, 0, None)
     run = None
     if integrity:  # global by design: the metadata and the texts' signatures (no text) on the driver
-        run = spark_integrity(spark, reviews, live, fit=fit)
+        run = spark_integrity(spark, reviews, live, fit=fit, settings=cfg)
     if run_text:
-        scored = _text_scores(spark, live, size, reviews, votes, dict(review_functions or {}))
+        scored = _text_scores(spark, live, size, reviews, votes, dict(review_functions or {}), cfg.text)
     elif run is not None:
         scored = run.reviews[["review_id"]].assign(model_version=INTEGRITY_VERSION, fitted_at=time.time())
     else:
@@ -200,7 +204,7 @@ def review_positions(spark: Any, live: Any) -> Any:
 
 
 def _text_scores(spark: Any, live: Any, size: int, reviews: str | Path, votes: str | Path | None,
-                 functions: dict[str, ReviewFunction]) -> pd.DataFrame:
+                 functions: dict[str, ReviewFunction], settings: TextSettings) -> pd.DataFrame:
     """The text engine over the live reviews: context features, then the models in chunks, all on the executors."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
@@ -219,5 +223,5 @@ def _text_scores(spark: Any, live: Any, size: int, reviews: str | Path, votes: s
                          *(StructField(c, DoubleType()) for c in (*_SCORE_COLS, *functions))])
     sdf = wide.repartition(partitions(spark), "_chunk").sortWithinPartitions("_chunk", "_pos")
     names = [f.name for f in FEATURES]
-    scored = sdf.mapInPandas(_score_job(names, review_columns, functions), schema).toPandas()
-    return scored.assign(model_version=get_scorer().model_version, fitted_at=time.time())
+    scored = sdf.mapInPandas(_score_job(names, review_columns, functions, settings), schema).toPandas()
+    return scored.assign(model_version=get_scorer(settings).model_version, fitted_at=time.time())

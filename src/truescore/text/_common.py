@@ -81,18 +81,14 @@ def ngram_vectorizer(*, max_word_features: int = 30_000, max_char_features: int 
 
 
 def sigmoid(x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    z = np.asarray(x, dtype=float)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    z = np.clip(np.asarray(x, dtype=np.float64), -50.0, 50.0)
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def artifact_path(name: str, models_dir: str | Path | None = None) -> Path:
-    base = Path(models_dir) if models_dir is not None else None
-    if base is None:
-        from truescore.config import get_settings
-
-        configured = get_settings().text.models_dir
-        base = Path(configured) if configured is not None else MODELS_DIR
-    return base / name
+    """The artifact ``name`` in ``models_dir``: the caller's ``settings.text.models_dir``; None (the setting's
+    default) = the shipped models folder :data:`MODELS_DIR`."""
+    return (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
 
 
 def save_artifact(obj: Any, path: str | Path) -> Path:

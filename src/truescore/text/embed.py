@@ -18,7 +18,7 @@ pieces, which is the default truncation (a review of ~150 words is ~190 pieces; 
 
 Offline. ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` are set before transformers is imported and the
 model is loaded with ``local_files_only=True`` from the package's directory: nothing is ever downloaded.
-The model is loaded lazily, once per process (:func:`get_encoder`).
+The model is loaded lazily, once per process and configuration (:func:`get_encoder`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from truescore.config import TextSettings
+
 __all__ = [
     "EMBEDDING_DIM",
     "N_BLOCKS",
@@ -44,7 +46,9 @@ __all__ = [
 
 EMBEDDING_DIM = 384
 N_BLOCKS = 7  # token embeddings + 6 transformer layers
-_DEFAULT_BATCH = 32
+
+#: The encoder's defaults: those of :class:`~truescore.config.TextSettings` (their one source).
+_DEFAULTS = TextSettings()
 
 
 def _force_offline() -> None:
@@ -78,11 +82,11 @@ class Encoder:
 
     Parameters
     ----------
-    max_tokens : int, default=128
+    max_tokens : int, default=TextSettings().max_tokens
         Truncation length in word pieces (the model was trained with 128).
-    dtype : {"auto", "bfloat16", "float32"}, default="auto"
+    dtype : {"auto", "bfloat16", "float32"}, default=TextSettings().encoder_dtype
         Weight precision. ``auto`` uses bfloat16 when the CPU supports it natively, else float32.
-    batch_size : int, default=32
+    batch_size : int, default=TextSettings().encode_batch_size
         Texts per forward pass.
     workers : int or None, default=None
         Batches encoded concurrently, each forward pass on one thread (``torch.set_num_threads(1)``);
@@ -103,9 +107,9 @@ class Encoder:
     def __init__(
         self,
         *,
-        max_tokens: int = 128,
-        dtype: str = "auto",
-        batch_size: int = _DEFAULT_BATCH,
+        max_tokens: int = _DEFAULTS.max_tokens,
+        dtype: str = _DEFAULTS.encoder_dtype,
+        batch_size: int = _DEFAULTS.encode_batch_size,
         workers: int | None = None,
         intra_threads: int | None = None,
     ) -> None:
@@ -238,25 +242,22 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     return out
 
 
-_ENCODER: Encoder | None = None
+#: one encoder per configuration (max_tokens, dtype, batch size, workers) in this process
+_ENCODERS: dict[tuple[int, str, int, int | None], Encoder] = {}
 _ENCODER_LOCK = threading.Lock()
 
 
-def get_encoder() -> Encoder:
-    """The process-wide encoder, configured from ``settings.text`` and loaded lazily on first encode."""
-    global _ENCODER
+def get_encoder(settings: TextSettings | None = None) -> Encoder:
+    """The process's encoder for ``settings`` (``max_tokens``, ``encoder_dtype``, ``encode_batch_size``,
+    ``encoder_workers``; default the documented defaults), created once per configuration and loaded
+    lazily on first encode."""
+    cfg = settings if settings is not None else _DEFAULTS
+    key = (cfg.max_tokens, cfg.encoder_dtype, cfg.encode_batch_size, cfg.encoder_workers or None)
     with _ENCODER_LOCK:
-        if _ENCODER is None:
-            from truescore.config import get_settings
-
-            cfg = get_settings().text
-            _ENCODER = Encoder(
-                max_tokens=cfg.max_tokens,
-                dtype=cfg.encoder_dtype,
-                batch_size=cfg.encode_batch_size,
-                workers=cfg.encoder_workers or None,
-            )
-        return _ENCODER
+        encoder = _ENCODERS.get(key)
+        if encoder is None:
+            encoder = _ENCODERS[key] = Encoder(max_tokens=key[0], dtype=key[1], batch_size=key[2], workers=key[3])
+        return encoder
 
 
 def cached_encode(
@@ -267,7 +268,7 @@ def cached_encode(
     Used by evaluations and training so that the same data set is embedded once.
     """
     texts = _check_texts(texts)
-    enc = encoder or get_encoder()
+    enc = encoder if encoder is not None else get_encoder()
     h = hashlib.sha256()
     h.update(f"{enc.max_tokens}|{enc.dtype}|".encode())
     for t in texts:
@@ -275,7 +276,7 @@ def cached_encode(
         h.update(b"\x00")
     path = Path(cache_dir) / f"layers_{h.hexdigest()[:24]}.npy"
     if path.is_file():
-        arr = np.load(path)
+        arr = np.asarray(np.load(path), dtype=np.float32)
         if arr.shape == (len(texts), N_BLOCKS * enc.dim):
             return arr
     arr = enc.encode_layers(texts)

@@ -221,7 +221,8 @@ class FakeDetector(BaseEstimator):
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
-        self._validate_params()  # ranges in _parameter_constraints; InvalidParameterError is a ValueError
+        # ranges in _parameter_constraints; InvalidParameterError is a ValueError (scikit-learn ships no annotations)
+        self._validate_params()  # type: ignore[no-untyped-call]
         texts, lay, frame = self.prepare(reviews, layers=layers, features=features)
         y = _binary_labels(labels, len(texts))
         if np.bincount(y).min() < self.calibration_folds:
@@ -275,7 +276,8 @@ class FakeDetector(BaseEstimator):
         features: pd.DataFrame | None = None,
     ) -> npt.NDArray[np.float64]:
         """Calibrated fake probability per review, in [0, 1]."""
-        return self.predict_parts(reviews, layers=layers, features=features)["fake_probability"].to_numpy()
+        parts = self.predict_parts(reviews, layers=layers, features=features)
+        return np.asarray(parts["fake_probability"].to_numpy(), dtype=np.float64)
 
 
 def _binary_labels(labels: npt.ArrayLike, n: int) -> npt.NDArray[np.int64]:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -217,11 +217,18 @@ CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(f.category for f in FEATURES))
 TEXT_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.category in ("text", "style"))
 
 
+class _PolarityScorer(Protocol):
+    """What VADER's ``SentimentIntensityAnalyzer`` offers (vaderSentiment ships no type information)."""
+
+    def polarity_scores(self, text: str) -> dict[str, float]: ...
+
+
 @lru_cache(maxsize=1)
-def _vader():
+def _vader() -> _PolarityScorer:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer: _PolarityScorer = SentimentIntensityAnalyzer()
+    return analyzer
 
 
 def vader_scores(texts: Iterable[str]) -> npt.NDArray[np.float64]:
@@ -359,8 +366,9 @@ def _bool_col(df: pd.DataFrame, name: str) -> npt.NDArray[np.float64]:
     s = _col(df, name)
     if s is None:
         return np.full(len(df), np.nan)
-    return pd.to_numeric(s.map(lambda v: np.nan if v is None else float(bool(v)) if not isinstance(v, float) else v),
-                         errors="coerce").to_numpy(dtype=float)
+    flags = pd.to_numeric(s.map(lambda v: np.nan if v is None else float(bool(v)) if not isinstance(v, float) else v),
+                          errors="coerce")
+    return np.asarray(flags.to_numpy(dtype=float), dtype=np.float64)
 
 
 def _rating_norm(df: pd.DataFrame) -> npt.NDArray[np.float64]:
@@ -370,7 +378,8 @@ def _rating_norm(df: pd.DataFrame) -> npt.NDArray[np.float64]:
     lo = pd.to_numeric(df["min_rating"], errors="coerce") if "min_rating" in df else pd.Series(1.0, index=df.index)
     hi = pd.to_numeric(df["max_rating"], errors="coerce") if "max_rating" in df else pd.Series(5.0, index=df.index)
     span = (hi - lo).where(lambda s: s > 0)
-    return ((pd.to_numeric(r, errors="coerce") - lo) / span).clip(0, 1).to_numpy(dtype=float)
+    return np.asarray(((pd.to_numeric(r, errors="coerce") - lo) / span).clip(0, 1).to_numpy(dtype=float),
+                      dtype=np.float64)
 
 
 def _window_counts(times: npt.NDArray[np.float64], half_width: float) -> npt.NDArray[np.float64]:
@@ -547,7 +556,7 @@ def _groups(codes: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
 def _filled_times(rows: pd.DataFrame, ctx: FeatureContext) -> npt.NDArray[np.float64] | None:
     if ctx.time_fill is None or "created_at" not in rows.columns:
         return None
-    times = pd.to_numeric(rows["created_at"], errors="coerce").to_numpy(dtype=float)
+    times = np.asarray(pd.to_numeric(rows["created_at"], errors="coerce").to_numpy(dtype=float), dtype=np.float64)
     return np.nan_to_num(times, nan=ctx.time_fill)
 
 

@@ -191,7 +191,9 @@ class QualityModel(BaseEstimator):
     @staticmethod
     def _mean(bases: Any, f: npt.NDArray[np.float64], lay: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         gbm, emb = bases
-        return 0.5 * (gbm.predict_proba(f)[:, 1] + emb.predict_proba(lay)[:, 1])
+        p_gbm = np.asarray(gbm.predict_proba(f)[:, 1], dtype=np.float64)
+        p_emb = np.asarray(emb.predict_proba(lay)[:, 1], dtype=np.float64)
+        return 0.5 * (p_gbm + p_emb)
 
     def fit(
         self,
@@ -205,7 +207,8 @@ class QualityModel(BaseEstimator):
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
-        self._validate_params()  # ranges in _parameter_constraints; InvalidParameterError is a ValueError
+        # ranges in _parameter_constraints; InvalidParameterError is a ValueError (scikit-learn ships no annotations)
+        self._validate_params()  # type: ignore[no-untyped-call]
         yy = np.asarray(y).astype(np.int64)
         if len(np.unique(yy)) < 2:
             raise ValueError("quality labels need both classes")

@@ -1,8 +1,10 @@
 """Score reviews with all three models: quality, fake probability, sentiment (each 0-1).
 
 One pass per batch: the encoder runs ONCE per review (:meth:`Encoder.encode_layers`), VADER once, the
-feature frame once; the three heads share them. Models load lazily, once per process
+feature frame once; the three heads share them. Models load lazily, once per process and configuration
 (:func:`get_scorer`), from ``truescore/text/models`` (or ``settings.text.models_dir``); nothing is downloaded.
+The scorer takes the text settings as an argument (default: the documented defaults); the score job passes
+the configured ones.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from truescore.config import TextSettings
 from truescore.text._common import MODELS_DIR, check_texts, file_digest, load_artifact
 from truescore.text.features import compute_features, vader_scores
 
@@ -32,15 +35,18 @@ class ReviewScorer:
     ----------
     models_dir : path, optional
         Folder with ``sentiment.joblib``, ``fake.joblib``, ``quality.joblib``; default
-        ``settings.text.models_dir`` or the shipped ``truescore/text/models``.
+        ``settings.models_dir`` or the shipped ``truescore/text/models``.
     max_text_chars : int, optional
-        Longer texts are truncated (default ``settings.text.max_text_chars``).
+        Longer texts are truncated (default ``settings.max_text_chars``).
+    settings : TextSettings, optional
+        The text section: the two defaults above and the encoder's configuration (:func:`get_encoder`);
+        default the documented defaults (``TextSettings()``).
     """
 
-    def __init__(self, models_dir: str | Path | None = None, *, max_text_chars: int | None = None) -> None:
-        from truescore.config import get_settings
-
-        cfg = get_settings().text
+    def __init__(self, models_dir: str | Path | None = None, *, max_text_chars: int | None = None,
+                 settings: TextSettings | None = None) -> None:
+        cfg = settings if settings is not None else TextSettings()
+        self.settings = cfg
         self.models_dir = Path(models_dir) if models_dir else Path(cfg.models_dir or MODELS_DIR)
         self.max_text_chars = max_text_chars or cfg.max_text_chars
         self._models: dict[str, Any] | None = None
@@ -53,7 +59,7 @@ class ReviewScorer:
                 models = {task: load_artifact(self.models_dir / name) for task, name in ARTIFACTS.items()}
                 from truescore.text.embed import get_encoder
 
-                models["encoder"] = get_encoder()
+                models["encoder"] = get_encoder(self.settings)
                 self._models = models
             return self._models
 
@@ -140,17 +146,24 @@ class ReviewScorer:
         return self.score_frame(pd.DataFrame({"id": [str(i) for i in range(len(t))], "text": t}))
 
 
-_SCORER: ReviewScorer | None = None
+#: the fields of the text section a scorer reads (its own two and its encoder's)
+_SCORER_FIELDS = ("models_dir", "max_text_chars", "max_tokens", "encoder_dtype", "encode_batch_size",
+                  "encoder_workers")
+#: one scorer per configuration of those fields in this process (see :func:`get_scorer`)
+_SCORERS: dict[tuple[object, ...], ReviewScorer] = {}
 _SCORER_LOCK = threading.Lock()
 
 
-def get_scorer() -> ReviewScorer:
-    """The process-wide scorer (models loaded on first use, once)."""
-    global _SCORER
+def get_scorer(settings: TextSettings | None = None) -> ReviewScorer:
+    """The process's scorer for the text section ``settings`` (default: the documented defaults): created
+    once per configuration of the fields it reads, its models loaded on first use, once."""
+    cfg = settings if settings is not None else TextSettings()
+    key = tuple(getattr(cfg, name) for name in _SCORER_FIELDS)
     with _SCORER_LOCK:
-        if _SCORER is None:
-            _SCORER = ReviewScorer()
-        return _SCORER
+        scorer = _SCORERS.get(key)
+        if scorer is None:
+            scorer = _SCORERS[key] = ReviewScorer(settings=cfg.model_copy(deep=True))
+        return scorer
 
 
 def manifest(models_dir: str | Path | None = None) -> dict[str, Any]:

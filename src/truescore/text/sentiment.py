@@ -168,7 +168,8 @@ class SentimentModel(BaseEstimator):
         from sklearn.linear_model import LinearRegression
         from sklearn.model_selection import KFold
 
-        self._validate_params()  # ranges in _parameter_constraints; InvalidParameterError is a ValueError
+        # ranges in _parameter_constraints; InvalidParameterError is a ValueError (scikit-learn ships no annotations)
+        self._validate_params()  # type: ignore[no-untyped-call]
         y = np.asarray(intensity, dtype=float)
         x = self._inputs(texts, layers, vader)
         if len(y) != len(x.texts):
@@ -207,7 +208,9 @@ class SentimentModel(BaseEstimator):
         check_is_fitted(self, ("dense_", "text_", "blend_"))
         x = self._inputs(texts, layers, vader)
         c0, cd, cw = self.blend_
-        return c0 + cd * self.dense_.predict(x.dense) + cw * self.text_.predict(x.texts)
+        dense = np.asarray(self.dense_.predict(x.dense), dtype=np.float64)
+        text = np.asarray(self.text_.predict(x.texts), dtype=np.float64)
+        return c0 + cd * dense + cw * text
 
     def predict(
         self,

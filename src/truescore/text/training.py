@@ -6,6 +6,10 @@ columns (defaults ``text`` / ``label``). The reference data sets can be named in
 ``ref:uci-sentiment`` (Amazon + Yelp), ``ref:uci-amazon``, ``ref:uci-yelp``, ``ref:vader-snippets``,
 ``ref:salminen``, ``ref:amazon-mi``, ``ref:deceptive`` (CC BY-NC-SA: evaluation only; training a model
 on it for shipping is refused).
+
+``settings`` (default: the documented defaults) gives the reference data folder (``settings.data_dir``) and
+the encoder's configuration (``settings.text``); ``truescore train-text`` / ``text-eval`` pass the configured
+ones.
 """
 
 from __future__ import annotations
@@ -14,19 +18,54 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
 
+from truescore.config import Settings, default_settings
 from truescore.text import datasets as D
 from truescore.text._common import MODELS_DIR, check_texts, file_digest, save_artifact
+from truescore.text.embed import Encoder
 from truescore.text.scorer import ARTIFACTS
 
-__all__ = ["TASKS", "evaluate_files", "read_labelled", "train_from_files"]
+__all__ = ["TASKS", "TextEvaluation", "TrainingRecord", "evaluate_files", "read_labelled", "train_from_files"]
 
 TASKS = ("quality", "fake", "sentiment")
 _NONCOMMERCIAL = {"ref:deceptive"}
+
+
+class TrainingRecord(TypedDict):
+    """What :func:`train_from_files` trained: its entry in the models' ``manifest.json`` (JSON as it is)."""
+
+    task: str
+    #: the artifact's file name in the models folder
+    artifact: str
+    #: the first 12 hex digits of its SHA-256 (part of the scorer's model version)
+    sha256_12: str
+    bytes: int
+    #: the training files or ``ref:NAME`` data sets
+    data: list[str]
+    rows: int
+    text_col: str
+    label_col: str | None
+    command: str
+
+
+class TextEvaluation(TypedDict):
+    """The metrics :func:`evaluate_files` reports (JSON as it is): a binary task has accuracy, auc (None with one
+    class in the test set), brier and ece; sentiment has accuracy and auc on 0/1 labels, else pearson_r and
+    sign_accuracy."""
+
+    task: str
+    n_train: int
+    n_test: int
+    accuracy: NotRequired[float]
+    auc: NotRequired[float | None]
+    brier: NotRequired[float]
+    ece: NotRequired[float]
+    pearson_r: NotRequired[float]
+    sign_accuracy: NotRequired[float]
 
 
 def _cache_dir() -> Path:
@@ -36,26 +75,28 @@ def _cache_dir() -> Path:
     return Path(base)
 
 
-def _reference(name: str) -> pd.DataFrame:
+def _reference(name: str, folder: D.Folder) -> pd.DataFrame:
     if name == "ref:uci-sentiment":
-        return pd.concat([D.load_uci("amazon"), D.load_uci("yelp")], ignore_index=True)
+        return pd.concat([D.load_uci("amazon", folder), D.load_uci("yelp", folder)], ignore_index=True)
     loaders = {
-        "ref:uci-amazon": lambda: D.load_uci("amazon"),
-        "ref:uci-yelp": lambda: D.load_uci("yelp"),
-        "ref:vader-snippets": lambda: D.load_vader_snippets().rename(columns={"mean": "label"}),
-        "ref:salminen": D.load_salminen,
-        "ref:deceptive": D.load_deceptive,
-        "ref:amazon-mi": D.load_amazon_mi,
+        "ref:uci-amazon": lambda: D.load_uci("amazon", folder),
+        "ref:uci-yelp": lambda: D.load_uci("yelp", folder),
+        "ref:vader-snippets": lambda: D.load_vader_snippets(folder).rename(columns={"mean": "label"}),
+        "ref:salminen": lambda: D.load_salminen(folder),
+        "ref:deceptive": lambda: D.load_deceptive(folder),
+        "ref:amazon-mi": lambda: D.load_amazon_mi(folder),
     }
     if name not in loaders:
         raise ValueError(f"unknown reference data set {name!r}; known: ref:uci-sentiment, {', '.join(loaders)}")
     return loaders[name]()
 
 
-def read_labelled(path: str | Path, text_col: str = "text", label_col: str | None = "label") -> pd.DataFrame:
+def read_labelled(path: str | Path, text_col: str = "text", label_col: str | None = "label", *,
+                  data_dir: D.Folder = None) -> pd.DataFrame:
     """Read a data file (or ``ref:NAME``) into a frame with ``text`` (and ``label`` if ``label_col``).
 
-    Other columns are kept (review metadata for the feature categories).
+    Other columns are kept (review metadata for the feature categories). ``data_dir`` is the folder of the
+    reference data sets (``settings.data_dir``; see :func:`truescore.text.datasets.data_dir`).
 
     Raises
     ------
@@ -66,7 +107,7 @@ def read_labelled(path: str | Path, text_col: str = "text", label_col: str | Non
     """
     name = str(path)
     if name.startswith("ref:"):
-        df = _reference(name)
+        df = _reference(name, data_dir)
     else:
         p = Path(name)
         if not p.is_file():
@@ -102,10 +143,11 @@ def read_labelled(path: str | Path, text_col: str = "text", label_col: str | Non
 
 
 def _read_many(paths: Sequence[str | Path], text_col: str, label_col: str | None,
-               positive: str | None = None) -> pd.DataFrame:
+               positive: str | None = None, data_dir: D.Folder = None) -> pd.DataFrame:
     if not paths:
         raise ValueError("no training data given")
-    frames = [read_labelled(p, text_col, label_col).assign(_source=k) for k, p in enumerate(paths)]
+    frames = [read_labelled(p, text_col, label_col, data_dir=data_dir).assign(_source=k)
+              for k, p in enumerate(paths)]
     if positive is not None:
         frames = [binarise_labels(f, positive, str(p)) for f, p in zip(frames, paths, strict=True)]
     return pd.concat(frames, ignore_index=True)
@@ -141,13 +183,25 @@ def _sentiment_targets(df: pd.DataFrame) -> np.ndarray:
     return y
 
 
-def _layers(texts: list[str]) -> np.ndarray:
+def _layers(texts: list[str], encoder: Encoder) -> np.ndarray:
     from truescore.text.embed import cached_encode
 
-    return cached_encode(texts, _cache_dir())
+    return cached_encode(texts, _cache_dir(), encoder=encoder)
 
 
-def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool) -> Any:
+def _data_dir(settings: Settings | None) -> D.Folder:
+    """The reference data folder: the given settings' ``data_dir``; without settings, None (the loaders'
+    default: ``$TRUESCORE_DATA_DIR``, else the setting's default)."""
+    return settings.data_dir if settings is not None else None
+
+
+def _encoder(settings: Settings) -> Encoder:
+    from truescore.text.embed import get_encoder
+
+    return get_encoder(settings.text)
+
+
+def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool, encoder: Encoder) -> Any:
     from truescore.text.features import compute_features, vader_scores
 
     texts = df["text"].tolist()
@@ -155,19 +209,19 @@ def _fit(task: str, df: pd.DataFrame, *, label_col_given: bool) -> Any:
         from truescore.text.sentiment import SentimentModel
 
         y = _sentiment_targets(df)
-        return SentimentModel().fit(texts, y, layers=_layers(texts), vader=vader_scores(texts))
+        return SentimentModel().fit(texts, y, layers=_layers(texts, encoder), vader=vader_scores(texts))
     if task == "fake":
         from truescore.text.fake import FakeDetector
 
         feats = compute_features(df.drop(columns=["label", "_source"]), global_duplicates=False)
-        return FakeDetector().fit(df, df["label"].to_numpy(), layers=_layers(texts), features=feats)
+        return FakeDetector().fit(df, df["label"].to_numpy(), layers=_layers(texts, encoder), features=feats)
     if task == "quality":
         from truescore.text.quality import QualityModel, proxy_label
 
         labelled, y, kind = proxy_label(df, "label" if label_col_given and "label" in df.columns else None)
         feats = compute_features(df, global_duplicates=False)
         sub = np.flatnonzero(labelled)
-        lay = _layers([texts[i] for i in sub])
+        lay = _layers([texts[i] for i in sub], encoder)
         return QualityModel().fit(feats.iloc[sub], lay, y[sub], label_kind=kind)
     raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
 
@@ -181,10 +235,12 @@ def train_from_files(
     out_dir: str | Path | None = None,
     command: str | None = None,
     positive: str | None = None,
-) -> dict[str, Any]:
+    settings: Settings | None = None,
+) -> TrainingRecord:
     """Train the ``task`` model on ``data`` and write its artifact to ``out_dir`` (default: the shipped
     models folder); records the data, command and digest in ``manifest.json``. Returns that record.
-    ``positive`` names the label meaning 1 (fake) when the labels are strings (``deceptive``, ``CG``).
+    ``positive`` names the label meaning 1 (fake) when the labels are strings (``deceptive``, ``CG``);
+    ``settings`` as in the module docstring.
 
     Raises
     ------
@@ -196,11 +252,14 @@ def train_from_files(
     for d in data:
         if str(d) in _NONCOMMERCIAL or "deceptive-opinion-spam" in str(d):
             raise ValueError(f"{d} is CC BY-NC-SA (evaluation only): refusing to train a shippable model on it")
-    df = _read_many(data, text_col, label_col if task != "quality" or label_col else None, positive)
-    model = _fit(task, df, label_col_given=label_col is not None and task == "quality" and "label" in df.columns)
+    cfg = settings if settings is not None else default_settings()
+    df = _read_many(data, text_col, label_col if task != "quality" or label_col else None, positive,
+                    _data_dir(settings))
+    model = _fit(task, df, label_col_given=label_col is not None and task == "quality" and "label" in df.columns,
+                 encoder=_encoder(cfg))
     out = Path(out_dir) if out_dir else MODELS_DIR
     path = save_artifact(model, out / ARTIFACTS[task])
-    record = {
+    record: TrainingRecord = {
         "task": task,
         "artifact": path.name,
         "sha256_12": file_digest(path),
@@ -226,8 +285,10 @@ def evaluate_files(
     text_col: str = "text",
     label_col: str = "label",
     positive: str | None = None,
-) -> dict[str, Any]:
-    """Train ``task`` on ``train`` and report metrics on ``test`` (JSON-ready dict).
+    settings: Settings | None = None,
+) -> TextEvaluation:
+    """Train ``task`` on ``train`` and report metrics on ``test`` (:class:`TextEvaluation`, JSON as it is);
+    ``settings`` as in the module docstring.
 
     Binary labels: accuracy, ROC AUC, Brier score and expected calibration error (10 bins); continuous
     sentiment labels: Pearson r and accuracy of the sign. ``positive`` names the label meaning 1 when the
@@ -240,22 +301,25 @@ def evaluate_files(
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    tr = _read_many(train, text_col, label_col, positive)
-    te = _read_many(test, text_col, label_col, positive)
-    model = _fit(task, tr, label_col_given=True)
+    cfg = settings if settings is not None else default_settings()
+    encoder = _encoder(cfg)
+    tr = _read_many(train, text_col, label_col, positive, _data_dir(settings))
+    te = _read_many(test, text_col, label_col, positive, _data_dir(settings))
+    model = _fit(task, tr, label_col_given=True, encoder=encoder)
     texts = te["text"].tolist()
-    layers = _layers(texts)
+    layers = _layers(texts, encoder)
     if task == "sentiment":
         pred = model.predict(texts, layers=layers, vader=vader_scores(texts))
         raw = te["label"].to_numpy(dtype=float)
         target = _sentiment_targets(te)
-        out: dict[str, Any] = {"task": task, "n_train": len(tr), "n_test": len(te)}
+        out: TextEvaluation = {"task": task, "n_train": len(tr), "n_test": len(te)}
         if set(np.unique(raw).tolist()) <= {0.0, 1.0}:
             y = raw.astype(int)
-            out.update(accuracy=float(((pred >= 0.5) == y).mean()), auc=float(roc_auc_score(y, pred)))
+            out["accuracy"] = float(((pred >= 0.5) == y).mean())
+            out["auc"] = float(roc_auc_score(y, pred))
         else:
-            out.update(pearson_r=float(np.corrcoef(pred, raw)[0, 1]),
-                       sign_accuracy=float(((pred >= 0.5) == (target >= 0)).mean()))
+            out["pearson_r"] = float(np.corrcoef(pred, raw)[0, 1])
+            out["sign_accuracy"] = float(((pred >= 0.5) == (target >= 0)).mean())
         return out
     feats = compute_features(te.drop(columns=["label", "_source"], errors="ignore"), global_duplicates=False)
     if task == "fake":

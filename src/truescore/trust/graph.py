@@ -140,7 +140,7 @@ class NodeIndex:
             return np.zeros(0, dtype=_I32)
         codes, uniques = pd.factorize(values)
         mapped = np.fromiter((self.add(str(u)) for u in uniques), dtype=np.int64, count=len(uniques))
-        return mapped[codes].astype(_I32)
+        return mapped[np.asarray(codes, dtype=np.intp)].astype(_I32)
 
     def lookup_many(self, user_ids: Iterable[str]) -> IntArray:
         """Node ids of ``user_ids`` (-1 for unknown ones), without creating any."""

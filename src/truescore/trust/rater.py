@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truescore.config import PersonalSettings, TrustSettings, get_settings
+from truescore.config import PersonalSettings, TrustSettings
 from truescore.domain import Flag, Item, Review, TrustEdge, User, Vote, to_epoch
 from truescore.trust import factors
 from truescore.trust.assemble import build_result, contributing_order, fill_baseline
@@ -113,7 +113,9 @@ class Rater:
     index : ReviewIndex
         Reviews, votes, flags and user roles, sharing ``graph.nodes``.
     settings : TrustSettings, optional
-        Defaults to ``get_settings().trust``.
+        Default: the documented defaults (``TrustSettings()``); the doors pass the configured section.
+    personal : PersonalSettings, optional
+        Settings of the personal estimate ``for_you``; default ``PersonalSettings()``.
 
     Examples
     --------
@@ -140,8 +142,8 @@ class Rater:
             raise ValueError("index must share the graph's NodeIndex (index.nodes is graph.nodes)")
         self.graph = graph
         self.index = index
-        self.settings = settings if settings is not None else get_settings().trust
-        self.personal_settings = personal if personal is not None else get_settings().personal
+        self.settings = settings if settings is not None else TrustSettings()
+        self.personal_settings = personal if personal is not None else PersonalSettings()
         size, ttl = self.settings.cache_max_entries, self.settings.cache_ttl_seconds
         self.personal = PersonalModel(index, graph, self.personal_settings, TTLCache(size, ttl))
         self.stats = CacheStats()

@@ -66,7 +66,7 @@ class ReviewContribution:
         return self.top_intermediary_quid
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        return _clean_fields(asdict(self))
 
 
 @dataclass(slots=True)
@@ -168,7 +168,7 @@ class WeightedRatingResult:
         """Plain JSON-ready dict with every field (NaN becomes None)."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "contributions"}
         out["contributions"] = [c.to_dict() for c in self.contributions]
-        return _clean(out)
+        return _clean_fields(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +216,11 @@ def aggregate_rating_jsonld(result: WeightedRatingResult, *, item_name: str | No
     if item_name is not None:
         doc["itemReviewed"] = {"@type": "Product", "name": item_name}
     return doc
+
+
+def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with every NaN, at any depth, as None (JSON has no NaN)."""
+    return {k: _clean(v) for k, v in fields.items()}
 
 
 def _clean(value: Any) -> Any:
