@@ -65,6 +65,7 @@ from truescore.domain import (
     epoch_seconds,
     id_problem,
     rating_problems,
+    self_trust_problem,
     text_problem,
     topic_problem,
 )
@@ -250,6 +251,12 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
+def _shown(value: Any) -> Any:
+    """A value as a message shows it: a numpy scalar as its Python value (``inf``, not ``np.float64(inf)``), so
+    a frame's float column and the library's objects are refused in the same words."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _present(s: pd.Series) -> np.ndarray:
     if s.dtype == object:
         return s.map(lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))
@@ -261,8 +268,11 @@ class _Validator:
     """Validate one chunk column by column; collect errors per row and build clean columns."""
 
     def __init__(self, df: pd.DataFrame, first_row: int, now: float, max_id: int, max_text: int,
-                 epoch_unit: str = "s", nan_is_missing: bool = True) -> None:
+                 epoch_unit: str = "s", nan_is_missing: bool = True,
+                 allowed_scales: Sequence[tuple[float, float]] | None = None) -> None:
         self.df = df.reset_index(drop=True)
+        #: the platform's rating scales (setting allowed_scales); None allows every bounded scale
+        self.allowed_scales = allowed_scales
         #: a float NaN in a number column is a missing value (files, frames) or a NaN (library objects)
         self.nan_is_missing = nan_is_missing
         #: which rows gave a value, per timestamp column (a created_at filled in by the import is not compared)
@@ -346,13 +356,13 @@ class _Validator:
             else np.zeros(self.n, dtype=bool)
         if s.dtype == bool:
             is_bool[:] = True
-        self._fail(present & is_bool, name, lambda k: f"{s.iloc[k]!r} is a boolean, not a number")
+        self._fail(present & is_bool, name, lambda k: f"{_shown(s.iloc[k])!r} is a boolean, not a number")
         num = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").to_numpy(float)
         unparsable = present & ~is_bool & ~np.isfinite(num)
-        self._fail(unparsable, name, lambda k: f"{s.iloc[k]!r} is not a finite number")
+        self._fail(unparsable, name, lambda k: f"{_shown(s.iloc[k])!r} is not a finite number")
         if integer:
             frac = present & np.isfinite(num) & (num != np.round(num))
-            self._fail(frac, name, lambda k: f"{s.iloc[k]!r} is not a whole number")
+            self._fail(frac, name, lambda k: f"{_shown(s.iloc[k])!r} is not a whole number")
         vals = np.where(present & np.isfinite(num), num, np.nan if default is None else default)
         ok = np.isfinite(vals)
         if lo is not None:
@@ -372,7 +382,7 @@ class _Validator:
         bad = np.array([r is not None for r in reasons], dtype=bool)
         self._fail(bad, name, lambda k: str(reasons[k]))
         lost = present & ~bad & ~np.isfinite(vals)  # never store a NaN time: a value the rule could not read
-        self._fail(lost, name, lambda k: f"{s.iloc[k]!r} is not a timestamp (ISO 8601 or epoch seconds)")
+        self._fail(lost, name, lambda k: f"{_shown(s.iloc[k])!r} is not a timestamp (ISO 8601 or epoch seconds)")
         if name == "created_at":
             vals = np.where(~present, self.now, vals)
         self.out[name] = vals
@@ -396,7 +406,7 @@ class _Validator:
                 vals[k] = False
             else:
                 bad[k] = True
-        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a boolean (true/false, yes/no, 1/0)")
+        self._fail(bad, name, lambda k: f"{_shown(s.iloc[k])!r} is not a boolean (true/false, yes/no, 1/0)")
         self.out[name] = vals
 
     def enum(self, name: str, allowed: list[str], default: str | None, upper: bool) -> None:
@@ -413,8 +423,17 @@ class _Validator:
                 vals[k] = clean(str(v), name).value
             except RuleError:
                 bad[k] = True
-        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not one of {', '.join(allowed)}")
+        self._fail(bad, name, lambda k: f"{_shown(s.iloc[k])!r} is not one of {', '.join(allowed)}")
         self.out[name] = vals
+
+    def not_self(self, source: str, target: str) -> None:
+        """Refuse the rows whose ``target`` id is their ``source`` id (a trust statement in oneself), on field
+        ``target``: :func:`~truescore.domain.self_trust_problem`."""
+        reasons = {k: r for k, (a, b) in enumerate(zip(self.out[source], self.out[target], strict=True))
+                   if a is not None and b is not None and (r := self_trust_problem(a, b)) is not None}
+        bad = np.zeros(self.n, dtype=bool)
+        bad[list(reasons)] = True
+        self._fail(bad, target, lambda k: reasons[k])
 
     def topic(self, name: str, default: str | None) -> None:
         s = self.col(name)
@@ -430,7 +449,7 @@ def _validate(kind: str, v: _Validator) -> None:
         hi = v.number("max_rating", DEFAULT_MAX_RATING)
         r = v.number("rating", None, required=True)
         parsed = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(r)  # unparsable numbers are reported already
-        for k, fld, reason in rating_problems(r, lo, hi):
+        for k, fld, reason in rating_problems(r, lo, hi, v.allowed_scales):
             if parsed[k]:
                 v._fail(_row_mask(v.n, k), fld, reason)
         v.text("title", MAX_TITLE_CHARS)
@@ -450,6 +469,7 @@ def _validate(kind: str, v: _Validator) -> None:
     elif kind == "trust":
         v.ident("truster_id")
         v.ident("trustee_id")
+        v.not_self("truster_id", "trustee_id")
         v.topic("domain", DEFAULT_TOPIC)
         v.number("level", None, required=True, lo=0.0, hi=1.0)
         v.timestamp("created_at")
@@ -621,7 +641,7 @@ def _prepare(store: EventTables, frames: Iterator[pd.DataFrame], kind: str, *, m
     for raw in frames:
         df = _apply_map(raw, mapping)
         v = _Validator(df, first, now, settings.max_id_length, settings.max_text_bytes, epoch_unit,
-                       nan_is_missing=nan_is_missing)
+                       nan_is_missing=nan_is_missing, allowed_scales=settings.allowed_scales)
         _validate(kind, v)
         _check_references(store, kind, v)
         if not keep_raw:
