@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -182,8 +181,28 @@ def test_unknown_file_type_and_kind(store: Store, tmp_path: Path) -> None:
         import_frame(store, pd.DataFrame({"id": ["a"]}), "ratings")
 
 
+#: ``truescore import`` with a SIGKILL after its 100th insert statement (50,000 rows into its transaction)
+_KILLED_IMPORT = """
+import os, signal, sys
+from truescore.store import Store
+from truescore.cli import main
+
+original, calls = Store.insert_columns, []
+
+def insert_columns(self, table, columns, conn=None):
+    calls.append(1)
+    if len(calls) > 100:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, table, columns, conn=conn)
+
+Store.insert_columns = insert_columns
+main(sys.argv[1:])
+"""
+
+
 @pytest.mark.slow
-def test_sigkill_during_import_leaves_whole_batches_and_rerun_completes(tmp_path: Path) -> None:
+def test_sigkill_during_import_leaves_nothing_and_rerun_completes(tmp_path: Path) -> None:
+    """An import is one transaction (issue 20: a kill during a 200k-row import left 110,000 rows visible)."""
     n, batch = 150_000, 500
     csv = tmp_path / "big.csv"
     pd.DataFrame({
@@ -192,30 +211,15 @@ def test_sigkill_during_import_leaves_whole_batches_and_rerun_completes(tmp_path
         "created_at": [1.6e9 + k for k in range(n)],
     }).to_csv(csv, index=False)
     db = tmp_path / "crash.db"
-    cmd = [sys.executable, "-m", "truescore.cli", "import", str(csv), "--kind", "reviews",
-           "--batch-size", str(batch), "--db", f"sqlite:///{db}"]
+    args = ["import", str(csv), "--kind", "reviews", "--batch-size", str(batch), "--db", f"sqlite:///{db}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-    def stored() -> int:
-        try:
-            with sqlite3.connect(db, timeout=5) as conn:
-                return int(conn.execute("SELECT count(*) FROM reviews").fetchone()[0])
-        except sqlite3.OperationalError:  # table not created yet
-            return 0
-
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while stored() == 0 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the import finished before it could be killed"
+    killed = subprocess.run([sys.executable, "-c", _KILLED_IMPORT, *args], env=env, capture_output=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        partial = conn.execute("SELECT count(*) FROM reviews").fetchone()[0]
-    assert 0 < partial < n
-    assert partial % batch == 0, f"{partial} rows is not a whole number of {batch}-row batches"
-    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+        assert conn.execute("SELECT count(*) FROM reviews").fetchone()[0] == 0  # 50,000 were written, uncommitted
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0
+    assert subprocess.run([sys.executable, "-m", "truescore.cli", *args], env=env, capture_output=True).returncode == 0
     with sqlite3.connect(db) as conn:
         total, distinct = conn.execute("SELECT count(*), count(DISTINCT id) FROM reviews").fetchone()
     assert total == distinct == n

@@ -2,7 +2,9 @@
 
 Before: one ordinary write key posted one review of a new item on a 999999..1000000 scale (rating 1000000);
 after ``truescore fit`` and ``truescore rank`` the item was #1 of its topic on ``/rankings``, lower bound
-999,999.55 against 4.65: the ranking sorted lower bounds shown on each item's own scale.
+999,999.55 against 4.65: the ranking sorted lower bounds shown on each item's own scale. (Such a review is
+now refused unless the platform lists its scale in the setting ``allowed_scales``; the ranking must stay
+honest on a platform that does.)
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ def _reviews() -> list[Review]:
     return out
 
 
-def test_a_private_scale_carries_no_more_weight_than_its_evidence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_private_scale_carries_no_more_weight_than_its_evidence(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # the platform refuses a scale it does not list (test_write_path.py); one that lists this odd scale
+    # (setting allowed_scales) must still rank its items on the normalised scale
+    monkeypatch.setenv("TRUESCORE_ALLOWED_SCALES", "[[1, 5], [999999, 1000000]]")
     store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
     store.add_items([Item("good", TOPIC), Item("meh", TOPIC), Item("private", TOPIC)])
     store.add_reviews(_reviews())

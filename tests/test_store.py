@@ -29,7 +29,7 @@ def test_duplicate_ids_inside_one_batch_are_stored_once_or_refused(store: Store)
     # the same review twice is stored once; the same id with other content is a conflict (as in the API)
     r = Review("r1", "lamp", "ann", 4.0, created_at=day(0))
     assert store.add_reviews([r, r]) == 1
-    with pytest.raises(ConflictError, match="row 2, field rating: review 'r2' is already stored with another rating"):
+    with pytest.raises(ConflictError, match="row 2, field rating: review 'r2' conflicts with row 1 of the same write"):
         store.add_reviews([Review("r2", "lamp", "bob", 4.0, day(1)), Review("r2", "lamp", "bob", 1.0, day(1))])
     assert store.get_review("r1").rating == 4.0 and store.get_review("r2") is None
 

@@ -70,13 +70,24 @@ def import_cmd(
     rejects: Annotated[Path | None, typer.Option(help="Rejects file (default FILE.rejects.csv).")] = None,
     from_db: Annotated[str | None, typer.Option("--from-db", help="Read from this database URL instead.")] = None,
     table: Annotated[str | None, typer.Option(help="Table to read with --from-db.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per transaction.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per insert statement (default import_batch_size); "
+                                                   "the whole import is one transaction.")] = None,
     epoch_unit: Annotated[str, typer.Option("--epoch-unit", help="Unit of numeric timestamps: s (default) or "
                                             "ms; never guessed.")] = "s",
     db: DbOption = None,
 ) -> None:
-    """Import events, validating every row (all-or-nothing unless --skip-bad)."""
-    from truescore.store.ingest import default_rejects_path, import_file, import_table, parse_mapping
+    """Import events, validating every row (all-or-nothing unless --skip-bad), in one transaction with its
+    audit row: an import that fails or is interrupted leaves nothing."""
+    from sqlalchemy import Connection
+
+    from truescore.store import service
+    from truescore.store.ingest import (
+        ImportReport,
+        default_rejects_path,
+        import_file,
+        import_table,
+        parse_mapping,
+    )
 
     if (file is None) == (from_db is None):
         raise CliError("give either FILE or --from-db URL --table NAME")
@@ -87,8 +98,16 @@ def import_cmd(
         rejects = default_rejects_path(str(file) if file is not None else str(table))
     if epoch_unit not in ("s", "ms"):
         raise CliError(f"--epoch-unit {epoch_unit!r}: use s (epoch seconds) or ms (epoch milliseconds)")
+
+    def audit(conn: Connection, report: ImportReport) -> None:
+        """One audit row per import, in its transaction: the source and the counts (not every event key)."""
+        service.record_audit(conn, key_id=None, user_id=None, action="import", kind=kind, n=report.rows_inserted,
+                             refs=[f"source={report.source}", f"read={report.rows_read}",
+                                   f"inserted={report.rows_inserted}", f"rejected={report.rows_rejected}"])
+
     kwargs: dict[str, Any] = {"mapping": parse_mapping(mapping), "skip_bad": skip_bad,
-                              "rejects_path": rejects, "batch_size": batch_size, "epoch_unit": epoch_unit}
+                              "rejects_path": rejects, "batch_size": batch_size, "epoch_unit": epoch_unit,
+                              "before_commit": audit}
     with progress_bar(f"importing {kind}") as progress:
         if file is not None:
             report = import_file(store, file, kind, progress=progress, **kwargs)
@@ -96,7 +115,7 @@ def import_cmd(
             report = import_table(store, str(from_db), str(table), kind, progress=progress, **kwargs)
     console.print(
         f"{report.source}: read {report.rows_read:,} {kind}, imported {report.rows_inserted:,} new "
-        f"({report.rows_valid - report.rows_inserted:,} already stored), rejected {report.rows_rejected:,} "
+        f"({report.rows_valid - report.rows_inserted:,} already stored or repeated), rejected {report.rows_rejected:,} "
         f"in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)", soft_wrap=True
     )
     if report.rejects_path:

@@ -33,7 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from truescore.domain import topic_within
+from truescore.domain import MAX_RATING_MAGNITUDE, topic_within
 from truescore.errors import TruescoreError
 
 __all__ = [
@@ -53,6 +53,16 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///truescore.db"
+
+#: The rating scales a platform accepts unless configured otherwise: the common ones (stars 1..5, 1..10,
+#: 0..10, 0..5, 1..7 Likert, 0..100 percent, half stars 0.5..5, thumbs 0..1) and every reference preset's
+#: (store/datasets.py: bitcoin-otc -10..10, crowd-emotion -100..100, filmtrust 0.5..4, Amazon 1..5).
+DEFAULT_ALLOWED_SCALES: tuple[tuple[float, float], ...] = (
+    (1.0, 5.0), (1.0, 10.0), (0.0, 10.0), (0.0, 5.0), (1.0, 7.0), (0.0, 100.0), (0.5, 5.0), (0.0, 1.0),
+    (-10.0, 10.0), (-100.0, 100.0), (0.5, 4.0),
+)
+#: Most scales one platform may list (each review is matched against every one of them).
+MAX_ALLOWED_SCALES = 100
 
 
 class ConfigError(TruescoreError, ValueError):
@@ -528,10 +538,21 @@ class Settings(BaseSettings):
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the store.")
     data_dir: Path = Field(Path("../shared/data"), description="Folder holding the reference data sets.")
-    import_batch_size: int = Field(5000, ge=1, le=1_000_000, description="Rows per import transaction batch.")
+    import_batch_size: int = Field(
+        5000, ge=1, le=1_000_000,
+        description="Rows per insert statement of an import; an import of one file is one transaction whatever "
+        "this is.",
+    )
     max_text_bytes: int = Field(100_000, ge=100, le=10_000_000, description="Largest accepted review text.")
     max_id_length: int = Field(
         256, ge=1, le=256, description="Longest accepted id, characters (the store's id columns hold 256)."
+    )
+    allowed_scales: list[tuple[float, float]] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_SCALES),
+        description="The rating scales (min_rating, max_rating) the platform accepts; a review on any other "
+        "scale is refused at every door (docs/rules.md). 1..100 scales, each finite with "
+        "-1e6 <= min_rating < max_rating <= 1e6. Default: 1..5, 1..10, 0..10, 0..5, 1..7, 0..100, 0.5..5, 0..1, "
+        "-10..10, -100..100, 0.5..4.",
     )
     trust: TrustSettings = Field(default_factory=TrustSettings)
     reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
@@ -540,6 +561,17 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     personal: PersonalSettings = Field(default_factory=PersonalSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+
+    @field_validator("allowed_scales")
+    @classmethod
+    def _check_scales(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if not 1 <= len(value) <= MAX_ALLOWED_SCALES:
+            raise ValueError(f"list 1..{MAX_ALLOWED_SCALES} scales, not {len(value)}")
+        for lo, hi in value:
+            if not (-MAX_RATING_MAGNITUDE <= lo < hi <= MAX_RATING_MAGNITUDE):
+                raise ValueError(f"scale {lo:g}..{hi:g}: each scale needs -{MAX_RATING_MAGNITUDE:g} <= min_rating < "
+                                 f"max_rating <= {MAX_RATING_MAGNITUDE:g}")
+        return [(float(lo), float(hi)) for lo, hi in dict.fromkeys(value)]
 
     @classmethod
     def settings_customise_sources(

@@ -88,6 +88,8 @@ __all__ = [
     "refusal_message",
     "repost_problem",
     "same_value",
+    "scale_text",
+    "self_trust_problem",
     "snapshot_from_frame",
     "supersede_problem",
     "text_problem",
@@ -387,6 +389,8 @@ _TOPIC = re.compile(TOPIC_REGEX)
 #: paragraph separators (Zl, Zp).
 _FORBIDDEN_IN_IDS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _RANGE_TEXT = "1970-01-01..2200-01-01"
+#: Ids a URL path cannot carry: '.' and '..' are removed by every URL parser (even as %2E).
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 class RuleError(TruescoreError, ValueError):
@@ -434,7 +438,8 @@ def refusal_message(kind: str, n_rows: int, errors: Sequence[RuleError]) -> str:
     shown = "; ".join(str(e) for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     bad = len({e.row for e in errors})
-    return f"{bad} of {n_rows} {kind} are invalid, nothing was written: {shown}{more}"
+    what = "trust statements" if kind == "trust" else kind
+    return f"{bad} of {n_rows} {what} are invalid, nothing was written: {shown}{more}"
 
 
 class RowsRefused(RuleError):
@@ -486,6 +491,11 @@ def id_problem(value: str, max_length: int | None) -> tuple[str | None, str | No
              else unicodedata.normalize("NFC", value)).strip()
     if not clean:
         return None, "is empty (an id is required)"
+    if "/" in clean:
+        return None, ("contains '/': an id is one segment of a URL path (/items/{id}) and '/' separates segments, "
+                      "so the API could store it but never reach it")
+    if clean in _DOT_SEGMENTS:
+        return None, f"{clean!r} is a dot segment: URL paths drop '.' and '..', so the API could never reach it"
     if max_length is not None and len(clean) > max_length:
         return None, f"is longer than {max_length} characters (setting max_id_length)"
     return clean, None
@@ -497,7 +507,10 @@ def clean_id(value: str, *, max_length: int, field: str = "id") -> str:
     Rule: a non-empty string of at most ``max_length`` characters (setting ``max_id_length``) with no
     control, format (zero-width, bidi), surrogate, private-use or line/paragraph-separator character, so
     ``"u30\u200b"`` is refused rather than becoming a second ``u30``; canonically equivalent spellings
-    (``"é"`` as one code point or as ``e`` + combining accent) are the same id.
+    (``"é"`` as one code point or as ``e`` + combining accent) are the same id. An id is a segment of the
+    API's URL paths (``/items/{id}``), so it contains no ``/`` and is not ``.`` or ``..``: those a URL path
+    cannot carry back, even percent-encoded. Every other character (``?``, ``#``, ``%``, a backslash,
+    spaces) is reachable percent-encoded (``/items/a%3Fb``).
 
     Raises
     ------
@@ -537,6 +550,16 @@ def clean_text(value: str, *, field: str, max_bytes: int | None = None, max_char
     if reason is not None:
         raise RuleError(field, reason)
     return value
+
+
+def self_trust_problem(truster_id: str, trustee_id: str) -> str | None:
+    """Why a trust statement of ``truster_id`` in ``trustee_id`` is refused (None: it is not).
+
+    Rule: a trust statement is about another user; one with ``truster_id == trustee_id`` is refused.
+    """
+    if truster_id == trustee_id:
+        return f"is the truster ({truster_id!r}): a user cannot state trust in themselves (rule: no self-trust)"
+    return None
 
 
 def topic_problem(value: str) -> tuple[str | None, str | None]:
@@ -725,14 +748,30 @@ def clean_timestamp(value: Any, *, field: str = "created_at", unit: str = "s") -
 
 
 # ------------------------------------------------------------------------------------------ ratings
-def rating_problems(rating: npt.ArrayLike, min_rating: npt.ArrayLike, max_rating: npt.ArrayLike
-                    ) -> list[tuple[int, str, str]]:
+def _num(x: float) -> str:
+    """A bound as people write it: ``1000000``, ``0.5`` (never ``1e+06``)."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def scale_text(scales: Sequence[tuple[float, float]]) -> str:
+    """Scales as people write them: ``1..5, 0..10, -10..10``."""
+    return ", ".join(f"{_num(lo)}..{_num(hi)}" for lo, hi in scales)
+
+
+def rating_problems(rating: npt.ArrayLike, min_rating: npt.ArrayLike, max_rating: npt.ArrayLike,
+                    allowed_scales: Sequence[tuple[float, float]] | None = None) -> list[tuple[int, str, str]]:
     """Rows whose rating or scale breaks the rule, as ``(index, field, reason)``.
 
     Rule: the scale is finite with ``|min_rating|, |max_rating| <= MAX_RATING_MAGNITUDE`` (1e6) and
     ``min_rating < max_rating``; the rating is finite and inside its scale. Together these bound the
     span to (0, 2e6], so the normalised rating ``(rating - min_rating) / (max_rating - min_rating)`` is a
     finite number in [0, 1] for every stored review.
+
+    A scale is a property of the platform, not a free field of each review: given ``allowed_scales`` (the
+    setting of that name: the ``(min_rating, max_rating)`` pairs the platform accepts), a review on any other
+    scale is refused, on field ``max_rating`` when its ``min_rating`` starts an allowed scale and on
+    ``min_rating`` otherwise. ``None`` (the engines' own checks) allows every bounded scale.
     """
     r = np.atleast_1d(np.asarray(rating, dtype=np.float64))
     lo = np.broadcast_to(np.asarray(min_rating, dtype=np.float64), r.shape)
@@ -747,17 +786,33 @@ def rating_problems(rating: npt.ArrayLike, min_rating: npt.ArrayLike, max_rating
         empty = scale_ok & ~(hi > lo)
         out += [(int(k), "max_rating", f"scale {lo[k]:g}..{hi[k]:g} is empty: max_rating must exceed min_rating "
                  "(rule: rating scale)") for k in np.flatnonzero(empty)]
+        usable = scale_ok & ~empty
+        if allowed_scales is not None:
+            known = np.zeros(r.shape, dtype=bool)
+            starts = np.zeros(r.shape, dtype=bool)
+            for a, b in allowed_scales:
+                same_lo = np.isclose(lo, float(a), rtol=1e-12, atol=1e-12)
+                starts |= same_lo
+                known |= same_lo & np.isclose(hi, float(b), rtol=1e-12, atol=1e-12)
+            private = usable & ~known
+            listed = scale_text(allowed_scales)
+            out += [(int(k), "max_rating" if starts[k] else "min_rating",
+                     f"scale {_num(lo[k])}..{_num(hi[k])} is not a rating scale of this platform; allowed scales: "
+                     f"{listed} "
+                     "(setting allowed_scales)") for k in np.flatnonzero(private)]
+            usable = usable & known
         finite = np.isfinite(r)
         out += [(int(k), "rating", f"{float(r[k])!r} is not a finite number") for k in np.flatnonzero(~finite)]
-        outside = scale_ok & ~empty & finite & ((r < lo) | (r > hi))
+        outside = usable & finite & ((r < lo) | (r > hi))
         out += [(int(k), "rating", f"{r[k]:g} is outside the scale {lo[k]:g}..{hi[k]:g}")
                 for k in np.flatnonzero(outside)]
     return sorted(out)
 
 
-def check_rating(rating: float, min_rating: float, max_rating: float) -> None:
+def check_rating(rating: float, min_rating: float, max_rating: float,
+                 allowed_scales: Sequence[tuple[float, float]] | None = None) -> None:
     """Raise :class:`RuleError` if one rating or its scale breaks the rule of :func:`rating_problems`."""
-    problems = rating_problems([rating], [min_rating], [max_rating])
+    problems = rating_problems([rating], [min_rating], [max_rating], allowed_scales)
     if problems:
         _, name, reason = problems[0]
         raise RuleError(name, reason)
@@ -800,24 +855,37 @@ def same_value(field: str, a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def repost_problem(kind: str, new: Any, before: Any, *, compare_time: bool) -> tuple[str, str] | None:
+def repost_problem(kind: str, new: Any, before: Any, *, compare_time: bool,
+                   earlier_row: int | None = None) -> tuple[str, str] | None:
     """``(field, reason)`` if event ``new`` (a mapping) has the key of ``before`` (the stored event, or an
-    earlier one of the same write) but other content, else None (the same event again: a no-op).
+    earlier one of the same write: then ``earlier_row`` is its 1-based row number) but other content, else
+    None (the same event again: a no-op).
 
     Rule: an event is immutable. Every field of :data:`EVENT_CONTENT` present in ``new`` must equal the
     stored value (:func:`same_value`), ``created_at`` too when ``compare_time`` (the writer gave the time
-    rather than leaving it to the time of the write), and a review's ``supersedes`` when it names one.
+    rather than leaving it to the time of the write), and a review's ``supersedes`` when it names one. Two
+    rows of one write with one key and other content conflict with each other: the reason names the
+    earlier row (the error is on the later one), never "already stored".
     """
     fields = list(EVENT_CONTENT.get(kind, ()))
     if compare_time:
         fields.append("created_at")
     key = event_key(kind, new)
+    what = kind[:-1]
     for f in fields:
         if f in new and not same_value(f, new[f], before.get(f)):
-            return f, (f"{kind[:-1]} {key!r} is already stored with another {f} ({before.get(f)!r}, not {new[f]!r}); "
+            if earlier_row is not None:
+                return f, (f"{what} {key!r} conflicts with row {earlier_row} of the same write: the same key with "
+                           f"another {f} ({before.get(f)!r} in row {earlier_row}, {new[f]!r} here); an event is "
+                           "immutable: give each event its own id (a later review of the same item replaces the "
+                           "earlier one)")
+            return f, (f"{what} {key!r} is already stored with another {f} ({before.get(f)!r}, not {new[f]!r}); "
                        "an event is immutable: post a new id (a later review of the same item replaces the earlier "
                        "one)")
     if kind == "reviews" and new.get("supersedes") and new["supersedes"] != before.get("supersedes"):
+        if earlier_row is not None:
+            return "supersedes", (f"review {key!r} conflicts with row {earlier_row} of the same write: another "
+                                  f"supersedes ({before.get('supersedes')!r} in row {earlier_row})")
         return "supersedes", f"review {key!r} is already stored with supersedes {before.get('supersedes')!r}"
     return None
 

@@ -146,7 +146,11 @@ def create_app(store: str | Store | None = None, settings: Settings | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(_warm, state)
+        try:
+            await anyio.to_thread.run_sync(_warm, state)
+        except Exception as exc:
+            app.state.startup_error = exc  # serve() reports it, instead of a bind problem
+            raise
         state.start_refresher()
         try:
             yield
@@ -160,6 +164,8 @@ def create_app(store: str | Store | None = None, settings: Settings | None = Non
                   openapi_tags=_TAGS, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.truescore = state
     app.state.jobs = runner
+    #: why the start-up (the engine state built from the store) failed, if it did
+    app.state.startup_error = None
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     # outermost: the key is checked and rate-limited from the headers, before the body is read (issue 10)
@@ -256,13 +262,18 @@ def serve(url: str | None = None, host: str | None = None, port: int | None = No
             on_serving(address)
         Multiprocess(config, sockets=[sock]).run()
         return
-    config = uvicorn.Config(create_app(url, settings), **common)
+    app = create_app(url, settings)
+    config = uvicorn.Config(app, **common)
     server = _server(config, None if on_serving is None else (lambda: on_serving(address)))
     try:
         server.run()
     except SystemExit:
+        if app.state.startup_error is not None:  # uvicorn exits the same way when the app fails to start
+            raise ServeError(_startup_problem(address, app.state.startup_error)) from None
         raise ServeError(f"cannot serve at {address}: {_bind_problem(host, port)}") from None
     if not server.started:
+        if app.state.startup_error is not None:
+            raise ServeError(_startup_problem(address, app.state.startup_error))
         raise ServeError(f"the server at {address} did not start: the app failed at start-up (see the log above)")
 
 
@@ -277,6 +288,15 @@ def _server(config: Any, on_serving: Callable[[], None] | None) -> Any:
                 on_serving()
 
     return Server(config)
+
+
+def _startup_problem(address: str, exc: BaseException) -> str:
+    """One line saying why the app did not start: building its engine state from the store failed."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    hint = ("the store holds events the engines refuse, written before the write rules applied to them: fix or "
+            "delete them; " if isinstance(exc, ValueError) else "")
+    return (f"the server at {address} did not start: building the engine state from the store failed: "
+            f"{type(exc).__name__}: {first} ({hint}traceback in the log above)")
 
 
 def _bind_problem(host: str, port: int) -> str:

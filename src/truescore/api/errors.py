@@ -101,6 +101,8 @@ def validation_rows(exc: RequestValidationError) -> list[RowErrorPublic]:
             name = ".".join(str(p) for p in loc[1:]) or where
             name = f"{where} parameter {name}"
         msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "value_error":  # a domain rule's own words, as the importer and the library say them
+            msg = msg.removeprefix("Value error, ")
         key = (row, name, msg)
         if key not in seen:
             seen.add(key)

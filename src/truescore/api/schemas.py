@@ -11,8 +11,9 @@ Times are UTC epoch seconds (float) in responses; requests accept epoch seconds 
 Write schemas apply the rule-set of :mod:`truescore.domain` (docs/rules.md) to each field they can judge
 alone: strict JSON types (no booleans or strings for numbers, no numbers for booleans), ids NFC-normalised
 without control/zero-width/bidi characters, timestamps in 1970..2200 converted to epoch seconds, topics.
-Limits that are settings (``max_id_length``, ``max_text_bytes``) and rules across fields (a rating inside
-a finite, bounded scale) are applied by the importer with the app's own settings object.
+Limits that are settings (``max_id_length``, ``max_text_bytes``, ``allowed_scales``) and rules across fields
+(a rating inside one of the platform's scales, no trust in oneself) are applied by the importer with the
+app's own settings object.
 """
 
 from __future__ import annotations
@@ -385,8 +386,10 @@ class ReviewCreate(_Create):
     item_id: Id = _id("Item id.")
     user_id: Id = _id("Reviewer id.")
     rating: Number = Field(description="On the scale min_rating..max_rating.")
-    min_rating: Number = Field(1.0, description="Bottom of the review's scale (|bound| <= 1e6).")
-    max_rating: Number = Field(5.0, description="Top of the review's scale (> min_rating, |bound| <= 1e6).")
+    min_rating: Number = Field(1.0, description="Bottom of the review's scale: (min_rating, max_rating) must be one "
+                                                "of the platform's scales (setting allowed_scales).")
+    max_rating: Number = Field(5.0, description="Top of the review's scale (> min_rating; one of the platform's "
+                                                "scales, setting allowed_scales).")
     title: Text | None = Field(None, max_length=MAX_TITLE_CHARS)
     text: Text | None = Field(None, description="Review text (at most settings.max_text_bytes).")
     created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")

@@ -24,10 +24,12 @@ Two modes:
 - ``skip_bad=True``: the good rows are written; the bad ones are listed in the report and, given
   ``rejects_path``, written to a rejects CSV with their row numbers, fields and reasons.
 
-Valid rows are then written in batches of ``batch_size`` rows, one transaction each, so an import that
-is killed part-way leaves whole batches only; every write is idempotent by id, so running the same
-import again completes it without duplicates. Row numbers are 1-based record numbers (for a CSV with a
-header, record ``n`` is on line ``n + 1``).
+Valid rows are then written in ONE transaction (in insert statements of ``batch_size`` rows), so an
+import that fails or is killed part-way leaves nothing visible, and a finished one all its rows; every
+write is idempotent by id, so running an import again after a failure writes it whole, without
+duplicates. Row numbers are 1-based record numbers (for a CSV with a header, record ``n`` is on line
+``n + 1``). A UTF-8 byte order mark at the start of a CSV, TSV or JSON Lines file is skipped, and a CSV
+field of any length is read (the csv module's 131,072-character limit is lifted) and judged by its rule.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from truescore.domain import (
     epoch_seconds,
     id_problem,
     rating_problems,
+    self_trust_problem,
     text_problem,
     topic_problem,
 )
@@ -166,7 +169,7 @@ def read_records(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.Data
         yield from _read_delimited(p, "\t" if fmt == "tsv" else ",", chunk_rows)
     elif fmt == "jsonl":
         opener: Any = gzip.open if p.name.lower().endswith(".gz") else open
-        with opener(p, "rt", encoding="utf-8") as fh:
+        with opener(p, "rt", encoding="utf-8-sig") as fh:  # a UTF-8 byte order mark at the start is skipped
             batch: list[dict[str, Any]] = []
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -197,21 +200,49 @@ def _json_frame(batch: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(batch, dtype=object)
 
 
+#: Python's csv module refuses a field over 131,072 characters (its default limit) with an error that names
+#: neither the record nor the field. The importer lifts that limit (process-wide, and only ever raises it), so
+#: a long field is read whole and judged by its own rule: a review text over ``max_text_bytes`` is refused
+#: with its row and field like any other bad value, an over-long id by the id rule.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
+def _lift_csv_field_limit() -> None:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+
+
 def _read_delimited(path: Path, sep: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """CSV/TSV records as frames of strings (empty field = missing). A record whose number of fields
     differs from the header's becomes a parse error naming it, never a shifted row (pandas would take an
-    extra leading field as the index and fill a short row with missing values)."""
+    extra leading field as the index and fill a short row with missing values). A UTF-8 byte order mark
+    at the start is skipped; a record the csv module cannot parse stops the import, naming it and its line."""
+    _lift_csv_field_limit()
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter=sep)
-        header = next((row for row in reader if row), None)
+        record = 0
+
+        def records() -> Iterator[list[str]]:
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise RuleError("record", f"line {reader.line_num} of {path} cannot be read as "
+                                    f"{'TSV' if sep == chr(9) else 'CSV'}: {exc}; nothing was imported",
+                                    record + 1) from None
+                yield row
+
+        rows = records()
+        header = next((row for row in rows if row), None)
         if header is None:
             return
         width = len(header)
         columns = [*header, "__parse_error__"]
         batch: list[list[Any]] = []
-        record = 0
-        for row in reader:
+        for row in rows:
             if not row:
                 continue
             record += 1
@@ -250,6 +281,12 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
+def _shown(value: Any) -> Any:
+    """A value as a message shows it: a numpy scalar as its Python value (``inf``, not ``np.float64(inf)``), so
+    a frame's float column and the library's objects are refused in the same words."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _present(s: pd.Series) -> np.ndarray:
     if s.dtype == object:
         return s.map(lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))
@@ -261,8 +298,11 @@ class _Validator:
     """Validate one chunk column by column; collect errors per row and build clean columns."""
 
     def __init__(self, df: pd.DataFrame, first_row: int, now: float, max_id: int, max_text: int,
-                 epoch_unit: str = "s", nan_is_missing: bool = True) -> None:
+                 epoch_unit: str = "s", nan_is_missing: bool = True,
+                 allowed_scales: Sequence[tuple[float, float]] | None = None) -> None:
         self.df = df.reset_index(drop=True)
+        #: the platform's rating scales (setting allowed_scales); None allows every bounded scale
+        self.allowed_scales = allowed_scales
         #: a float NaN in a number column is a missing value (files, frames) or a NaN (library objects)
         self.nan_is_missing = nan_is_missing
         #: which rows gave a value, per timestamp column (a created_at filled in by the import is not compared)
@@ -346,13 +386,13 @@ class _Validator:
             else np.zeros(self.n, dtype=bool)
         if s.dtype == bool:
             is_bool[:] = True
-        self._fail(present & is_bool, name, lambda k: f"{s.iloc[k]!r} is a boolean, not a number")
+        self._fail(present & is_bool, name, lambda k: f"{_shown(s.iloc[k])!r} is a boolean, not a number")
         num = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").to_numpy(float)
         unparsable = present & ~is_bool & ~np.isfinite(num)
-        self._fail(unparsable, name, lambda k: f"{s.iloc[k]!r} is not a finite number")
+        self._fail(unparsable, name, lambda k: f"{_shown(s.iloc[k])!r} is not a finite number")
         if integer:
             frac = present & np.isfinite(num) & (num != np.round(num))
-            self._fail(frac, name, lambda k: f"{s.iloc[k]!r} is not a whole number")
+            self._fail(frac, name, lambda k: f"{_shown(s.iloc[k])!r} is not a whole number")
         vals = np.where(present & np.isfinite(num), num, np.nan if default is None else default)
         ok = np.isfinite(vals)
         if lo is not None:
@@ -372,7 +412,7 @@ class _Validator:
         bad = np.array([r is not None for r in reasons], dtype=bool)
         self._fail(bad, name, lambda k: str(reasons[k]))
         lost = present & ~bad & ~np.isfinite(vals)  # never store a NaN time: a value the rule could not read
-        self._fail(lost, name, lambda k: f"{s.iloc[k]!r} is not a timestamp (ISO 8601 or epoch seconds)")
+        self._fail(lost, name, lambda k: f"{_shown(s.iloc[k])!r} is not a timestamp (ISO 8601 or epoch seconds)")
         if name == "created_at":
             vals = np.where(~present, self.now, vals)
         self.out[name] = vals
@@ -396,7 +436,7 @@ class _Validator:
                 vals[k] = False
             else:
                 bad[k] = True
-        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not a boolean (true/false, yes/no, 1/0)")
+        self._fail(bad, name, lambda k: f"{_shown(s.iloc[k])!r} is not a boolean (true/false, yes/no, 1/0)")
         self.out[name] = vals
 
     def enum(self, name: str, allowed: list[str], default: str | None, upper: bool) -> None:
@@ -413,8 +453,17 @@ class _Validator:
                 vals[k] = clean(str(v), name).value
             except RuleError:
                 bad[k] = True
-        self._fail(bad, name, lambda k: f"{s.iloc[k]!r} is not one of {', '.join(allowed)}")
+        self._fail(bad, name, lambda k: f"{_shown(s.iloc[k])!r} is not one of {', '.join(allowed)}")
         self.out[name] = vals
+
+    def not_self(self, source: str, target: str) -> None:
+        """Refuse the rows whose ``target`` id is their ``source`` id (a trust statement in oneself), on field
+        ``target``: :func:`~truescore.domain.self_trust_problem`."""
+        reasons = {k: r for k, (a, b) in enumerate(zip(self.out[source], self.out[target], strict=True))
+                   if a is not None and b is not None and (r := self_trust_problem(a, b)) is not None}
+        bad = np.zeros(self.n, dtype=bool)
+        bad[list(reasons)] = True
+        self._fail(bad, target, lambda k: reasons[k])
 
     def topic(self, name: str, default: str | None) -> None:
         s = self.col(name)
@@ -430,7 +479,7 @@ def _validate(kind: str, v: _Validator) -> None:
         hi = v.number("max_rating", DEFAULT_MAX_RATING)
         r = v.number("rating", None, required=True)
         parsed = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(r)  # unparsable numbers are reported already
-        for k, fld, reason in rating_problems(r, lo, hi):
+        for k, fld, reason in rating_problems(r, lo, hi, v.allowed_scales):
             if parsed[k]:
                 v._fail(_row_mask(v.n, k), fld, reason)
         v.text("title", MAX_TITLE_CHARS)
@@ -450,6 +499,7 @@ def _validate(kind: str, v: _Validator) -> None:
     elif kind == "trust":
         v.ident("truster_id")
         v.ident("trustee_id")
+        v.not_self("truster_id", "trustee_id")
         v.topic("domain", DEFAULT_TOPIC)
         v.number("level", None, required=True, lo=0.0, hi=1.0)
         v.timestamp("created_at")
@@ -621,7 +671,7 @@ def _prepare(store: EventTables, frames: Iterator[pd.DataFrame], kind: str, *, m
     for raw in frames:
         df = _apply_map(raw, mapping)
         v = _Validator(df, first, now, settings.max_id_length, settings.max_text_bytes, epoch_unit,
-                       nan_is_missing=nan_is_missing)
+                       nan_is_missing=nan_is_missing, allowed_scales=settings.allowed_scales)
         _validate(kind, v)
         _check_references(store, kind, v)
         if not keep_raw:
@@ -660,15 +710,20 @@ def import_frames(
     settings: Settings | None = None,
     epoch_unit: str = "s",
     review_plan: ReviewPlan | None = None,
+    before_commit: Callable[[Connection, ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Validate every record of ``frames``, apply the review rules, then write the valid rows in batches (see
-    the module docstring).
+    """Validate every record of ``frames``, apply the review rules, then write the valid rows in ONE
+    transaction (see the module docstring).
 
-    ``settings`` gives the limits (``max_id_length``, ``max_text_bytes``, ``import_batch_size``); default
-    the process settings. ``epoch_unit`` is the unit of numeric timestamps: ``"s"`` (default) or ``"ms"``.
+    ``settings`` gives the limits (``max_id_length``, ``max_text_bytes``, ``allowed_scales``,
+    ``import_batch_size``); default the process settings. ``batch_size`` is the number of rows per insert
+    statement (default ``import_batch_size``): every batch of one import is written in the same transaction.
+    ``epoch_unit`` is the unit of numeric timestamps: ``"s"`` (default) or ``"ms"``.
     ``review_plan`` is for a caller that applied :func:`~truescore.store.write_rules.plan_reviews` to
     exactly these rows itself, with no row refused, and set their ``supersedes`` from it (the HTTP API
     does, before it charges the key's quota): the rules are then not applied a second time.
+    ``before_commit(conn, report)`` runs inside the import's transaction after the rows are written (the
+    command line records the import's audit row with it): what it writes commits with the rows, or not at all.
     """
     from truescore.config import get_settings
 
@@ -700,21 +755,23 @@ def import_frames(
         report.rejects_path = str(rejects_path)
         _write_rejects(report.rejects_path, chunks, errors)
     done = 0
-    for v, keep in chunks:
-        cols = _columns(kind, v, keep)
-        n_rows = int(keep.sum())
-        if kind == "reviews":
-            with store.transaction() as conn:
+    with store.transaction() as conn:  # one transaction: an import that fails or is killed leaves nothing
+        for v, keep in chunks:
+            cols = _columns(kind, v, keep)
+            n_rows = int(keep.sum())
+            if kind == "reviews":
                 _add_topics(store, v, keep, conn)
-        for start in range(0, n_rows, batch_size):
-            batch = {c: values[start : start + batch_size] for c, values in cols.items()}
-            with store.transaction() as conn:
+            for start in range(0, n_rows, batch_size):
+                batch = {c: values[start : start + batch_size] for c, values in cols.items()}
                 report.rows_inserted += store.insert_columns(kind, batch, conn=conn)
-            report.batches += 1
-            done += min(batch_size, n_rows - start)
-            if progress:
-                progress(report.rows_read // 2 + done * report.rows_read // max(2 * report.rows_valid, 1),
-                         total_rows)
+                report.batches += 1
+                done += min(batch_size, n_rows - start)
+                if progress:
+                    progress(report.rows_read // 2 + done * report.rows_read // max(2 * report.rows_valid, 1),
+                             total_rows)
+        report.seconds = time.perf_counter() - started
+        if before_commit is not None:
+            before_commit(conn, report)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -312,13 +312,6 @@ class Store:
     def _insert(self, table: Table) -> Any:
         return (sqlite_dialect if self.dialect == "sqlite" else pg_dialect).insert(table)
 
-    def _insert_ignore(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-        """Insert ``rows``, skipping keys already present; return how many were new."""
-        if not rows:
-            return 0
-        cols = list(rows[0])
-        return self._bulk(conn, table, cols, [tuple(r[c] for c in cols) for r in rows], update=False)
-
     def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
         """Insert ``rows``, replacing the non-key columns of keys already present."""
         if not rows:
@@ -373,21 +366,37 @@ class Store:
 
     # ------------------------------------------------------------------ event writes
     def add_users(self, users: Iterable[User], conn: Connection | None = None) -> int:
-        """Insert or update users (a later statement of a user's profile replaces the earlier one)."""
+        """Insert or update users (a later statement of a user's profile replaces the earlier one), validated
+        as the importer validates a users file (ids, times, the display name's size, the role); see
+        :meth:`_add_rows`."""
         rows = [
             {"id": u.id, "created_at": _epoch(u.created_at), "display_name": u.display_name, "role": str(u.role)}
             for u in users
         ]
-        with self._conn(conn) as c:
-            return self._upsert(c, schema.users, rows)
+        return self._add_rows("users", rows, conn)
 
     def add_items(self, items: Iterable[Item], conn: Connection | None = None) -> int:
-        """Insert or update items (a placeholder made from a review is replaced by the real item)."""
+        """Insert or update items (a placeholder made from a review is replaced by the real item), validated
+        as the importer validates an items file (ids, the topic rule, the title's size, times)."""
         rows = [
             {"id": i.id, "topic": i.topic, "title": i.title, "created_at": _epoch(i.created_at)} for i in items
         ]
-        with self._conn(conn) as c:
-            return self._upsert(c, schema.items, rows)
+        return self._add_rows("items", rows, conn)
+
+    def _add_rows(self, kind: str, rows: list[dict[str, Any]], conn: Connection | None) -> int:
+        """The library's write of ``kind`` events: the importer's validation (the same rules and messages,
+        docs/rules.md), then one transaction (``conn``'s, when given); see
+        :func:`truescore.store.ingest.write_rows`.
+
+        Raises
+        ------
+        truescore.domain.RowsRefused
+            Rows break the rules (each named with its row, 1-based in the call, field and reason); nothing
+            is written.
+        """
+        from truescore.store.ingest import write_rows
+
+        return write_rows(self, kind, rows, conn=conn)
 
     def add_reviews(self, reviews: Iterable[Review], conn: Connection | None = None) -> int:
         """Insert reviews by the write rules of every door (docs/rules.md); unknown users and items get
@@ -449,9 +458,7 @@ class Store:
         optionally an item's ``topic`` and ``item_title``), with the same validation and rules; a row
         without ``created_at`` gets the time of the write (then not compared with a stored review's).
         See :func:`truescore.store.ingest.write_rows`."""
-        from truescore.store.ingest import write_rows
-
-        return write_rows(self, "reviews", rows, conn=conn)
+        return self._add_rows("reviews", rows, conn)
 
     def insert_columns(self, table: str, columns: dict[str, list[Any]], conn: Connection | None = None) -> int:
         """Insert already-validated, column-oriented rows (Python values, None for missing) into an event
@@ -474,34 +481,35 @@ class Store:
             return self._bulk(c, tbl, names, values, update=table in ("users", "items"))
 
     def add_votes(self, votes: Iterable[Vote], conn: Connection | None = None) -> int:
-        """Insert helpful/unhelpful votes; one vote per (review, voter), the first one stored wins."""
+        """Insert helpful/unhelpful votes; one vote per (review, voter), the first one stored wins. Validated
+        as the importer validates a votes file: ids, times, and the review must be stored (committed)."""
         rows = [
-            {"review_id": v.review_id, "voter_id": v.voter_id, "helpful": bool(v.helpful),
+            {"review_id": v.review_id, "voter_id": v.voter_id, "helpful": v.helpful,
              "created_at": _epoch(v.created_at)}
             for v in votes
         ]
-        with self._conn(conn) as c:
-            return self._insert_ignore(c, schema.votes, rows)
+        return self._add_rows("votes", rows, conn)
 
     def add_trust(self, edges: Iterable[TrustEdge], conn: Connection | None = None) -> int:
-        """Append trust statements; the latest statement per (truster, trustee, domain) is the current one."""
+        """Append trust statements; the latest statement per (truster, trustee, domain) is the current one.
+        Validated as the importer validates a trust file: ids (no trust in oneself), the domain's topic rule,
+        a level in 0..1, times."""
         rows = [
-            {"truster_id": e.truster_id, "trustee_id": e.trustee_id, "domain": e.domain, "level": float(e.level),
+            {"truster_id": e.truster_id, "trustee_id": e.trustee_id, "domain": e.domain, "level": e.level,
              "created_at": _epoch(e.created_at), "valid_until": _epoch(e.valid_until)}
             for e in edges
         ]
-        with self._conn(conn) as c:
-            return self._insert_ignore(c, schema.trust, rows)
+        return self._add_rows("trust", rows, conn)
 
     def add_flags(self, flags: Iterable[Flag], conn: Connection | None = None) -> int:
-        """Insert moderation flags; one per (review, flagger)."""
+        """Insert moderation flags; one per (review, flagger). Validated as the importer validates a flags
+        file: ids, the reason, a severity in 0..10, times, and the review must be stored (committed)."""
         rows = [
             {"review_id": f.review_id, "flagger_id": f.flagger_id, "reason": str(f.reason),
-             "severity": float(f.severity), "created_at": _epoch(f.created_at)}
+             "severity": f.severity, "created_at": _epoch(f.created_at)}
             for f in flags
         ]
-        with self._conn(conn) as c:
-            return self._insert_ignore(c, schema.flags, rows)
+        return self._add_rows("flags", rows, conn)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], conn: Connection | None = None) -> int:
         """Insert already-validated row dicts into an event table; see :meth:`insert_columns`."""

@@ -166,15 +166,17 @@ def check_conflicts(store: EventTables, kind: str, columns: Columns, explicit_ti
     if stored:
         repeated = repeated | np.fromiter((key in stored for key in keys), dtype=bool, count=n)
     check = ConflictCheck(new)
-    earlier: dict[Any, dict[str, Any]] = {}
+    earlier: dict[Any, tuple[int, dict[str, Any]]] = {}
     for k in np.flatnonzero(repeated).tolist():  # the other rows are the only ones with their key, not stored
         key = keys[k]
-        before = stored.get(key) or earlier.get(key)
         row = _row(columns, k, fields)
+        before, earlier_row = stored.get(key), None
+        if before is None and key in earlier:
+            earlier_row, before = earlier[key]
         if before is None:
-            earlier[key] = row
+            earlier[key] = (int(numbers[k]), row)
             continue
-        problem = repost_problem(kind, row, before, compare_time=bool(explicit_time[k]))
+        problem = repost_problem(kind, row, before, compare_time=bool(explicit_time[k]), earlier_row=earlier_row)
         if problem is not None:
             check.errors.append(ConflictError(problem[0], problem[1], int(numbers[k])))
             check.refused.append(k)
