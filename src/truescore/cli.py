@@ -101,8 +101,13 @@ def import_cmd(
 
     def audit(conn: Connection, report: ImportReport) -> None:
         """One audit row per import, in its transaction: the source and the counts (not every event key)."""
+        source = report.source
+        if from_db is not None:  # never a database password in the audit
+            from sqlalchemy.engine import make_url
+
+            source = f"{make_url(from_db).render_as_string(hide_password=True)}::{table}"
         service.record_audit(conn, key_id=None, user_id=None, action="import", kind=kind, n=report.rows_inserted,
-                             refs=[f"source={report.source}", f"read={report.rows_read}",
+                             refs=[f"source={source}", f"read={report.rows_read}",
                                    f"inserted={report.rows_inserted}", f"rejected={report.rows_rejected}"])
 
     kwargs: dict[str, Any] = {"mapping": parse_mapping(mapping), "skip_bad": skip_bad,

@@ -389,7 +389,7 @@ _TOPIC = re.compile(TOPIC_REGEX)
 #: paragraph separators (Zl, Zp).
 _FORBIDDEN_IN_IDS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _RANGE_TEXT = "1970-01-01..2200-01-01"
-#: Ids a URL path cannot carry: '.' and '..' are removed by every URL parser (even as %2E).
+#: Ids a URL path cannot carry: browsers and the URL standard remove '.' and '..' segments (even as %2E).
 _DOT_SEGMENTS = frozenset({".", ".."})
 
 
@@ -495,7 +495,8 @@ def id_problem(value: str, max_length: int | None) -> tuple[str | None, str | No
         return None, ("contains '/': an id is one segment of a URL path (/items/{id}) and '/' separates segments, "
                       "so the API could store it but never reach it")
     if clean in _DOT_SEGMENTS:
-        return None, f"{clean!r} is a dot segment: URL paths drop '.' and '..', so the API could never reach it"
+        return None, (f"{clean!r} is a dot segment: browsers and the URL standard drop '.' and '..' from a path "
+                      "(even written %2E), so the web page could never reach it")
     if max_length is not None and len(clean) > max_length:
         return None, f"is longer than {max_length} characters (setting max_id_length)"
     return clean, None
@@ -508,9 +509,10 @@ def clean_id(value: str, *, max_length: int, field: str = "id") -> str:
     control, format (zero-width, bidi), surrogate, private-use or line/paragraph-separator character, so
     ``"u30\u200b"`` is refused rather than becoming a second ``u30``; canonically equivalent spellings
     (``"é"`` as one code point or as ``e`` + combining accent) are the same id. An id is a segment of the
-    API's URL paths (``/items/{id}``), so it contains no ``/`` and is not ``.`` or ``..``: those a URL path
-    cannot carry back, even percent-encoded. Every other character (``?``, ``#``, ``%``, a backslash,
-    spaces) is reachable percent-encoded (``/items/a%3Fb``).
+    API's URL paths (``/items/{id}``), so it contains no ``/`` (the server decodes ``%2F`` before routing) and
+    is not ``.`` or ``..`` (browsers drop those segments, even as ``%2E``): those a URL path cannot carry
+    back. Every other character (``?``, ``#``, ``%``, a backslash, spaces) is reachable percent-encoded
+    (``/items/a%3Fb``).
 
     Raises
     ------

@@ -1,10 +1,11 @@
 """Import events from CSV, JSON Lines, Parquet or a table of another database, with validation.
 
 Every row is validated before anything is written, by the one rule-set of :mod:`truescore.domain`
-(docs/rules.md): ids NFC-normalised, bounded and free of control/zero-width/bidi characters; ratings
-inside a finite, bounded scale of their own; timestamps ISO 8601 or epoch seconds (``epoch_unit="ms"``
-only when the caller says so) between 1970 and 2200; trust levels in [0, 1]; known enum values; bounded
-text sizes; references (a vote's review) that exist in the store. Limits that are settings come from the
+(docs/rules.md): ids NFC-normalised, bounded, free of control/zero-width/bidi characters and of ``/`` (and
+not ``.`` or ``..``: ids are URL path segments); ratings inside their scale, one of the platform's (setting
+``allowed_scales``); timestamps ISO 8601 or epoch seconds (``epoch_unit="ms"`` only when the caller says
+so) between 1970 and 2200; trust levels in [0, 1] and no trust in oneself; known enum values; bounded text
+sizes; references (a vote's review) that exist in the store. Limits that are settings come from the
 ``settings`` the caller passes (default: the process settings). A CSV row whose number of fields differs
 from the header's is refused, naming the row. Ids are text: a JSON Lines or Parquet column of integer
 ids with a null in it is read without pandas' float upcast, and a whole number read as an id is its
