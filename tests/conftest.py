@@ -171,3 +171,23 @@ def spark(_spark_session: object) -> object:
     """The shared session with 4 shuffle partitions (a test may change them; the next one starts at 4)."""
     _spark_session.conf.set("spark.sql.shuffle.partitions", "4")  # type: ignore[attr-defined]
     return _spark_session
+
+
+@pytest.fixture
+def admin_key(store: Store) -> str:
+    """A platform (admin) key of the ``store`` fixture's store."""
+    from truescore.store import service
+
+    return service.create_key(store, "tests")[1]
+
+
+@pytest.fixture
+def client(store: Store, admin_key: str) -> Iterator[object]:
+    """The API over the ``store`` fixture (no refresher, no summary TTL); a module's own ``client`` wins."""
+    from fastapi.testclient import TestClient
+
+    from truescore.api import create_app
+    from truescore.config import load_settings
+
+    with TestClient(create_app(store, load_settings(api={"refresh_seconds": 0, "summary_ttl_seconds": 0}))) as c:
+        yield c

@@ -11,7 +11,7 @@ store. Ids read from JSON Lines and Parquet stay the text they were (``31``, nev
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from truescore.api import create_app
 from truescore.config import Settings, load_settings
 from truescore.domain import ConflictError, Item, Review, RowsRefused, RuleError, from_epoch
-from truescore.store import Store, schema, service
+from truescore.store import Store, schema
 from truescore.store.ingest import ImportValidationError, import_file, import_frame
 
 T0 = 1_700_000_000.0  # 2023-11-14, epoch seconds
@@ -64,17 +64,6 @@ def wipe(store: Store) -> None:
     with store.engine.begin() as conn:
         for table in (schema.votes, schema.flags, schema.reviews, schema.trust, schema.users, schema.items):
             conn.execute(table.delete())
-
-
-@pytest.fixture
-def admin_key(store: Store) -> str:
-    return service.create_key(store, "tests")[1]
-
-
-@pytest.fixture
-def client(store: Store, admin_key: str) -> Iterator[TestClient]:
-    with TestClient(create_app(store, settings())) as c:
-        yield c
 
 
 def api_detail(client: TestClient, key: str, rows: Sequence[dict[str, Any]], status: int) -> str:

@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +35,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 import truescore.config as config_module
-from truescore.api import create_app
 from truescore.config import DEFAULT_ALLOWED_SCALES, ConfigError, Settings, load_settings
 from truescore.domain import (
     ConflictError,
@@ -64,17 +62,6 @@ def settings(**top: Any) -> Settings:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def admin_key(store: Store) -> str:
-    return service.create_key(store, "tests")[1]
-
-
-@pytest.fixture
-def client(store: Store, admin_key: str) -> Iterator[TestClient]:
-    with TestClient(create_app(store, settings())) as c:
-        yield c
 
 
 def db_url(store: Store) -> str:
