@@ -16,7 +16,11 @@ What it measures (each for ``--duration`` seconds, 60 by default, after a warm-u
    key floods ``POST /reviews`` far above its rate limit (``--flood-rate`` requests per minute) while
    another key's GETs are measured, and the reader's p99 must stay <= 50 ms;
 4. a long write: one ``--long-batch``-review POST (one transaction) sent while the reader's GETs run;
-   the reads' worst latency during it is reported.
+   the reads' worst latency during it is reported;
+5. post+delete (issue 20): one user's key posts a review of its own and deletes it, back to back, while
+   another key's ordinary ``POST /reviews`` run beside it; the cost of a pair is reported in ordinary
+   writes (twice the loop's p50 over the lone ``POST /reviews`` p50 of 2.), and the other key's write latency beside
+   it against that same lone run.
 
 The server runs in its own process (``python -m truescore.cli serve``) with the access log off; the load
 generator shares the machine with it, so on 2 cores both compete for CPU. Run on a quiet machine:
@@ -251,6 +255,55 @@ def _post_factory(secret: str, items: list[str], users: list[str], batch: int, p
     return make
 
 
+def _post_delete_factory(secret: str, user: str, items: list[str], posted: list[str]) -> RequestFactory:
+    """Alternate, per connection, ``POST /reviews`` of a new review by ``user`` and ``DELETE`` of it.
+
+    Every posted id goes into ``posted`` (whether or not it is later deleted), so that the caller can
+    check which are left in the store; no id is returned as acknowledged (the pair leaves nothing)."""
+    pending: dict[int, str] = {}
+    counter = [0]
+    rng = random.Random(2)
+
+    def make(worker: int) -> tuple[bytes, list[str]]:
+        if worker in pending:
+            review_id = pending.pop(worker)
+            return (f"DELETE /reviews/{review_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Authorization: Bearer {secret}\r\n\r\n").encode(), []
+        counter[0] += 1
+        review_id = f"pd-{worker}-{counter[0]}"
+        pending[worker] = review_id
+        posted.append(review_id)
+        body = json.dumps({"id": review_id, "item_id": items[counter[0] % len(items)], "user_id": user,
+                           "rating": rng.randint(1, 5), "text": "Posted and deleted by the load test."}).encode()
+        head = (f"POST /reviews HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {secret}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        return head + body, []
+
+    return make
+
+
+def _post_delete_runs(port: int, items: list[str], users: list[str], secret: str, author: str, author_user: str,
+                      seconds: float, connections: int) -> tuple[LoadResult, LoadResult, list[str]]:
+    """(the author's post+delete loop, other keys' ordinary writes beside it, every id the loop posted)."""
+    import threading
+
+    half = max(1, connections // 2)
+    posted: list[str] = []
+    box: dict[str, LoadResult] = {}
+
+    def loop() -> None:
+        box["pd"] = run_load("POST + DELETE /reviews/{own id} (author key, alternating)", "127.0.0.1", port,
+                             seconds, half, _post_delete_factory(author, author_user, items, posted))
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    others = run_load("POST /reviews (other key, beside the post+delete loop)", "127.0.0.1", port, seconds, half,
+                      _post_factory(secret, items, users, 1, "beside-pd"))
+    thread.join()
+    print(f"post+delete: pair p50 {box['pd'].p50:.1f} ms; other writes p50 {others.p50:.1f} ms", flush=True)
+    return box["pd"], others, posted
+
+
 def _abuse_runs(port: int, paths: list[str], items: list[str], users: list[str], secret: str, reader: str,
                 flooder: str, seconds: float, args: argparse.Namespace, tool: str, base: str, workdir: Path,
                 ) -> tuple[LoadResult, LoadResult, LoadResult | None, LoadResult | None]:
@@ -356,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     _, flooder = service.create_key(store, "api-bench flooder", scopes=["admin"], rate_limit=args.flood_rate,
                                     daily_quota=big)
     users = [u.id for u in store.users()][:2000]
+    author_user = users[-1]
+    _, author = service.create_key(store, "api-bench author", user_id=author_user, scopes=["write"],
+                                   rate_limit=big, daily_quota=big)
     gets: list[tuple[str, LoadResult]] = []
     anonymous: list[tuple[str, LoadResult]] = []
     posts: list[LoadResult] = []
@@ -405,6 +461,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"{post.p50:.1f} ms, p99 {post.p99:.1f} ms, 2xx {post.ok:,}", flush=True)
     finally:
         stop_server(proc)
+    # post+delete on a fresh server: the POST runs' 20,000-odd reviews set off a background rebuild
+    # (personal.hyper_refresh_events) that is not what this run measures
+    port = _free_port()
+    proc = start_server(url, port, parsers[0], workdir / "server-post-delete.log")
+    try:
+        lone = run_load("POST /reviews (alone, on this server)", "127.0.0.1", port, seconds, args.connections,
+                        _post_factory(secret, items, users, 1, "lone"))
+        posts.append(lone)
+        pd_loop, pd_others, pd_posted = _post_delete_runs(port, items, users, secret, author, author_user, seconds,
+                                                          args.connections)
+        posts.append(pd_others)
+    finally:
+        stop_server(proc)
     # the abuse runs on a fresh server, warmed up like the GET runs: what they measure is the flood's (and
     # the long write's) effect on reads, not the background rebuild that the POST runs' 20,000-odd reviews
     # set off (personal.hyper_refresh_events)
@@ -427,12 +496,16 @@ def main(argv: list[str] | None = None) -> int:
     after = store.counts()["reviews"]
     acked = [i for p in posts for i in p.acked]
     stored_acked = len(store.existing_ids("reviews", acked))
+    pd_left = len(store.existing_ids("reviews", pd_posted))
     store.close()
     shutil.rmtree(workdir, ignore_errors=True)
 
     main_get = gets[0][1]
     get_ok = main_get.rps >= GET_TARGET_RPS and main_get.p99 <= GET_TARGET_P99_MS
-    lost_nothing = after - before == len(acked) == stored_acked
+    lost_nothing = after - before - pd_left == len(acked) == stored_acked
+    lone_post = lone
+    delete_cost = 2 * pd_loop.p50 / lone_post.p50 if lone_post.p50 > 0 else float("nan")
+    beside_cost = pd_others.p50 / lone_post.p50 if lone_post.p50 > 0 else float("nan")
 
     def row(r: LoadResult, impl: str, per_request: int = 1) -> str:
         extra = f" ({r.rps * per_request:,.0f} reviews/s)" if per_request > 1 else ""
@@ -441,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [row(a, impl) for impl, a in anonymous] + [row(g, impl) for impl, g in gets]
     rows += [row(p, main_impl, 1 if k == 0 else args.batch) for k, p in enumerate(posts[:2])]
+    pd_rows = [row(lone_post, main_impl), row(pd_loop, main_impl), row(pd_others, main_impl)]
     abuse_rows = [row(calm, main_impl), row(flood, main_impl), row(flooded, main_impl)]
     if long_read is not None and long_write is not None:
         abuse_rows += [row(long_read, main_impl), row(long_write, main_impl, args.long_batch)]
@@ -477,6 +551,23 @@ deadline and waits for every request in flight.
 | reviews in the store after minus before | {after - before:,} |
 | acknowledged review ids found in the store | {stored_acked:,} |
 | nothing lost (stored == acknowledged) | {"yes" if lost_nothing else "NO"} |
+
+Post+delete (issue 20). On a fresh server over the same store, first `POST /reviews` alone as above
+(the reference), then one user's key (scope `write`) posts a review of
+its own and deletes it (`DELETE /reviews/{{id}}`), back to back, on {max(1, args.connections // 2)} connections,
+while an admin key's ordinary `POST /reviews` run on {max(1, args.connections // 2)} others, for
+{seconds:.0f} s. A deletion is applied to the cached engine state incrementally (no rebuild,
+`docs/security.md`). The loop's row counts POSTs and DELETEs alike (requests alternate).
+
+{header}
+|---|---|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(pd_rows)}
+
+| check | value |
+|---|---|
+| a post+delete pair of one's own review (2 x the loop's p50), in lone `POST /reviews` p50s | {delete_cost:.2f} |
+| other key's write p50 beside the loop, in lone-run p50s | {beside_cost:.2f} |
+| reviews the loop posted / left in the store (the last POST may lack its DELETE) | {len(pd_posted):,} / {pd_left:,} |
 
 Abuse limits (issue 10). The "reader key" GET above (beside the same GET without a key, the baseline)
 carried a key, so the per-key rate limiter (backend

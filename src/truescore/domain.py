@@ -790,12 +790,12 @@ def rating_problems(rating: npt.ArrayLike, min_rating: npt.ArrayLike, max_rating
                  "(rule: rating scale)") for k in np.flatnonzero(empty)]
         usable = scale_ok & ~empty
         if allowed_scales is not None:
-            known = np.zeros(r.shape, dtype=bool)
-            starts = np.zeros(r.shape, dtype=bool)
-            for a, b in allowed_scales:
-                same_lo = np.isclose(lo, float(a), rtol=1e-12, atol=1e-12)
-                starts |= same_lo
-                known |= same_lo & np.isclose(hi, float(b), rtol=1e-12, atol=1e-12)
+            scales = np.asarray(allowed_scales, dtype=np.float64).reshape(-1, 2)
+            # np.isclose(x, a, rtol=1e-12, atol=1e-12) for every allowed scale at once: |x - a| <= 1e-12 (1 + |a|)
+            same_lo = np.abs(lo[:, None] - scales[None, :, 0]) <= 1e-12 * (1.0 + np.abs(scales[None, :, 0]))
+            same_hi = np.abs(hi[:, None] - scales[None, :, 1]) <= 1e-12 * (1.0 + np.abs(scales[None, :, 1]))
+            starts = same_lo.any(axis=1)
+            known = (same_lo & same_hi).any(axis=1)
             private = usable & ~known
             listed = scale_text(allowed_scales)
             out += [(int(k), "max_rating" if starts[k] else "min_rating",

@@ -382,13 +382,20 @@ class _Validator:
             present = present | np.array([isinstance(v, float) and math.isnan(v) for v in s.tolist()], dtype=bool)
         if required:
             self._fail(~present, name, "missing (a number is required)")
-        raw = s.astype(object).where(present, None)
-        is_bool = np.array([isinstance(v, bool | np.bool_) for v in raw], dtype=bool) if s.dtype == object \
-            else np.zeros(self.n, dtype=bool)
-        if s.dtype == bool:
-            is_bool[:] = True
+        if s.dtype.kind in "iuf":  # a numeric column (the API's, most files'): no per-value checks
+            num = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            is_bool = np.zeros(self.n, dtype=bool)
+        elif not present.any():  # a column nobody filled in (an optional field)
+            num = np.full(self.n, np.nan)
+            is_bool = np.zeros(self.n, dtype=bool)
+        else:
+            raw = s.astype(object).where(present, None)
+            is_bool = np.array([isinstance(v, bool | np.bool_) for v in raw], dtype=bool) if s.dtype == object \
+                else np.zeros(self.n, dtype=bool)
+            if s.dtype == bool:
+                is_bool[:] = True
+            num = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").to_numpy(float)
         self._fail(present & is_bool, name, lambda k: f"{_shown(s.iloc[k])!r} is a boolean, not a number")
-        num = pd.to_numeric(raw.where(~is_bool, None), errors="coerce").to_numpy(float)
         unparsable = present & ~is_bool & ~np.isfinite(num)
         self._fail(unparsable, name, lambda k: f"{_shown(s.iloc[k])!r} is not a finite number")
         if integer:

@@ -131,6 +131,9 @@ class Store:
         self._file: str | None = None
         self._inode: tuple[int, int] | None = None
         self.store_id: str | None = None
+        #: tables seen holding a row: :meth:`has_rows` only saves look-ups, so a table emptied since is
+        #: still looked up (and found empty), which is correct, only not the shortcut
+        self._seen_rows: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -519,11 +522,17 @@ class Store:
 
     def has_rows(self, table: str) -> bool:
         """Does ``table`` hold any row? (One indexed look-up: the write rules skip their look-ups in an
-        empty table, e.g. the first import into a new store.)"""
+        empty table, e.g. the first import into a new store.) Once True, True for the life of the object:
+        the answer only decides whether the write rules look rows up."""
+        if table in self._seen_rows:
+            return True
         tbl = self._table(table)
         key = next(iter(tbl.primary_key.columns))
         with self.engine.connect() as c:
-            return c.execute(select(key).limit(1)).first() is not None
+            found = c.execute(select(key).limit(1)).first() is not None
+        if found:
+            self._seen_rows.add(table)
+        return found
 
     def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
         """The subset of ``ids`` present as primary keys of ``users``, ``items`` or ``reviews``."""

@@ -26,13 +26,13 @@ validated values (clean ids, epoch seconds).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from truescore.domain import (
     EVENT_CONTENT,
@@ -128,6 +128,13 @@ def _keys(kind: str, columns: Columns, n: int) -> list[Any]:
     return list(zip(*(list(columns[c]) for c in cols), strict=True)) if n else []
 
 
+def _repeated(keys: Sequence[Any]) -> np.ndarray:
+    """Per key: does it occur more than once in ``keys``? (``DataFrame.duplicated(keep=False)`` without a
+    frame: a write of one event pays microseconds, not a frame's construction.)"""
+    counts = Counter(keys)
+    return np.fromiter((counts[k] > 1 for k in keys), dtype=bool, count=len(keys))
+
+
 def check_conflicts(store: EventTables, kind: str, columns: Columns, explicit_time: Sequence[bool], *,
                     row_numbers: Sequence[int] | None = None) -> ConflictCheck:
     """Which rows of a write of ``kind`` events are new, and which conflict with a stored event.
@@ -161,8 +168,7 @@ def check_conflicts(store: EventTables, kind: str, columns: Columns, explicit_ti
     keys = _keys(kind, columns, n)
     fields = [*dict.fromkeys((*EVENT_KEYS[kind], *EVENT_CONTENT[kind], "created_at", "supersedes"))]
     stored = store.rows_by_key(kind, keys) if store.has_rows(kind) else {}
-    frame = pd.DataFrame({c: list(columns[c]) for c in EVENT_KEYS[kind]})
-    repeated = frame.duplicated(keep=False).to_numpy(bool)
+    repeated = _repeated(keys)
     if stored:
         repeated = repeated | np.fromiter((key in stored for key in keys), dtype=bool, count=n)
     check = ConflictCheck(new)
@@ -269,7 +275,7 @@ def plan_reviews(store: EventTables, columns: Columns, explicit_time: Sequence[b
         current_of = {p: (float(r["created_at"]), r["id"]) for p, r in stored_current.items()}
     # the rows that need the rule in order: a pair repeated in the write, or with a stored current review;
     # every other row is its author's only review of the item: current, and a first rating
-    in_order = pd.DataFrame({"u": live_users, "i": live_items}).duplicated(keep=False).to_numpy(bool)
+    in_order = _repeated(list(zip(live_users, live_items, strict=True)))
     if current_of:
         in_order = in_order | np.fromiter((p in current_of for p in zip(live_users, live_items, strict=True)),
                                           dtype=bool, count=len(live))
