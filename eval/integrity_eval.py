@@ -19,7 +19,6 @@ no trust), written to a CSV and run through the CLI in fresh processes, as an ou
 - **amazon-musical-instruments** and **amazon-fashion**: no manipulation labels; clean references.
   Share of reviews and accounts flagged at the default threshold and rings found, beside the share of
   one-review accounts (what a count rule would flag).
-
 - **Peers side by side** (:func:`compare`): every labelled set (bitcoin-otc rater-side, amazon-musical-instruments
   accounts by their helpful-vote share, the planted campaigns, the synthetic marketplace) scored by our
   ``suspicion`` and ``reliability_lo``, the peers of :mod:`eval.peers` (FraudEagle, REV2 both ways, UGFraud's
@@ -714,6 +713,14 @@ def peers_section(sets: list[LabelledSet], res: dict[str, object]) -> list[str]:
     skipped: dict[str, str] = res["skipped"]  # type: ignore[assignment]
     if skipped:
         lines += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + ".", ""]
+    lines += ["Peer settings: FraudEagle eps 0.1, uniform priors, damped synchronous loopy BP (at most 50 "
+              "iterations); REV2 alpha1 = beta1 = gamma1 = gamma2 = 1, no BIRDNEST priors (alpha2 = beta2 = 0); "
+              "SpEagle with the priors of eval/peers/priors.py (adapted from UGFraud's repository) and UGFraud's demo "
+              "potentials, 2 BP iterations as its demo; GANG unsupervised (no seeds), UGFraud's own stop rule (the "
+              "change of the belief vector's sum under 0.1) ends it after a few iterations; fBox k = 50, its "
+              "percentile statistic as the score; Fraudar the 5 densest blocks. UGFraud 0.1.1.3 declares no "
+              "dependencies, so `pip install ugfraud==0.1.1.3` changed no pin (no --no-deps needed); its "
+              "scale_value and GANG.classify are patched at import (eval/peers/ugfraud_compat.py).", ""]
     seconds: dict[str, dict[str, float]] = res["seconds"]  # type: ignore[assignment]
     lines += ["Seconds per data set (no peer was subsampled):", ""]
     lines += [f"- {ds}: " + ", ".join(f"{k} {v:.1f}" for k, v in sec.items()) for ds, sec in seconds.items()]
