@@ -458,8 +458,9 @@ class _Validator:
                 vals[k] = clean(str(v), name).value
             except RuleError:
                 bad[k] = True
-        self._fail(bad, name, lambda k: f"missing (one of {', '.join(allowed)} is required)"
-                   if name == "verdict" and not present[k] else f"{_shown(s.iloc[k])!r} is not one of {', '.join(allowed)}")
+        one_of = ", ".join(allowed)
+        self._fail(bad, name, lambda k: f"missing (one of {one_of} is required)" if name == "verdict" and not present[k]
+                   else f"{_shown(s.iloc[k])!r} is not one of {one_of}")
         self.out[name] = vals
 
     def not_self(self, source: str, target: str) -> None:
