@@ -620,8 +620,9 @@ def _check_references(store: EventTables, kind: str, v: _Validator) -> None:
             unknown = set(wanted) - store.existing_ids(table, wanted) if wanted else set()
             if unknown:
                 mask = ~v.bad & np.array([x in unknown for x in ids], dtype=bool)
-                v._fail(mask, col, lambda k, ids=ids, what=what: f"{what} {ids[k]!r} is not in the store: a verdict "
-                        f"must name a stored {what}")
+                reasons = {int(k): f"{what} {ids[k]!r} is not in the store: a verdict must name a stored {what}"
+                           for k in np.flatnonzero(mask)}
+                v._fail(mask, col, reasons.__getitem__)
         return
     if kind not in ("votes", "flags"):
         return
