@@ -484,7 +484,8 @@ def erase_cmd(
     report = erase_user(store, user, refit=refit, settings=_settings())
     d = report.erasure.as_dict()
     console.print(f"erased user {user}: {d['reviews']} reviews, {d['votes']} votes, {d['trust']} trust statements, "
-                  f"{d['flags']} flags, {d['derived']} derived rows; {d['items_touched']} items touched",
+                  f"{d['flags']} flags, {d['verdicts']} verdicts, {d['derived']} derived rows; "
+                  f"{d['items_touched']} items touched",
                   highlight=False)
     if report.refitted:
         console.print("refitted the reliability engine, the integrity evidence and the ranking")

@@ -122,7 +122,12 @@ class IntegrityReport:
 
 
 def run_integrity(store: Store, *, settings: Settings | None = None) -> IntegrityReport:
-    """Score every review and account of ``store`` and write the suspicion columns and the rings."""
+    """Score every review and account of ``store`` and write the suspicion columns and the rings.
+
+    With moderators' verdicts in the store, the suspicion of each level (reviews, accounts) with enough labels
+    is the probability learned from them (:func:`truescore.integrity.moderation.learn_from_verdicts`,
+    docs/integrity.md "Learning from moderation"), recorded under ``moderation`` in the run's details; without
+    verdicts nothing of that runs and the scores are the unsupervised engine's, bit for bit."""
     cfg = job_settings(settings)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -5,7 +5,8 @@ Every row is validated before anything is written, by the one rule-set of :mod:`
 not ``.`` or ``..``: ids are URL path segments); ratings inside their scale, one of the platform's (setting
 ``allowed_scales``); timestamps ISO 8601 or epoch seconds (``epoch_unit="ms"`` only when the caller says
 so) between 1970 and 2200; trust levels in [0, 1] and no trust in oneself; known enum values; bounded text
-sizes; references (a vote's review) that exist in the store. Limits that are settings come from the
+sizes; references (a vote's review, a verdict's review or account) that exist in the store; a verdict names
+exactly one of ``review_id`` and ``user_id``. Limits that are settings come from the
 ``settings`` the caller passes (default: the process settings). A CSV row whose number of fields differs
 from the header's is refused, naming the row. Ids are text: a JSON Lines or Parquet column of integer
 ids with a null in it is read without pandas' float upcast, and a whole number read as an id is its
