@@ -549,6 +549,14 @@ class ModerationSettings(_Section):
         5, ge=1, le=100_000, description="Fewest labelled rows in a leaf (small label sets need small leaves)."
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the fold assignment and of the boosting.")
+    start_from_unsupervised: bool = Field(
+        True, description="The boosting starts from the unsupervised suspicion (its logit as the base margin), so "
+        "few labels adjust it rather than replace it.",
+    )
+    require_gain: bool = Field(
+        True, description="Apply a level's learned probability only when, out of fold, it ranks the labelled rows "
+        "better (AUC) than the unsupervised suspicion; else keep the unsupervised suspicion and say so.",
+    )
 
 
 class Settings(BaseSettings):

@@ -225,7 +225,8 @@ def _folds(group: IntArray, y: FloatArray, n_groups: int, k: int, seed: int) -> 
     return fold
 
 
-def _boost(x: FloatArray, y: FloatArray, cfg: ModerationSettings) -> Any:
+def _boost(x: FloatArray, y: FloatArray, cfg: ModerationSettings, weight: FloatArray | None = None,
+           init: FloatArray | None = None) -> Any:
     import lightgbm as lgb
 
     model = lgb.LGBMClassifier(
@@ -233,8 +234,16 @@ def _boost(x: FloatArray, y: FloatArray, cfg: ModerationSettings) -> Any:
         min_child_samples=cfg.min_child_samples, min_child_weight=1e-3, subsample=1.0, colsample_bytree=1.0,
         reg_lambda=1.0, random_state=cfg.seed, n_jobs=1, deterministic=True, force_row_wise=True, verbose=-1,
     )
-    model.fit(x, y.astype(int))
+    model.fit(x, y.astype(int), sample_weight=weight, init_score=init)
     return model
+
+
+def _predict(model: Any, x: FloatArray, init: FloatArray | None) -> FloatArray:
+    """The boosted probability; with ``init`` (the base margin the boosting started from) added back."""
+    if init is None:
+        return np.asarray(model.predict_proba(x)[:, 1], float)
+    margin = np.asarray(model.predict(x, raw_score=True), float) + init
+    return np.asarray(1.0 / (1.0 + np.exp(-margin)), float)
 
 
 def _logit(p: FloatArray) -> FloatArray:
@@ -244,14 +253,19 @@ def _logit(p: FloatArray) -> FloatArray:
 
 def _platt(score: FloatArray, y: FloatArray) -> tuple[float, float]:
     """``(a, b)`` of ``P(fake) = sigma(a + b * logit(score))`` fitted by (lightly regularised) maximum
-    likelihood; the identity map when one class is missing."""
+    likelihood; the identity map when one class is missing. The map never reverses the model's order: a
+    fitted ``b < 0`` (scores that rank backwards out of fold) becomes ``b = 0``, the base rate."""
     from sklearn.linear_model import LogisticRegression
 
     if np.unique(y).size < 2:
         return 0.0, 1.0
     lr = LogisticRegression(C=100.0, solver="lbfgs", max_iter=1000)
     lr.fit(_logit(score)[:, None], y.astype(int))
-    return float(lr.intercept_[0]), float(lr.coef_[0, 0])
+    a, b = float(lr.intercept_[0]), float(lr.coef_[0, 0])
+    if b < 0:
+        rate = float(np.clip(np.mean(y), _EPS, 1 - _EPS))
+        return float(np.log(rate / (1 - rate))), 0.0
+    return a, b
 
 
 def _apply_platt(ab: tuple[float, float], score: FloatArray) -> FloatArray:
@@ -270,9 +284,10 @@ class CrossFit:
     labelled: npt.NDArray[np.bool_]
 
 
-def cross_fit(x: pd.DataFrame, y: FloatArray, group: IntArray, n_groups: int, cfg: ModerationSettings) -> CrossFit:
+def cross_fit(x: pd.DataFrame, y: FloatArray, group: IntArray, n_groups: int, cfg: ModerationSettings,
+              weight: FloatArray | None = None, base: FloatArray | None = None) -> CrossFit:
     """Cross-fitted, calibrated probabilities of every row of ``x`` (see the module docstring): ``y`` 1/0/NaN,
-    ``group`` the row's account (its fold's unit)."""
+    ``group`` the row's account (its fold's unit), ``weight`` the training weight of each row (default 1)."""
     xa = x.to_numpy(float)
     y = np.asarray(y, float)
     labelled = ~np.isnan(y)
@@ -281,13 +296,16 @@ def cross_fit(x: pd.DataFrame, y: FloatArray, group: IntArray, n_groups: int, cf
     fold = gfold[group]
     raw = np.zeros(len(xa))
     unl = ~labelled
-    base = float(np.nanmean(y)) if labelled.any() else 0.5
+    rate = float(np.nanmean(y)) if labelled.any() else 0.5
+    init = None if base is None else _logit(np.asarray(base, float))
     for f in range(k):
         train = labelled & (fold != f)
         if np.unique(y[train]).size < 2:
-            pred = np.full(len(xa), base if not train.any() else float(y[train].mean()))
+            pred = np.full(len(xa), rate if not train.any() else float(y[train].mean()))
         else:
-            pred = _boost(xa[train], y[train], cfg).predict_proba(xa)[:, 1]
+            w = None if weight is None else np.asarray(weight, float)[train]
+            model = _boost(xa[train], y[train], cfg, w, None if init is None else init[train])
+            pred = _predict(model, xa, init)
         test = labelled & (fold == f)
         raw[test] = pred[test]
         raw[unl] += pred[unl] / k
@@ -359,7 +377,8 @@ def _auc(y: FloatArray, score: FloatArray) -> float | None:
 
 
 def _level(level: str, x: pd.DataFrame, y: FloatArray, group: IntArray, n_groups: int, unsup: FloatArray,
-           threshold: float, cfg: ModerationSettings) -> tuple[FloatArray, LevelOutcome]:
+           threshold: float, cfg: ModerationSettings, weight: FloatArray | None = None
+           ) -> tuple[FloatArray, LevelOutcome]:
     labelled = ~np.isnan(y)
     n_fake, n_gen = int((y[labelled] == 1).sum()), int((y[labelled] == 0).sum())
     need = int(cfg.min_labels_per_class)
@@ -367,11 +386,17 @@ def _level(level: str, x: pd.DataFrame, y: FloatArray, group: IntArray, n_groups
         reason = (f"not learned: {n_fake} fake and {n_gen} genuine labelled {level}; at least "
                   f"{need} of each are needed (setting moderation.min_labels_per_class)")
         return unsup, LevelOutcome(level, False, reason, n_fake, n_gen)
-    fit = cross_fit(x, y, group, n_groups, cfg)
+    fit = cross_fit(x, y, group, n_groups, cfg, weight, base=unsup if cfg.start_from_unsupervised else None)
     new = fit.prob
     out = LevelOutcome(level, True, f"learned from {n_fake} fake and {n_gen} genuine labelled {level}", n_fake,
                        n_gen, auc_unsupervised=_auc(y[labelled], unsup[labelled]),
-                       auc_learned=_auc(y[labelled], new[labelled]))
+                       auc_learned=_auc(y[labelled], fit.raw[labelled]))
+    if cfg.require_gain and (out.auc_learned or 0.0) <= (out.auc_unsupervised or 0.0):
+        out.applied = False
+        out.reason = (f"not applied: learned from {n_fake} fake and {n_gen} genuine labelled {level}, but out of "
+                      f"fold it ranks them no better than the unsupervised suspicion (AUC {out.auc_learned or 0:.3f} "
+                      f"vs {out.auc_unsupervised or 0:.3f}; setting moderation.require_gain)")
+        return unsup, out
     before, after = unsup >= threshold, new >= threshold
     out.newly_flagged, out.unflagged = int((after & ~before).sum()), int((before & ~after).sum())
     return new, out
@@ -394,7 +419,13 @@ def learn_from_verdicts(result: IntegrityResult, labels: VerdictLabels, cfg: Mod
         return int(np.sum(y == 1)) >= need and int(np.sum(y == 0)) >= need
 
     x_r = review_design(result) if enough(labels.review) else pd.DataFrame(index=range(rev_unsup.size))
-    rev, rev_out = _level("reviews", x_r, labels.review, u, n_u, rev_unsup, thr, cfg)
+    # each labelled author weighs the same in the review model, however many reviews it wrote (else a few
+    # prolific accounts are the whole training set, and the model learns who they are)
+    lab_r = ~np.isnan(labels.review)
+    per_author = np.bincount(u[lab_r], minlength=n_u).astype(float)
+    w_r = np.where(lab_r, 1.0 / np.maximum(per_author[u], 1.0), 0.0)
+    w_r = w_r * (lab_r.sum() / max(w_r.sum(), _EPS))
+    rev, rev_out = _level("reviews", x_r, labels.review, u, n_u, rev_unsup, thr, cfg, w_r)
     x_a = account_design(result) if enough(labels.account) else pd.DataFrame(index=range(acc_unsup.size))
     acc, acc_out = _level("accounts", x_a, labels.account, np.arange(n_u, dtype=np.int64), n_u, acc_unsup, thr, cfg)
     return ModerationOutcome(rev, acc, labels, rev_out, acc_out, settings=cfg.model_dump())
