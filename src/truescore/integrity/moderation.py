@@ -22,10 +22,15 @@ docs/integrity.md ("Learning from moderation") has the math. In short:
    the out-of-fold scores of the *other* folds; the unlabelled rows by the map fitted on every
    out-of-fold score. The result is a probability.
 
+The boosting starts from the unsupervised suspicion (base margin ``logit(s)``), each labelled author weighs
+the same in the review model, and a level is applied only when its out-of-fold AUC on the labelled rows beats
+the unsupervised suspicion's (``moderation.require_gain``).
+
 The final suspicion of a level is that calibrated probability, ``p = sigma(a + b * logit(f))`` (``f``
 the boosted score); flags keep their threshold ``integrity.flag_threshold``, which then reads as "at
 least this probable to be fake". A level with fewer than ``moderation.min_labels_per_class`` labels of
-either class is left exactly as the unsupervised engine scored it.
+either class, or whose model does not beat the unsupervised suspicion out of fold, is left exactly as the
+unsupervised engine scored it.
 """
 
 from __future__ import annotations
