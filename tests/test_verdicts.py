@@ -353,3 +353,17 @@ def test_the_settings_are_validated() -> None:
     with pytest.raises(ConfigError, match=r"moderation\.min_labels_per_class"):
         load_settings(moderation={"min_labels_per_class": 0})
     assert load_settings().moderation.folds == 5
+
+
+def test_a_level_whose_model_does_not_beat_the_unsupervised_score_out_of_fold_is_left_alone() -> None:
+    from truescore.integrity.moderation import _level
+
+    x, y, group = _noise(seed=2)
+    rng = np.random.default_rng(0)
+    unsup = np.clip(0.3 + 0.4 * y + 0.01 * rng.random(y.size), 0, 1)  # already ranks every label right
+    out, outcome = _level("accounts", x, y, group, int(group.max()) + 1, unsup, 0.6, ModerationSettings())
+    assert not outcome.applied and "no better than the unsupervised suspicion" in outcome.reason
+    assert out is unsup and outcome.auc_unsupervised == 1.0
+    applied, _ = _level("accounts", x, y, group, int(group.max()) + 1, unsup, 0.6,
+                        ModerationSettings(require_gain=False))
+    assert not np.array_equal(applied, unsup)
