@@ -64,7 +64,7 @@ def _topic_option(value: str | None) -> str | None:
 @app.command("import")
 def import_cmd(
     file: Annotated[Path | None, typer.Argument(help="CSV, TSV, JSON Lines or Parquet file.")] = None,
-    kind: Annotated[str, typer.Option(help="reviews | votes | trust | flags | users | items")] = "reviews",
+    kind: Annotated[str, typer.Option(help="reviews | votes | trust | flags | users | items | verdicts")] = "reviews",
     mapping: Annotated[list[str] | None, typer.Option("--map", help="Rename a column: column=field.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Import good rows; write bad ones to a file.")] = False,
     rejects: Annotated[Path | None, typer.Option(help="Rejects file (default FILE.rejects.csv).")] = None,
@@ -484,7 +484,8 @@ def erase_cmd(
     report = erase_user(store, user, refit=refit, settings=_settings())
     d = report.erasure.as_dict()
     console.print(f"erased user {user}: {d['reviews']} reviews, {d['votes']} votes, {d['trust']} trust statements, "
-                  f"{d['flags']} flags, {d['derived']} derived rows; {d['items_touched']} items touched",
+                  f"{d['flags']} flags, {d['verdicts']} verdicts, {d['derived']} derived rows; "
+                  f"{d['items_touched']} items touched",
                   highlight=False)
     if report.refitted:
         console.print("refitted the reliability engine, the integrity evidence and the ranking")
@@ -602,6 +603,11 @@ def score_cmd(
     console.print("integrity steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()), highlight=False)
     for ring in report.result.rings.rings[:5]:
         console.print(f"ring-{ring.ring_id + 1}: {ring.describe()}", highlight=False)
+    if report.moderation is not None:
+        from truescore.integrity.report import moderation_lines
+
+        for line in moderation_lines(report.moderation.details()):
+            console.print(f"learning from moderation: {line}", highlight=False, soft_wrap=True)
     console.print(f"scored in {time.perf_counter() - started:.1f} s")
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "ApiSettings",
     "ConfigError",
     "IntegritySettings",
+    "ModerationSettings",
     "PersonalSettings",
     "RankingSettings",
     "ReliabilitySettings",
@@ -526,6 +527,38 @@ class ApiSettings(_Section):
     )
 
 
+class ModerationSettings(_Section):
+    """Learning from moderation (issue 21 item 3, docs/integrity.md "Learning from moderation"): with
+    moderators' verdicts in the store, ``truescore score`` trains gradient-boosted trees (LightGBM) on the
+    integrity engine's features, their graph-neighbourhood aggregates and the unsupervised suspicion, cross-fit
+    over ``folds`` author-grouped folds and Platt-calibrated, and the suspicion becomes the calibrated
+    probability that the review (account) is fake. Without verdicts, or with fewer than
+    ``min_labels_per_class`` labels of a class at a level, that level's suspicion is the unsupervised one."""
+
+    min_labels_per_class: int = Field(
+        10, ge=2, le=1_000_000,
+        description="Fewest labelled rows of each class (fake, genuine) at a level (reviews, accounts) before the "
+        "verdicts are learned from at that level; below it nothing changes and the report says why.",
+    )
+    folds: int = Field(5, ge=2, le=20, description="Cross-fitting folds (grouped by account): a labelled row is "
+                       "scored by the model trained without its fold.")
+    rounds: int = Field(200, ge=1, le=10_000, description="Boosting rounds of each fold's model.")
+    learning_rate: float = Field(0.05, gt=0.0, le=1.0, description="Boosting learning rate (shrinkage).")
+    num_leaves: int = Field(8, ge=2, le=1024, description="Leaves per tree.")
+    min_child_samples: int = Field(
+        5, ge=1, le=100_000, description="Fewest labelled rows in a leaf (small label sets need small leaves)."
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the fold assignment and of the boosting.")
+    start_from_unsupervised: bool = Field(
+        True, description="The boosting starts from the unsupervised suspicion (its logit as the base margin), so "
+        "few labels adjust it rather than replace it.",
+    )
+    require_gain: bool = Field(
+        True, description="Apply a level's learned probability only when, out of fold, it ranks the labelled rows "
+        "better (AUC) than the unsupervised suspicion; else keep the unsupervised suspicion and say so.",
+    )
+
+
 class Settings(BaseSettings):
     """Every tunable of truescore. See the module docstring for where values come from."""
 
@@ -561,6 +594,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     personal: PersonalSettings = Field(default_factory=PersonalSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
     @field_validator("allowed_scales")
     @classmethod

@@ -66,6 +66,8 @@ __all__ = [
     "TrustEdgeArrays",
     "User",
     "UserRole",
+    "Verdict",
+    "VerdictLabel",
     "Vote",
     "check_rating",
     "clean_flag_reason",
@@ -74,6 +76,7 @@ __all__ = [
     "clean_text",
     "clean_timestamp",
     "clean_topic",
+    "clean_verdict",
     "current_review_mask",
     "denormalise",
     "epoch_seconds",
@@ -117,6 +120,13 @@ class FlagReason(enum.StrEnum):
     INAPPROPRIATE = "INAPPROPRIATE"
     OFF_TOPIC = "OFF_TOPIC"
     OTHER = "OTHER"
+
+
+class VerdictLabel(enum.StrEnum):
+    """A moderator's decision about a review or an account (issue 21 item 3)."""
+
+    FAKE = "fake"
+    GENUINE = "genuine"
 
 
 def to_epoch(when: datetime) -> float:
@@ -206,6 +216,19 @@ class Flag:
     flagger_id: str
     reason: FlagReason
     severity: float = 1.0
+    created_at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A moderator's verdict on one review (``review_id``) or one account (``user_id``): exactly one of the
+    two. A later verdict on the same review or account by the same moderator replaces the earlier one;
+    ``moderator_id`` None is the platform's own verdict."""
+
+    verdict: VerdictLabel
+    review_id: str | None = None
+    user_id: str | None = None
+    moderator_id: str | None = None
     created_at: datetime = field(default_factory=_now)
 
 
@@ -610,6 +633,16 @@ def clean_flag_reason(value: str | FlagReason, field: str = "reason") -> FlagRea
     return FlagReason(key)
 
 
+def clean_verdict(value: str | VerdictLabel, field: str = "verdict") -> VerdictLabel:
+    """A verdict, in any case: fake or genuine."""
+    if isinstance(value, VerdictLabel):
+        return value
+    key = value.strip().lower() if isinstance(value, str) else None
+    if key not in {v.value for v in VerdictLabel}:
+        raise RuleError(field, f"{value!r} is not one of {', '.join(v.value for v in VerdictLabel)}")
+    return VerdictLabel(key)
+
+
 def clean_role(value: str | UserRole, field: str = "role") -> UserRole:
     """A user role, in any case: person, operator, retailer or moderator."""
     if isinstance(value, UserRole):
@@ -836,6 +869,8 @@ EVENT_CONTENT: dict[str, tuple[str, ...]] = {
 EVENT_KEYS: dict[str, tuple[str, ...]] = {
     "reviews": ("id",), "votes": ("review_id", "voter_id"), "flags": ("review_id", "flagger_id"),
     "trust": ("truster_id", "trustee_id", "domain", "created_at"),
+    # a verdict is about a review or an account (target "review" | "user"); one per moderator ("" = none given)
+    "verdicts": ("target", "target_id", "moderator_id"),
 }
 
 

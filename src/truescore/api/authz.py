@@ -5,8 +5,8 @@ A request is made by a :class:`~truescore.store.service.Principal`: a key, its u
 - ``write``: events authored by ``U`` only: reviews with ``user_id = U``, votes with ``voter_id = U``,
   trust statements with ``truster_id = U``, flags with ``flagger_id = U``;
 - ``moderate``: what ``write`` allows, plus trust statements in the moderation domain (who is a
-  moderator; flags count for an observer only through such trust) and writing as a user whose role is
-  ``moderator``;
+  moderator; flags count for an observer only through such trust), writing as a user whose role is
+  ``moderator``, and verdicts (``POST /verdicts``) with ``moderator_id = U`` (a ``write`` key gets 403);
 - ``admin``: writes on behalf of any user (platform back-fills), changing an item's title or topic,
   keys, audit, erasure of any user, fit / score jobs and their cancellation.
 
@@ -29,7 +29,8 @@ from truescore.store.service import Principal
 __all__ = ["AUTHOR_FIELD", "Forbidden", "authorize_events", "require_scope"]
 
 #: the field naming the author of each kind of event
-AUTHOR_FIELD = {"reviews": "user_id", "votes": "voter_id", "trust": "truster_id", "flags": "flagger_id"}
+AUTHOR_FIELD = {"reviews": "user_id", "votes": "voter_id", "trust": "truster_id", "flags": "flagger_id",
+                "verdicts": "moderator_id"}
 
 
 class Forbidden(HTTPException):
@@ -55,6 +56,8 @@ def authorize_events(principal: Principal, kind: str, rows: Sequence[dict[str, A
     """
     if principal.is_admin:
         return
+    if kind == "verdicts" and "moderate" not in principal.scopes:
+        raise Forbidden("writing verdicts needs a key with the 'moderate' or 'admin' scope")
     if not ({"write", "moderate"} & principal.scopes):
         raise Forbidden(f"writing {kind} needs a key with the 'write' scope")
     field = AUTHOR_FIELD[kind]

@@ -71,6 +71,7 @@ __all__ = [
     "TopicPublic",
     "TopicsPublic",
     "TrustCreate",
+    "VerdictCreate",
     "VoteCreate",
     "WriteResult",
 ]
@@ -126,8 +127,8 @@ Topic = Annotated[StrictStr, Field(max_length=MAX_TOPIC_CHARS, pattern=TOPIC_REG
 Number = Annotated[float, Strict()]
 
 
-def _id(description: str) -> Any:
-    return Field(description=description)
+def _id(description: str, **kwargs: Any) -> Any:
+    return Field(description=description, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -438,8 +439,20 @@ class FlagCreate(_Create):
         return clean_flag_reason(value) if isinstance(value, str) else value
 
 
+class VerdictCreate(_Create):
+    """A moderator's verdict on exactly one stored review (``review_id``) or stored account (``user_id``);
+    a later verdict on the same review or account by the same moderator replaces the earlier one. Needs a
+    key with the ``moderate`` (its own user is the moderator) or ``admin`` scope."""
+
+    review_id: Id | None = _id("Review judged (must be stored); give this or user_id.", default=None)
+    user_id: Id | None = _id("Account judged (must be stored); give this or review_id.", default=None)
+    verdict: StrictStr = Field(description="fake or genuine (any case, as in imports).")
+    moderator_id: Id | None = _id("Moderator id; default the key's user.", default=None)
+    created_at: Timestamp | None = Field(None, description="Epoch seconds or ISO 8601; default now.")
+
+
 class WriteResult(BaseModel):
-    kind: Literal["reviews", "votes", "trust", "flags"]
+    kind: Literal["reviews", "votes", "trust", "flags", "verdicts"]
     received: int = Field(description="Events in the request.")
     inserted: int = Field(description="Events that were new (the rest were already stored).")
 

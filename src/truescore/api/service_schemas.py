@@ -19,6 +19,8 @@ class ErasurePublic(BaseModel):
     votes: int = Field(description="Votes deleted (by the user, and on the deleted reviews).")
     trust: int = Field(description="Trust statements deleted (from and to the user).")
     flags: int = Field(description="Flags deleted (by the user, and on the deleted reviews).")
+    verdicts: int = Field(0, description="Moderators' verdicts deleted (on the user, on the deleted reviews, and "
+                                         "those the user gave as a moderator).")
     derived: int = Field(description="Derived rows deleted (text scores, the user's reliability).")
     user_row: int = Field(description="1 if the user row was deleted.")
     keys_revoked: int = Field(0, description="The user's API keys deleted (an erasure: they can write no more).")

@@ -339,7 +339,9 @@ class ApiState:
         elif kind == "flags":
             rater.add_flags(Flag(r["review_id"], r["flagger_id"], FlagReason(r["reason"]), float(r["severity"]),
                                  from_epoch(r["created_at"])) for r in rows)
-        else:  # pragma: no cover - the routes only post these four kinds
+        elif kind == "verdicts":  # verdicts feed `truescore score` (the integrity job), not the trust engine
+            return
+        else:  # pragma: no cover - the routes only post these five kinds
             raise ValueError(f"unknown event kind {kind!r}")
 
     def derived_changed(self) -> None:

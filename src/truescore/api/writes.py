@@ -1,4 +1,4 @@
-"""The write path shared by ``POST /reviews``, ``/votes``, ``/trust`` and ``/flags``.
+"""The write path shared by ``POST /reviews``, ``/votes``, ``/trust``, ``/flags`` and ``/verdicts``.
 
 A body (one event or a list) is checked against its schema by FastAPI; then, in this order:
 
@@ -77,6 +77,8 @@ def _apply_rules(store: Store, kind: str, rows: list[dict[str, Any]], explicit_t
         for row, sup in zip(rows, plan.supersedes, strict=True):
             row["supersedes"] = sup
         return plan.new, plan
+    if kind == "verdicts":  # a later verdict replaces the earlier one: never a conflict, every row is written
+        return [True] * len(rows), None
     check = check_conflicts(store, kind, _columns(rows), explicit_time)
     if check.errors:
         raise _refuse(check.errors[0])
@@ -103,6 +105,8 @@ def write_events(state: ApiState, kind: str, body: BaseModel | Sequence[BaseMode
         explicit_time.append(row.get("created_at") is not None)
         if row.get("created_at") is None:
             row["created_at"] = now
+        if kind == "verdicts" and row.get("moderator_id") is None and principal.user_id is not None:
+            row["moderator_id"] = principal.user_id  # the key's user is the moderator
         rows.append(row)
     authorize_events(principal, kind, rows, state.settings, state.user_roles)
     store = state.store
@@ -124,7 +128,7 @@ def write_events(state: ApiState, kind: str, body: BaseModel | Sequence[BaseMode
                 report = import_frame(store, frame, kind, source=f"POST /{kind}", settings=state.settings,
                                       review_plan=plan)
                 if report.rows_inserted:
-                    refs = [event_key(kind, r) for r, is_new in zip(rows, new, strict=True) if is_new]
+                    refs = [_audit_key(kind, r) for r, is_new in zip(rows, new, strict=True) if is_new]
                     service.record_audit(conn, key_id=principal.key_id if principal.key_id != "library" else None,
                                          user_id=principal.user_id, action="write", kind=kind, refs=refs, at=now)
         except ImportValidationError as exc:
@@ -138,6 +142,15 @@ def write_events(state: ApiState, kind: str, body: BaseModel | Sequence[BaseMode
         seq = store.last_seq if report.rows_inserted else None
         state.apply(kind, apply_rows, report.rows_inserted, fresh, seq=seq)
     return WriteResult(kind=kind, received=len(rows), inserted=report.rows_inserted)  # type: ignore[arg-type]
+
+
+def _audit_key(kind: str, row: dict[str, Any]) -> Any:
+    """The event key an audit row names (a verdict: its stored key, target, target id and moderator)."""
+    if kind == "verdicts":
+        target = "review" if row.get("review_id") is not None else "user"
+        return event_key(kind, {"target": target, "target_id": row.get(f"{target}_id"),
+                                "moderator_id": row.get("moderator_id") or ""})
+    return event_key(kind, row)
 
 
 def author_of(kind: str, row: dict[str, Any]) -> Any:

@@ -65,12 +65,15 @@ class ReportTables:
     by_topic: pd.DataFrame
     items: pd.DataFrame
     rings: list[dict[str, Any]]
+    #: what moderators' verdicts added (the ``moderation`` entry of the integrity run's details,
+    #: :meth:`truescore.integrity.moderation.ModerationOutcome.details`); None: the store holds no verdicts
+    moderation: dict[str, Any] | None = None
 
 
-def report_tables(reviews: pd.DataFrame, suspicion: pd.DataFrame, rings: list[dict[str, Any]], threshold: float
-                  ) -> ReportTables:
+def report_tables(reviews: pd.DataFrame, suspicion: pd.DataFrame, rings: list[dict[str, Any]], threshold: float,
+                  moderation: dict[str, Any] | None = None) -> ReportTables:
     """The report's figures from the current reviews (``id, item_id, user_id, created_at, topic``), their
-    stored suspicion (``review_id, suspicion``) and the stored rings."""
+    stored suspicion (``review_id, suspicion``), the stored rings and what verdicts added (``moderation``)."""
     if len(reviews) == 0:
         raise ValueError("the store has no reviews: nothing to report")
     df = reviews[["id", "item_id", "user_id", "created_at", "topic"]].merge(
@@ -93,7 +96,7 @@ def report_tables(reviews: pd.DataFrame, suspicion: pd.DataFrame, rings: list[di
     return ReportTables(threshold=threshold, n_reviews=len(df), n_scored=int(df["suspicion"].notna().sum()),
                         n_flagged=int(df["flagged"].sum()), n_accounts=int(acc.size),
                         n_accounts_flagged_reviews=int(acc.sum()), by_month=by_month, by_topic=by_topic,
-                        items=items, rings=rings)
+                        items=items, rings=rings, moderation=moderation)
 
 
 def _bars(labels: list[str], total: list[float], flagged: list[float], *, width: int = 940, height: int = 220) -> str:
@@ -160,6 +163,46 @@ def render_report(t: ReportTables, *, title: str = "Transparency report") -> str
     out.append(_table(["item", "reviews", "flagged", "share", "evidence grade"],
                       [[i, f"{r:,}", f"{f:,}", f"{s:.1%}", g] for i, r, f, s, g in
                        t.items.itertuples(index=False)]) if len(t.items) else "<p>None.</p>")
+    if t.moderation is not None:
+        out.extend(moderation_section(t.moderation))
     out.append(f"<p class='muted'>Method: docs/integrity.md. Report time {time.strftime('%Y-%m-%d')}.</p>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _auc_text(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3f}"
+
+
+def moderation_lines(m: dict[str, Any]) -> list[str]:
+    """What the verdicts added, as plain sentences (the report's section, the CLI's ``score`` output)."""
+    lines = [f"{m['verdicts']:,} verdicts ({m['fake_verdicts']:,} fake, {m['genuine_verdicts']:,} genuine; "
+             f"{m['review_verdicts']:,} on reviews, {m['account_verdicts']:,} on accounts)"]
+    for level in ("reviews", "accounts"):
+        d = m[level]
+        if d["applied"]:
+            lines.append(f"{level}: {d['reason']}; out-of-fold AUC on the labelled {level}: unsupervised "
+                         f"{_auc_text(d['auc_unsupervised_oof'])}, learned {_auc_text(d['auc_learned_oof'])}; "
+                         f"{d['newly_flagged']:,} newly flagged, {d['unflagged']:,} no longer flagged")
+        else:
+            lines.append(f"{level}: {d['reason']}; the suspicion is the unsupervised one")
+    return lines
+
+
+def moderation_section(m: dict[str, Any]) -> list[str]:
+    """The report's "Learning from moderation" section (HTML)."""
+    rows = []
+    for level in ("reviews", "accounts"):
+        d = m[level]
+        rows.append([level, "yes" if d["applied"] else "no", f"{d['labels_fake']:,}", f"{d['labels_genuine']:,}",
+                     _auc_text(d["auc_unsupervised_oof"]), _auc_text(d["auc_learned_oof"]),
+                     f"{d['newly_flagged']:,}", f"{d['unflagged']:,}"])
+    return ["<h2>Learning from moderation</h2>",
+            f"<p>{html.escape(moderation_lines(m)[0])}. Where a level has enough labels, its suspicion is the "
+            "calibrated probability, learned from the verdicts, that the review or account is fake; a labelled "
+            "row is always scored by a model trained without it (cross-fitting), so the AUCs below are "
+            "out-of-fold. Reviews inherit their author's account verdict for training; an account with a fake "
+            "review verdict counts as fake.</p>",
+            _table(["level", "learned", "fake labels", "genuine labels", "AUC unsupervised (labelled rows)",
+                    "AUC learned (out-of-fold)", "newly flagged", "no longer flagged"], rows),
+            *(f"<p class='muted'>{html.escape(line)}</p>" for line in moderation_lines(m)[1:])]

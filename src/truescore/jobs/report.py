@@ -18,7 +18,10 @@ __all__ = ["build_report", "item_integrity", "store_report_tables"]
 def store_report_tables(store: Store, settings: Settings | None = None) -> ReportTables:
     """The transparency report's figures over the store's current reviews and stored suspicion."""
     thr = job_settings(settings).integrity.flag_threshold
-    return report_tables(store.review_frame(with_text=False), suspicion_frame(store), read_rings(store), thr)
+    run, _ = freshness(store, INTEGRITY_JOB)
+    moderation = run.details.get("moderation") if run is not None else None
+    return report_tables(store.review_frame(with_text=False), suspicion_frame(store), read_rings(store), thr,
+                         moderation=moderation)
 
 
 def build_report(store: Store, settings: Settings | None = None, *, title: str = "Transparency report") -> str:

@@ -11,6 +11,7 @@ what was stored (:mod:`truescore.jobs.rank`). The integrity job never loads the 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pandas as pd
 from truescore.config import Settings
 from truescore.domain import RatingSnapshot
 from truescore.integrity import IntegrityResult
+from truescore.integrity.moderation import ModerationOutcome, learn_from_verdicts, verdict_labels
 from truescore.integrity.runner import MODEL_VERSION, integrity_from_frame, ring_records
 from truescore.jobs._config import job_settings
 from truescore.jobs.fit import run_fit
@@ -115,10 +117,17 @@ class IntegrityReport:
     accounts_written: int
     rings_written: int
     seconds: dict[str, float]
+    #: what the stored verdicts did (None: the store holds none, and nothing was learned)
+    moderation: ModerationOutcome | None = None
 
 
 def run_integrity(store: Store, *, settings: Settings | None = None) -> IntegrityReport:
-    """Score every review and account of ``store`` and write the suspicion columns and the rings."""
+    """Score every review and account of ``store`` and write the suspicion columns and the rings.
+
+    With moderators' verdicts in the store, the suspicion of each level (reviews, accounts) with enough labels
+    is the probability learned from them (:func:`truescore.integrity.moderation.learn_from_verdicts`,
+    docs/integrity.md "Learning from moderation"), recorded under ``moderation`` in the run's details; without
+    verdicts nothing of that runs and the scores are the unsupervised engine's, bit for bit."""
     cfg = job_settings(settings)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -139,18 +148,32 @@ def run_integrity(store: Store, *, settings: Settings | None = None) -> Integrit
     t = time.perf_counter()
     result, snap = integrity_from_frame(reviews, users=users, reliability_lo=lo, settings=cfg)
     seconds["detectors"] = time.perf_counter() - t
+    moderation: ModerationOutcome | None = None
+    verdicts = store.verdict_frame() if store.has_rows("verdicts") else None
+    if verdicts is not None and len(verdicts):
+        # learning from moderation (docs/integrity.md): the suspicion becomes the calibrated probability of
+        # being fake at each level with enough labels; without verdicts nothing here runs
+        t = time.perf_counter()
+        labels = verdict_labels(verdicts, snap.review_ids, snap.user_ids, result.inputs.user_idx)
+        moderation = learn_from_verdicts(result, labels, cfg.moderation)
+        if moderation.applied:
+            result = dataclasses.replace(result, review_suspicion=moderation.review_suspicion,
+                                         account_suspicion=moderation.account_suspicion)
+        seconds["moderation"] = time.perf_counter() - t
     t = time.perf_counter()
     rev_reasons = result.review_reasons()
     acc_reasons = result.account_reasons()
-    evidence, groups, labels = fusion_groups(result)
+    evidence, groups, groups_named = fusion_groups(result)
     seconds["reasons"] = time.perf_counter() - t
     t = time.perf_counter()
     n_rev = integrity_io.write_review_suspicion(store, snap.review_ids, result.review_suspicion, rev_reasons,
                                                 MODEL_VERSION, evidence=evidence, groups=groups)
     n_acc = integrity_io.write_account_suspicion(store, snap.user_ids, result.account_suspicion, acc_reasons)
     n_rings = integrity_io.replace_rings(store, ring_records(result, snap), MODEL_VERSION)
-    store.record_run(INTEGRITY_JOB, MODEL_VERSION, seq=seq,
-                     details={"reviews": n_rev, "accounts": n_acc, "rings": n_rings, "groups": labels})
+    details: dict[str, object] = {"reviews": n_rev, "accounts": n_acc, "rings": n_rings, "groups": groups_named}
+    if moderation is not None:
+        details["moderation"] = moderation.details()
+    store.record_run(INTEGRITY_JOB, MODEL_VERSION, seq=seq, details=details)
     seconds["write"] = time.perf_counter() - t
     return IntegrityReport(result=result, snapshot=snap, reviews_written=n_rev, accounts_written=n_acc,
-                           rings_written=n_rings, seconds=seconds)
+                           rings_written=n_rings, seconds=seconds, moderation=moderation)

@@ -5,7 +5,8 @@ Every row is validated before anything is written, by the one rule-set of :mod:`
 not ``.`` or ``..``: ids are URL path segments); ratings inside their scale, one of the platform's (setting
 ``allowed_scales``); timestamps ISO 8601 or epoch seconds (``epoch_unit="ms"`` only when the caller says
 so) between 1970 and 2200; trust levels in [0, 1] and no trust in oneself; known enum values; bounded text
-sizes; references (a vote's review) that exist in the store. Limits that are settings come from the
+sizes; references (a vote's review, a verdict's review or account) that exist in the store; a verdict names
+exactly one of ``review_id`` and ``user_id``. Limits that are settings come from the
 ``settings`` the caller passes (default: the process settings). A CSV row whose number of fields differs
 from the header's is refused, naming the row. Ids are text: a JSON Lines or Parquet column of integer
 ids with a null in it is read without pandas' float upcast, and a whole number read as an id is its
@@ -63,8 +64,10 @@ from truescore.domain import (
     RowsRefused,
     RuleError,
     UserRole,
+    VerdictLabel,
     clean_flag_reason,
     clean_role,
+    clean_verdict,
     epoch_seconds,
     id_problem,
     rating_problems,
@@ -87,7 +90,7 @@ __all__ = [
     "write_rows",
 ]
 
-KINDS = ("reviews", "votes", "trust", "flags", "users", "items")
+KINDS = ("reviews", "votes", "trust", "flags", "users", "items", "verdicts")
 
 _TRUE = {"true", "t", "yes", "y", "1", "helpful", "helpful_vote"}
 _FALSE = {"false", "f", "no", "n", "0", "unhelpful", "unhelpful_vote"}
@@ -450,7 +453,9 @@ class _Validator:
     def enum(self, name: str, allowed: list[str], default: str | None, upper: bool) -> None:
         s = self.col(name)
         present = _present(s)
-        clean = clean_flag_reason if upper else clean_role
+        clean: Callable[[str, str], Any] = clean_flag_reason if upper else clean_role
+        if name == "verdict":
+            clean = clean_verdict
         vals = np.full(self.n, default, dtype=object)
         bad = np.zeros(self.n, dtype=bool)
         for k, (v, p) in enumerate(zip(s.tolist(), present, strict=True)):
@@ -461,7 +466,9 @@ class _Validator:
                 vals[k] = clean(str(v), name).value
             except RuleError:
                 bad[k] = True
-        self._fail(bad, name, lambda k: f"{_shown(s.iloc[k])!r} is not one of {', '.join(allowed)}")
+        one_of = ", ".join(allowed)
+        self._fail(bad, name, lambda k: f"missing (one of {one_of} is required)" if name == "verdict" and not present[k]
+                   else f"{_shown(s.iloc[k])!r} is not one of {one_of}")
         self.out[name] = vals
 
     def not_self(self, source: str, target: str) -> None:
@@ -528,8 +535,31 @@ def _validate(kind: str, v: _Validator) -> None:
         v.topic("topic", DEFAULT_TOPIC)
         v.text("title", MAX_TITLE_CHARS)
         v.timestamp("created_at")
+    elif kind == "verdicts":
+        _validate_verdicts(v)
     else:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def _validate_verdicts(v: _Validator) -> None:
+    """A verdict names exactly one of ``review_id`` (a review) and ``user_id`` (an account); ``verdict`` is
+    fake or genuine (any case); ``moderator_id`` is optional (stored as "": the platform's verdict). The
+    stored key is (target, target_id, moderator_id), target "review" or "user"."""
+    v.ident("review_id", required=False)
+    v.ident("user_id", required=False)
+    has_r = _present(v.col("review_id"))
+    has_u = _present(v.col("user_id"))
+    v._fail(has_r & has_u, "user_id", "give exactly one of review_id and user_id (a verdict is about one review "
+            "or one account), not both")
+    v._fail(~has_r & ~has_u, "review_id", "missing: give exactly one of review_id (a verdict on a review) and "
+            "user_id (a verdict on an account)")
+    v.enum("verdict", [x.value for x in VerdictLabel], None, upper=False)
+    v.ident("moderator_id", required=False)
+    v.timestamp("created_at")
+    rid, uid = v.out["review_id"], v.out["user_id"]
+    v.out["target"] = np.array(["review" if r is not None else "user" for r in rid], dtype=object)
+    v.out["target_id"] = np.array([r if r is not None else u for r, u in zip(rid, uid, strict=True)], dtype=object)
+    v.out["moderator_id"] = np.array(["" if m is None else m for m in v.out["moderator_id"]], dtype=object)
 
 
 def _row_mask(n: int, k: int) -> np.ndarray:
@@ -546,6 +576,7 @@ _COLUMNS = {
     "flags": ["review_id", "flagger_id", "reason", "severity", "created_at"],
     "users": ["id", "created_at", "display_name", "role"],
     "items": ["id", "topic", "title", "created_at"],
+    "verdicts": ["target", "target_id", "moderator_id", "verdict", "created_at"],
 }
 
 
@@ -589,7 +620,18 @@ def parse_mapping(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _check_references(store: EventTables, kind: str, v: _Validator) -> None:
-    """Votes and flags must point at a review that is already in the store."""
+    """Votes, flags and verdicts must point at a review (a verdict: or an account) already in the store."""
+    if kind == "verdicts":
+        for col, table, what in (("review_id", "reviews", "review"), ("user_id", "users", "user")):
+            ids = v.out[col]
+            wanted = sorted({x for x in ids[~v.bad] if x is not None})
+            unknown = set(wanted) - store.existing_ids(table, wanted) if wanted else set()
+            if unknown:
+                mask = ~v.bad & np.array([x in unknown for x in ids], dtype=bool)
+                reasons = {int(k): f"{what} {ids[k]!r} is not in the store: a verdict must name a stored {what}"
+                           for k in np.flatnonzero(mask)}
+                v._fail(mask, col, reasons.__getitem__)
+        return
     if kind not in ("votes", "flags"):
         return
     wanted = sorted({rid for rid in v.out["review_id"][~v.bad] if rid is not None})

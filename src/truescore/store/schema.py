@@ -1,6 +1,6 @@
 """The tables of the store, as SQLAlchemy Core metadata.
 
-Event tables (append-only, ids chosen by the caller): users, items, reviews, votes, trust, flags.
+Event tables (append-only, ids chosen by the caller): users, items, reviews, votes, trust, flags, verdicts.
 Derived tables (written by the engines, one row per key, replaced on refit): item_quality,
 user_reliability, review_scores, product_rankings; every derived row carries ``model_version`` and
 ``fitted_at``. Times are UTC seconds since the epoch (double precision), which keeps bulk snapshots
@@ -43,6 +43,7 @@ __all__ = [
     "trust",
     "user_reliability",
     "users",
+    "verdicts",
     "votes",
 ]
 
@@ -252,7 +253,7 @@ rate_counters = Table(
     Column("count", Integer, nullable=False),
 )
 
-EVENT_TABLES = ("users", "items", "reviews", "votes", "trust", "flags")
+EVENT_TABLES = ("users", "items", "reviews", "votes", "trust", "flags", "verdicts")
 
 #: key column of each derived table
 DERIVED_KEYS = {
@@ -304,4 +305,21 @@ rings = Table(
     Column("evidence", Text, nullable=False),
     Column("model_version", String(64), nullable=False),
     Column("fitted_at", Float, nullable=False),
+)
+
+
+# ---------------------------------------------------------------------------------------------- issue 21 item 3
+#: moderators' verdicts: one per (target, target id, moderator), ``target`` "review" (``target_id`` a review
+#: id) or "user" (an account id); ``moderator_id`` "" when none was given (the platform's verdict). A later
+#: verdict (by ``created_at``) on the same target by the same moderator replaces the earlier one. Created by
+#: ``metadata.create_all`` at open, so older stores get the table too.
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("target", String(8), primary_key=True),
+    Column("target_id", ID, primary_key=True),
+    Column("moderator_id", ID, primary_key=True),
+    Column("verdict", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_verdicts_moderator", "moderator_id"),
 )

@@ -12,7 +12,7 @@ change sequence, rate counters, and erasure.
 - **Change sequence.** ``changes.seq`` is incremented by every committed transaction that writes or
   deletes events (:meth:`truescore.store.Store.transaction`); a server compares it with the value its
   cached state was built at, so every process notices every other's writes.
-- **Erasure.** :func:`erase_user` deletes a user's reviews, votes, trust statements and flags with the
+- **Erasure.** :func:`erase_user` deletes a user's reviews, votes, trust statements, flags and verdicts with the
   rows derived from them, in one transaction, and leaves an audit row with counts only.
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, text, update
 
 from truescore.domain import RuleError, id_problem
 from truescore.store import schema
@@ -309,6 +309,8 @@ class ErasureReport:
     votes: int = 0
     trust: int = 0
     flags: int = 0
+    #: moderators' verdicts removed: on the user's reviews, on the user's account, and given by the user
+    verdicts: int = 0
     derived: int = 0
     user_row: int = 0
     keys: int = 0
@@ -320,16 +322,18 @@ class ErasureReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "reviews": self.reviews, "votes": self.votes, "trust": self.trust,
-                "flags": self.flags, "derived": self.derived, "user_row": self.user_row,
+                "flags": self.flags, "verdicts": self.verdicts, "derived": self.derived, "user_row": self.user_row,
                 "keys_revoked": self.keys, "items_touched": len(self.items)}
 
 
 def _delete_reviews(conn: Connection, review_ids: list[str], report: ErasureReport) -> None:
-    r, v, f, rs = schema.reviews, schema.votes, schema.flags, schema.review_scores
+    r, v, f, rs, vd = schema.reviews, schema.votes, schema.flags, schema.review_scores, schema.verdicts
     for start in range(0, len(review_ids), 900):
         chunk = review_ids[start : start + 900]
         report.votes += conn.execute(delete(v).where(v.c.review_id.in_(chunk))).rowcount
         report.flags += conn.execute(delete(f).where(f.c.review_id.in_(chunk))).rowcount
+        report.verdicts += conn.execute(delete(vd).where(vd.c.target == "review", vd.c.target_id.in_(chunk))
+                                        ).rowcount
         report.derived += conn.execute(delete(rs).where(rs.c.review_id.in_(chunk))).rowcount
         conn.execute(update(r).where(r.c.supersedes.in_(chunk)).values(supersedes=None))
         report.reviews += conn.execute(delete(r).where(r.c.id.in_(chunk))).rowcount
@@ -386,7 +390,8 @@ def _forget_in_rings(conn: Connection, user_id: str) -> None:
 
 def erase_user(store: Store, user_id: str, *, key_id: str | None = None) -> ErasureReport:
     """Delete everything ``user_id`` authored and every id of the user, in one transaction: reviews (with the
-    votes, flags and text scores on them), votes, trust statements from and to the user, flags, the user's
+    votes, flags, verdicts and text scores on them), votes, trust statements from and to the user, flags, the
+    verdicts on the user's account and those the user gave as a moderator, the user's
     reliability row, the user row, the user's API keys (revoked: deleted with their rate counters, so a key
     of the erased user can neither write nor re-create the user), the user among the members of a stored
     ring; the audit keeps its rows and counts with the user's id and review ids replaced by ``(erased)``.
@@ -401,6 +406,9 @@ def erase_user(store: Store, user_id: str, *, key_id: str | None = None) -> Eras
         _delete_reviews(conn, review_ids, report)
         report.votes += conn.execute(delete(v).where(v.c.voter_id == user_id)).rowcount
         report.flags += conn.execute(delete(f).where(f.c.flagger_id == user_id)).rowcount
+        vd = schema.verdicts
+        report.verdicts += conn.execute(delete(vd).where(or_(and_(vd.c.target == "user", vd.c.target_id == user_id),
+                                                             vd.c.moderator_id == user_id))).rowcount
         report.trust += conn.execute(delete(t).where(or_(t.c.truster_id == user_id, t.c.trustee_id == user_id))
                                      ).rowcount
         ur = schema.user_reliability
@@ -413,7 +421,7 @@ def erase_user(store: Store, user_id: str, *, key_id: str | None = None) -> Eras
         _forget_in_rings(conn, user_id)
         _anonymise_audit(conn, user_id, review_ids)
         store.mark_changed(conn)
-        n = report.reviews + report.votes + report.trust + report.flags
+        n = report.reviews + report.votes + report.trust + report.flags + report.verdicts
         record_audit(conn, key_id=key_id if key_id not in keys else None, user_id=None, action="erase", kind="user",
                      n=n)
     report.seq = store.last_seq
@@ -422,7 +430,7 @@ def erase_user(store: Store, user_id: str, *, key_id: str | None = None) -> Eras
 
 def delete_review(store: Store, review_id: str, *, key_id: str | None = None) -> ErasureReport | None:
     """Delete a review together with its author's earlier reviews of the same item (the history it
-    replaced), and the votes, flags and text scores on them. None if there is no such review."""
+    replaced), and the votes, flags, verdicts and text scores on them. None if there is no such review."""
     r = schema.reviews
     with store.transaction() as conn:
         row = conn.execute(select(r.c.user_id, r.c.item_id).where(r.c.id == review_id)).first()

@@ -51,6 +51,7 @@ from truescore.domain import (
     TrustEdgeArrays,
     User,
     UserRole,
+    Verdict,
     Vote,
     from_epoch,
     snapshot_from_frame,
@@ -338,9 +339,14 @@ class Store:
         keys = [c.name for c in table.primary_key.columns]
         col_sql = ", ".join(cols)
         updates = [c for c in cols if c not in keys]
+        # verdicts: a later one (by created_at; at the same time, the later row) replaces the earlier one
+        newer = table.name == "verdicts"
         if update and updates:
             conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET " + ", ".join(
                 f"{c} = excluded.{c}" for c in updates)
+            if newer:
+                conflict += (f" WHERE excluded.created_at > {table.name}.created_at OR (excluded.created_at = "
+                             f"{table.name}.created_at AND excluded.verdict <> {table.name}.verdict)")
         else:
             conflict = "ON CONFLICT DO NOTHING"
         if table.name in schema.EVENT_TABLES:
@@ -361,10 +367,12 @@ class Store:
             with cur.copy(f"COPY {tmp} ({col_sql}) FROM STDIN") as copy:
                 for row in values:
                     copy.write_row(row)
-            # a batch may repeat a key: keep its first row, as SQLite's row-by-row insert does
+            # a batch may repeat a key: keep its first row, as SQLite's row-by-row insert does (verdicts: the
+            # latest, as SQLite's row-by-row replacement of an earlier verdict by a later one does)
             key_sql = ", ".join(keys)
+            order = "created_at DESC, _seq DESC" if newer else "_seq"
             cur.execute(f"INSERT INTO {table.name} ({col_sql}) SELECT DISTINCT ON ({key_sql}) {col_sql} "
-                        f"FROM {tmp} ORDER BY {key_sql}, _seq {conflict}")
+                        f"FROM {tmp} ORDER BY {key_sql}, {order} {conflict}")
             return int(cur.rowcount)
 
     # ------------------------------------------------------------------ event writes
@@ -481,7 +489,7 @@ class Store:
                            [(u, float(t), "person") for u, t in users.items()], update=False)
                 self._bulk(c, schema.items, ["id", "created_at", "topic"],
                            [(i, float(t), DEFAULT_TOPIC) for i, t in items.items()], update=False)
-            return self._bulk(c, tbl, names, values, update=table in ("users", "items"))
+            return self._bulk(c, tbl, names, values, update=table in ("users", "items", "verdicts"))
 
     def add_votes(self, votes: Iterable[Vote], conn: Connection | None = None) -> int:
         """Insert helpful/unhelpful votes; one vote per (review, voter), the first one stored wins. Validated
@@ -513,6 +521,18 @@ class Store:
             for f in flags
         ]
         return self._add_rows("flags", rows, conn)
+
+    def add_verdicts(self, verdicts: Iterable[Verdict], conn: Connection | None = None) -> int:
+        """Insert moderators' verdicts (issue 21 item 3): each on exactly one stored review (``review_id``) or
+        stored account (``user_id``), ``fake`` or ``genuine``; a later verdict on the same review or account
+        by the same moderator replaces the earlier one. Validated as the importer validates a verdicts file
+        (the same rules and messages); returns the rows inserted or replaced."""
+        rows = [
+            {"review_id": v.review_id, "user_id": v.user_id, "verdict": str(v.verdict),
+             "moderator_id": v.moderator_id, "created_at": _epoch(v.created_at)}
+            for v in verdicts
+        ]
+        return self._add_rows("verdicts", rows, conn)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], conn: Connection | None = None) -> int:
         """Insert already-validated row dicts into an event table; see :meth:`insert_columns`."""
@@ -813,6 +833,11 @@ class Store:
 
     def flag_frame(self) -> pd.DataFrame:
         return self._frame(select(schema.flags))
+
+    def verdict_frame(self) -> pd.DataFrame:
+        """Every stored verdict: ``target`` (review | user), ``target_id``, ``moderator_id`` ("" for none),
+        ``verdict`` (fake | genuine), ``created_at``."""
+        return self._frame(select(schema.verdicts))
 
     def item_frame(self) -> pd.DataFrame:
         return self._frame(select(schema.items))
