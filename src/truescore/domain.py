@@ -827,8 +827,8 @@ def rating_problems(rating: npt.ArrayLike, min_rating: npt.ArrayLike, max_rating
             # np.isclose(x, a, rtol=1e-12, atol=1e-12) for every allowed scale at once: |x - a| <= 1e-12 (1 + |a|)
             same_lo = np.abs(lo[:, None] - scales[None, :, 0]) <= 1e-12 * (1.0 + np.abs(scales[None, :, 0]))
             same_hi = np.abs(hi[:, None] - scales[None, :, 1]) <= 1e-12 * (1.0 + np.abs(scales[None, :, 1]))
-            starts = same_lo.any(axis=1)
-            known = (same_lo & same_hi).any(axis=1)
+            starts: np.ndarray = np.asarray(same_lo.any(axis=1), dtype=bool)
+            known: np.ndarray = np.asarray((same_lo & same_hi).any(axis=1), dtype=bool)
             private = usable & ~known
             listed = scale_text(allowed_scales)
             out += [(int(k), "max_rating" if starts[k] else "min_rating",
