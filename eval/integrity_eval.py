@@ -478,6 +478,7 @@ def compare(sets: list[LabelledSet], keep: dict[str, tuple[str, Path]] | None = 
     seconds: dict[str, dict[str, float]] = {}
     skipped: dict[str, str] = {}
     default_obj: dict[str, float] = {}
+    lifts: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
     for ds in sets:
         tmp = Path(tempfile.mkdtemp(prefix="integrity-eval-"))
         db, sec = prepare(ds.reviews, tmp)
@@ -490,6 +491,7 @@ def compare(sets: list[LabelledSet], keep: dict[str, tuple[str, Path]] | None = 
             rows[name] = (_auc_ap(ds.review_label, sr), _auc_ap(ds.account_label, su))
         default_obj[ds.name] = _objective(ds.review_label, ds.account_label,
                                           *_ours(rs, ur, ds.reviews)["suspicion (truescore score)"])
+        lifts[ds.name] = reason_lifts(rs, ur, ds)
         peers, psec, skip = run_peers(ds.reviews)
         skipped.update(skip)
         for name, ps in peers.items():
@@ -498,7 +500,65 @@ def compare(sets: list[LabelledSet], keep: dict[str, tuple[str, Path]] | None = 
         table[ds.name] = rows
         levels[ds.name] = lv
         seconds[ds.name] = {**{f"CLI {k}": v for k, v in sec.items()}, **psec}
-    return {"table": table, "levels": levels, "seconds": seconds, "skipped": skipped, "default_obj": default_obj}
+    return {"table": table, "levels": levels, "seconds": seconds, "skipped": skipped, "default_obj": default_obj,
+            "lifts": lifts}
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason with its numbers taken out: a ring's description names its size and window."""
+    if reason.startswith("part of a ring"):
+        return "part of a ring"
+    if reason.startswith("member of a ring"):
+        return "member of a ring"
+    return reason
+
+
+def _lift_table(label: pd.Series, reasons: pd.Series) -> dict[str, tuple[float, float]]:
+    """{reason: (share of the labelled rows that carry it, lift)}, lift = P(positive | reason) / P(positive)."""
+    have = reasons.reindex(label.index).fillna("")
+    base = float(label.mean())
+    rows: dict[str, list[int]] = {}
+    for k, line in enumerate(have.astype(str).tolist()):
+        for part in {_reason_kind(p.strip()) for p in line.split(";") if p.strip()}:
+            rows.setdefault(part, []).append(k)
+    y = label.to_numpy(int)
+    return {r: (len(ix) / len(y), float(y[ix].mean()) / base if base > 0 else float("nan"))
+            for r, ix in sorted(rows.items())}
+
+
+def reason_lifts(rs: pd.DataFrame, ur: pd.DataFrame, ds: LabelledSet) -> dict[str, dict[str, tuple[float, float]]]:
+    """Each reason's share and lift on one data set, per level: {"review" | "account": {reason: ...}}."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    if len(ds.review_label) and ds.review_label.nunique() == 2:
+        out["review"] = _lift_table(ds.review_label, rs.set_index("review_id")["suspicion_reasons"])
+    if len(ds.account_label) and ds.account_label.nunique() == 2:
+        out["account"] = _lift_table(ds.account_label, ur.set_index("user_id")["suspicion_reasons"])
+    return out
+
+
+def lifts_markdown(sets: list[LabelledSet], lifts: dict[str, dict[str, dict[str, tuple[float, float]]]]
+                   ) -> list[str]:
+    """Per level, one row per reason: in each data set the share of labelled rows that carry it and its lift."""
+    lines = ["## Every reason with its lift", "",
+             "Each cell: **share of the labelled rows that carry the reason / lift** (the positive rate among "
+             "them over the data set's positive rate; 1 = no information, blank = never said there). A "
+             "reason is said when its detector fires, or for a behaviour feature when the row is among the "
+             "most extreme tenth on it (its top two).", ""]
+    for level in ("review", "account"):
+        names = sorted({r for ds in sets for r in lifts.get(ds.name, {}).get(level, {})})
+        if not names:
+            continue
+        cols = [ds.name for ds in sets if level in lifts.get(ds.name, {})]
+        lines += [f"Per {level}:", "", "| reason | " + " | ".join(cols) + " |",
+                  "|---|" + "---:|" * len(cols)]
+        for r in names:
+            cells = []
+            for c in cols:
+                v = lifts[c][level].get(r)
+                cells.append("" if v is None else f"{v[0]:.1%} / {v[1]:.2f}")
+            lines.append(f"| {r} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def _cell(m: object, bold: bool = False) -> str:
@@ -550,6 +610,10 @@ LODO_CANDIDATES: list[dict[str, float]] = [
     {"consensus_z": 0.0},
     {"consensus_z": 4.0},
     {"ring_min_members": 100000},
+    {"disagreement_weight": 1.0},
+    {"disagreement_weight": 2.0},
+    {"disagreement_weight": 4.0},
+    {"extremity_weight": 1.0},
 ]
 
 
@@ -704,6 +768,7 @@ def peers_section(sets: list[LabelledSet], res: dict[str, object]) -> list[str]:
               + "; ".join(f">= {t}: {f} / {b}" for t, f, b in counts)
               + f". The table uses >= {HELPFUL_MIN_VOTES} (at >= 20 only 4 users are fraud).", ""]
     lines += comparison_markdown(sets, res)
+    lines += ["", *lifts_markdown(sets, res["lifts"])]  # type: ignore[arg-type]
     levels: dict[str, dict[str, tuple[str, str]]] = res["levels"]  # type: ignore[assignment]
     any_levels = next(iter(levels.values()))
     made = [f"{name}: per review {rf}, per account {af}" for name, (rf, af) in any_levels.items()

@@ -185,6 +185,20 @@ def test_reused_bombing_ring_is_found_and_flagged(attacked) -> None:  # type: ig
     assert "ring of" in res.account_reasons()[int(next(iter(planted)))]
 
 
+def test_no_reason_is_said_twice_and_author_and_review_deviation_read_differently(attacked) -> None:  # type: ignore[no-untyped-def]
+    _, world, _ = attacked
+    _snap, res = _scores(world)
+    review_lines, account_lines = res.review_reasons(top=4), res.account_reasons(top=4)
+    for line in review_lines + account_lines:
+        parts = [p for p in line.split("; ") if p]
+        assert len(parts) == len(set(parts)), line
+    # the ring's bombing reviews sit far from their items' raters, and their authors' ratings do too: both said,
+    # in different words
+    both = [line for line in review_lines
+            if "far from the item's other raters" in line and "its ratings far from other raters'" in line]
+    assert both
+
+
 def test_clean_world_has_no_ring_and_few_flags(attacked) -> None:  # type: ignore[no-untyped-def]
     clean, _, _ = attacked
     snap, res = _scores(clean)
@@ -464,3 +478,49 @@ def test_review_inherits_its_authors_suspicion() -> None:
     b = inherited_review_score(np.array([0.9, 0.1, 0.3, 0.3]), beh, inp.user_idx)
     assert b[0] > b[1]
     assert ((b >= 0) & (b <= 1)).all()
+
+
+def test_a_family_of_correlated_features_counts_once() -> None:
+    from truescore.integrity.behaviour import account_weights
+
+    all_six = ["few_reviews", "busiest_day_share", "short_tenure", "rating_deviation", "extremity", "low_reliability"]
+    w = account_weights(all_six, disagreement_weight=3.0, extremity_weight=0.0)
+    assert sum(w[f] for f in ("few_reviews", "busiest_day_share", "short_tenure")) == pytest.approx(1.0)
+    assert w["rating_deviation"] == w["low_reliability"] == pytest.approx(1.5)
+    assert w["extremity"] == 0.0
+    # without a reliability fit the deviation carries the disagreement family's whole weight
+    w = account_weights([f for f in all_six if f != "low_reliability"], disagreement_weight=3.0, extremity_weight=0.0)
+    assert w["rating_deviation"] == pytest.approx(3.0) and "low_reliability" not in w
+
+
+def test_disagreement_weight_moves_the_account_score_toward_the_deviating_account() -> None:
+    from truescore.integrity.behaviour import behaviour_scores
+
+    # account 0: one review, far from the item's other raters; account 1: one review that agrees; 2..21 agree
+    rng = np.random.default_rng(0)
+    users = np.r_[0, 1, np.repeat(np.arange(2, 22), 5)]
+    items = np.r_[0, 0, rng.integers(0, 3, 100)]
+    ratings = np.r_[0.0, 1.0, np.full(100, 1.0)]
+    times = np.r_[0.0, 0.0, rng.uniform(0, 300, 100)] * DAY
+    inp = _inputs(users, items, ratings, times)
+    activity_only = behaviour_scores(inp, disagreement_weight=0.0, extremity_weight=0.0)
+    assert activity_only.account[0] == activity_only.account[1]   # the same activity: no difference
+    default = behaviour_scores(inp)
+    assert default.account[0] > default.account[1]
+
+
+def test_a_detector_that_fires_on_most_reviews_carries_no_weight() -> None:
+    from truescore.integrity.suspicion import rarity_weight
+
+    rare, common = 0.1, 0.5
+    assert rarity_weight(np.r_[np.ones(5), np.zeros(95)], rare, common) == 1.0
+    assert rarity_weight(np.r_[np.ones(30), np.zeros(70)], rare, common) == pytest.approx(0.5)
+    assert rarity_weight(np.r_[np.ones(80), np.zeros(20)], rare, common) == 0.0
+    assert rarity_weight(np.zeros(0), rare, common) == 1.0
+
+
+def test_detector_share_settings_are_validated() -> None:
+    from truescore.config import IntegritySettings
+
+    with pytest.raises(ValueError, match="detector_rare_share"):
+        IntegritySettings(detector_rare_share=0.6, detector_common_share=0.5)

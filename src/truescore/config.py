@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -385,7 +385,9 @@ class IntegritySettings(_Section):
 
     ``suspicion = behaviour_weight * b + (1 - behaviour_weight) * E``: ``b`` is the rank-normalised
     behavioural score (unsupervised, signs fixed on principle), ``E`` the noisy-OR of the detectors'
-    evidence. Nothing here was tuned on labelled data.
+    evidence. Two weights of ``b`` (``disagreement_weight``, ``extremity_weight``) were chosen on the labelled
+    data sets of eval/integrity_eval.py by their worst case, with leave-one-data-set-out figures beside them
+    (docs/integrity.md); nothing else was tuned on labels.
     """
 
     behaviour_weight: float = Field(
@@ -393,6 +395,16 @@ class IntegritySettings(_Section):
     )
     flag_threshold: float = Field(
         0.6, gt=0.0, le=1.0, description="A review or account is flagged when its suspicion is at least this."
+    )
+    disagreement_weight: float = Field(
+        3.0, ge=0.0, le=20.0,
+        description="Weight of the disagreement features (rating deviation, low reliability) in the account's "
+        "behavioural score, the activity features (few reviews, busiest-day share, short tenure) weighing 1.",
+    )
+    extremity_weight: float = Field(
+        0.0, ge=0.0, le=20.0,
+        description="Weight of the extremity feature in the account's behavioural score (activity weighing 1; "
+        "0: its direction flips between platforms).",
     )
     ring_min_members: int = Field(5, ge=2, le=100_000, description="Smallest ring (accounts).")
     ring_min_lift: float = Field(
@@ -450,6 +462,22 @@ class IntegritySettings(_Section):
     fusion_ring_max_share: float = Field(
         0.1, ge=0.0, le=1.0, description="A ring or cohort weighs at most this share of an item's other weight."
     )
+    detector_rare_share: float = Field(
+        0.1, ge=0.0, lt=1.0,
+        description="A detector that fires on at most this share of the store's reviews keeps its full weight.",
+    )
+    detector_common_share: float = Field(
+        0.5, gt=0.0, le=1.0,
+        description="A detector that fires on at least this share of the store's reviews carries no weight (an "
+        "anomaly that most reviews show is no anomaly); linear in between.",
+    )
+
+    @model_validator(mode="after")
+    def _check_detector_shares(self) -> IntegritySettings:
+        if self.detector_rare_share >= self.detector_common_share:
+            raise ValueError(f"detector_rare_share ({self.detector_rare_share:g}) must be below "
+                             f"detector_common_share ({self.detector_common_share:g})")
+        return self
 
 
 class ApiSettings(_Section):

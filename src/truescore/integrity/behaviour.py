@@ -23,22 +23,23 @@ Per review ``j``:
 
 - ``rating_deviation dev_j = |r_j - c_i^(-j)|``, ``c_i^(-j)`` the item's consensus without ``j``:
   ``c_i^(-j) = (sum_k w_k r_k - w_j r_j) / (sum_k w_k - w_j)`` over the item's ratings, with weights
-  ``w = 1`` in a first pass and ``w_k = 1 - b_u(k)`` (the account score of pass one) in the second, so
-  that a crowd of suspicious accounts does not define the consensus it is measured against (REV2's
+  ``w = 1`` in a first pass and ``w_k = 1 - b_u(k)`` (the equal-weight account score of pass one,
+  ``detector_prior``) in the second, so that a crowd of suspicious accounts does not define the consensus it is measured against (REV2's
   fairness/goodness idea, two steps); NaN (neutral) for an item's only rating;
 - ``extremity |2 r_j - 1|``;
 - ``item_day_burst = log(c_j / e_j)``: ``c_j`` the item's ratings within ``W/2`` of ``t_j``,
   ``e_j = max(1, n_i W / span_i)`` the count expected from the item's own rate.
 
 The account score ``b_u`` is the weighted mean of the account percentiles (weights
-:data:`ACCOUNT_WEIGHTS`), re-ranked over accounts; the review score ``b_j`` the weighted mean of the
-account's ``b_u`` and the review percentiles (:data:`REVIEW_WEIGHTS`), re-ranked over reviews. Both
+:func:`account_weights`: one vote per family of features), re-ranked over accounts; the review
+score ``b_j`` the weighted mean of the account's ``b_u`` and the review percentiles (:data:`REVIEW_WEIGHTS`), re-ranked over reviews. Both
 are in [0, 1] and only their order carries meaning. (The suspicion replaces ``b_u`` in the review's
 mean by the author's account *suspicion*: :func:`~truescore.integrity.suspicion.inherited_review_score`.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,11 +53,37 @@ from truescore.integrity._common import (
     weighted_percentile_mean,
 )
 
-__all__ = ["ACCOUNT_WEIGHTS", "REVIEW_WEIGHTS", "BehaviourScores", "behaviour_scores"]
+__all__ = ["ACCOUNT_FAMILIES", "REVIEW_WEIGHTS", "BehaviourScores", "account_weights", "behaviour_scores"]
 
-#: weight of each account feature's percentile in the account score
-ACCOUNT_WEIGHTS = {"few_reviews": 1.0, "busiest_day_share": 1.0, "short_tenure": 1.0, "rating_deviation": 1.0,
-                   "extremity": 1.0, "low_reliability": 1.0}
+#: the account features in families of features that measure one thing: a family's weight is shared by its
+#: features present, so three correlated activity features (a one-review account is extreme on all three)
+#: count as one vote, not three
+ACCOUNT_FAMILIES = {"activity": ("few_reviews", "busiest_day_share", "short_tenure"),
+                    "disagreement": ("rating_deviation", "low_reliability"),
+                    "extremity": ("extremity",)}
+
+
+def account_weights(present: Iterable[str], *, disagreement_weight: float = DEFAULTS.disagreement_weight,
+                    extremity_weight: float = DEFAULTS.extremity_weight) -> dict[str, float]:
+    """Weight of each present account feature's percentile in the account score ``b_u``.
+
+    Family weights: activity 1, disagreement ``disagreement_weight``, extremity ``extremity_weight``; each
+    split equally among the family's features in ``present``:
+
+        W_f = W_family(f) / #{g in family(f), g present}
+
+    (defaults, docs/integrity.md "How the defaults were chosen": disagreement 3, the smallest family weight
+    at which the suspicion beats each labelled data set's best trivial baseline; extremity 0, because its
+    direction flips between data sets: AUC 0.36 on one, 0.63-0.69 on the others)."""
+    have = set(present)
+    family_weight = {"activity": 1.0, "disagreement": disagreement_weight, "extremity": extremity_weight}
+    out: dict[str, float] = {}
+    for family, features in ACCOUNT_FAMILIES.items():
+        members = [f for f in features if f in have]
+        for f in members:
+            out[f] = family_weight[family] / len(members)
+    return out
+
 #: weight of the account score and of each review feature's percentile in the review score
 REVIEW_WEIGHTS = {"account": 3.0, "rating_deviation": 1.0, "extremity": 1.0, "item_day_burst": 1.0}
 
@@ -75,6 +102,14 @@ class BehaviourScores:
         Their percentiles.
     consensus_loo : float array, one per review
         The item's leave-one-out consensus used for the rating deviation (NaN when alone).
+    detector_prior : float array in [0, 1], one per account
+        Every account feature's percentile with the same weight, re-ranked: the prior by which the
+        consensus (its second pass) and the ring and cohort detectors down-weight atypical accounts. It
+        keeps equal feature weights, so the consensus a rating's deviation is measured against is not
+        set by a score that weighs that deviation heavily.
+    account_weights : dict of float
+        The weight of each account feature in ``account`` (:func:`account_weights`); a feature of weight 0
+        is computed (and exported) but is never given as a reason.
     """
 
     account: FloatArray
@@ -84,6 +119,8 @@ class BehaviourScores:
     account_ranks: dict[str, FloatArray]
     review_ranks: dict[str, FloatArray]
     consensus_loo: FloatArray
+    detector_prior: FloatArray
+    account_weights: dict[str, float]
 
 
 def _loo_consensus(inp: IntegrityInputs, w: FloatArray) -> FloatArray:
@@ -120,8 +157,11 @@ def _item_day_burst(inp: IntegrityInputs, window_days: float) -> FloatArray:
 
 
 def behaviour_scores(inp: IntegrityInputs, *,
-                     burst_window_days: float = DEFAULTS.burst_day_window_days) -> BehaviourScores:
-    """Compute every behaviour feature and the combined account and review scores."""
+                     burst_window_days: float = DEFAULTS.burst_day_window_days,
+                     disagreement_weight: float = DEFAULTS.disagreement_weight,
+                     extremity_weight: float = DEFAULTS.extremity_weight) -> BehaviourScores:
+    """Compute every behaviour feature and the combined account and review scores (the account score's
+    family weights: :func:`account_weights`)."""
     n_u = np.bincount(inp.user_idx, minlength=inp.n_users).astype(np.float64)
     has = n_u > 0
     user = inp.user_idx
@@ -143,7 +183,7 @@ def behaviour_scores(inp: IntegrityInputs, *,
     ext = np.abs(2.0 * inp.rating - 1.0)
     burst = _item_day_burst(inp, burst_window_days)
 
-    def account_part(dev: FloatArray) -> tuple[dict[str, FloatArray], dict[str, FloatArray], FloatArray]:
+    def account_part(dev: FloatArray) -> tuple[dict[str, FloatArray], dict[str, FloatArray], FloatArray, FloatArray]:
         ok = np.isfinite(dev)
         dev_sum = np.bincount(user, weights=np.where(ok, dev, 0.0), minlength=inp.n_users)
         dev_n = np.bincount(user, weights=ok.astype(np.float64), minlength=inp.n_users)
@@ -159,21 +199,28 @@ def behaviour_scores(inp: IntegrityInputs, *,
             lo = inp.reliability_lo
             feats["low_reliability"] = np.where(np.isfinite(lo) & (lo > 0), -np.log(np.maximum(lo, 1e-300)), np.nan)
         ranks = {k: _rank_over(v, has) for k, v in feats.items()}
-        score = _rank_over(weighted_percentile_mean(ranks, ACCOUNT_WEIGHTS), has)
-        return feats, ranks, score
+        weights = account_weights(ranks, disagreement_weight=disagreement_weight,
+                                  extremity_weight=extremity_weight)
+        used = {k: v for k, v in ranks.items() if weights[k] > 0}
+        score = _rank_over(weighted_percentile_mean(used, weights), has)
+        prior = _rank_over(weighted_percentile_mean(ranks, dict.fromkeys(ranks, 1.0)), has)
+        return feats, ranks, score, prior
 
     dev1 = np.abs(inp.rating - _loo_consensus(inp, np.ones(inp.n_ratings)))
-    _, _, b1 = account_part(dev1)
+    _, _, _, b1 = account_part(dev1)
     w2 = np.clip(1.0 - b1[user], 0.05, 1.0)
     consensus = _loo_consensus(inp, w2)
     dev = np.abs(inp.rating - consensus)
-    acc_feats, acc_ranks, account = account_part(dev)
+    acc_feats, acc_ranks, account, prior = account_part(dev)
     rev_feats = {"rating_deviation": dev, "extremity": ext, "item_day_burst": burst}
     rev_ranks = {k: percentile_rank(v) for k, v in rev_feats.items()}
     rev_ranks_all = {"account": account[user], **rev_ranks}
     review = percentile_rank(weighted_percentile_mean(rev_ranks_all, REVIEW_WEIGHTS))
     return BehaviourScores(account=account, review=review, account_features=acc_feats, review_features=rev_feats,
-                           account_ranks=acc_ranks, review_ranks=rev_ranks, consensus_loo=consensus)
+                           account_ranks=acc_ranks, review_ranks=rev_ranks, consensus_loo=consensus,
+                           detector_prior=prior,
+                           account_weights=account_weights(acc_ranks, disagreement_weight=disagreement_weight,
+                                                           extremity_weight=extremity_weight))
 
 
 def _rank_over(x: FloatArray, mask: np.ndarray) -> FloatArray:

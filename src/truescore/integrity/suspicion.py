@@ -6,8 +6,10 @@ Two kinds of evidence are combined, both unsupervised (no labels are needed, so 
   the features review filters use, whose order separates typical from atypical accounts but which
   never proves anything on its own;
 - the **detectors' evidence** ``e_k`` in [0, 1] (rings, aged cohorts, change points, near-duplicate
-  texts, bursts), each zero unless its own significance test fires. They are joined by a noisy-OR,
-  ``E = 1 - prod_k (1 - e_k)``.
+  texts, bursts), each zero unless its own significance test fires, and each weighted by its rarity in
+  the store (:func:`rarity_weight`: full weight when it fires on at most ``detector_rare_share`` of the
+  reviews, none from ``detector_common_share`` on). They are joined by a noisy-OR,
+  ``E = 1 - prod_k (1 - rho_k e_k)``.
 
 For review ``j`` by account ``u``:
 
@@ -23,7 +25,9 @@ rating in a significant burst of its item (count >= 5 and count > expected + 4 s
 ``b_u`` factor spares ordinary accounts caught in a launch-day rush and items that genuinely change),
 ``e_dup = b_u`` for a near-duplicate text (honest reviewers do share stock texts; on the synthetic
 marketplace, whose honest texts come from a small grammar, 15% of honest accounts share one with two
-others on some item, so a shared text alone is not enough). For account ``u``:
+others on some item, so a shared text alone is not enough). The account's behavioural score ``b_u``
+gives each family of features one vote (activity, disagreement, extremity; weights in
+:func:`~truescore.integrity.behaviour.account_weights`). For account ``u``:
 
     suspicion_u = w b_u + (1 - w) E_u,   E_u = 1 - prod_k (1 - e_k,u),
 
@@ -54,17 +58,24 @@ from truescore.integrity.cohort import CohortScores, cohort_concentration
 from truescore.integrity.duplicates import Duplicates, near_duplicates
 from truescore.integrity.rings import RingDetection, detect_rings
 
-__all__ = ["DETECTORS", "IntegrityResult", "integrity_scores"]
+__all__ = ["ACCOUNT_FEATURE_WORDS", "DETECTORS", "REVIEW_FEATURE_WORDS", "IntegrityResult", "integrity_scores",
+           "rarity_weight"]
 
 DETECTORS = ("ring", "cohort", "change", "duplicate", "burst")
 #: detectors whose evidence is a property of the account (its strongest review counts); the others are
 #: patterns of single reviews (their mean over the account's reviews counts)
 _ACCOUNT_MAX = ("ring", "cohort")
 
-_FEATURE_WORDS = {
+#: the words of an account feature (in an account's reasons and, as the author's, in a review's)
+ACCOUNT_FEATURE_WORDS = {
     "few_reviews": "few reviews", "busiest_day_share": "most of its reviews on one day",
-    "short_tenure": "short tenure", "rating_deviation": "far from the item's other raters",
-    "extremity": "extreme ratings", "low_reliability": "low reliability", "item_day_burst": "on the item's busiest day",
+    "short_tenure": "short tenure", "rating_deviation": "its ratings far from other raters'",
+    "extremity": "extreme ratings", "low_reliability": "low reliability",
+}
+#: the words of a review's own feature
+REVIEW_FEATURE_WORDS = {
+    "rating_deviation": "far from the item's other raters", "extremity": "an extreme rating",
+    "item_day_burst": "on the item's busiest day",
 }
 
 
@@ -106,6 +117,11 @@ class IntegrityResult:
     def flagged_accounts(self) -> np.ndarray:
         return self.account_suspicion >= self.flag_threshold
 
+    def _weighted_account_ranks(self) -> dict[str, np.ndarray]:
+        """The account features that carry weight in the score (only those are given as reasons)."""
+        w = self.behaviour.account_weights
+        return {k: v for k, v in self.behaviour.account_ranks.items() if w.get(k, 0.0) > 0}
+
     def review_reasons(self, top: int = 2) -> list[str]:
         """One line of reasons per review: the detectors that fired, then the most atypical features."""
         inp = self.inputs
@@ -123,11 +139,10 @@ class IntegrityResult:
                           ("burst", "part of a burst")):
             sel = ev[key] > 0
             out[sel] = out[sel] + text + "; "
-        ranks = {**{f"a:{k}": v[inp.user_idx] for k, v in self.behaviour.account_ranks.items()},
+        ranks = {**{f"a:{k}": v[inp.user_idx] for k, v in self._weighted_account_ranks().items()},
                  **{f"r:{k}": v for k, v in self.behaviour.review_ranks.items()}}
-        _add_top_features(out, ranks, top,
-                          lambda name: _FEATURE_WORDS[name.split(":", 1)[1]])
-        return [s.rstrip("; ") for s in out.tolist()]
+        _add_top_features(out, ranks, top, _review_feature_word)
+        return [_join_unique(s) for s in out.tolist()]
 
     def account_reasons(self, top: int = 2) -> list[str]:
         """One line of reasons per account."""
@@ -141,8 +156,20 @@ class IntegrityResult:
                           ("duplicate", "posts near-duplicate texts"), ("burst", "reviews in bursts")):
             sel = self.account_evidence[key] > 0.2
             out[sel] = out[sel] + text + "; "
-        _add_top_features(out, self.behaviour.account_ranks, top, lambda name: _FEATURE_WORDS[name])
-        return [s.rstrip("; ") for s in out.tolist()]
+        _add_top_features(out, self._weighted_account_ranks(), top, ACCOUNT_FEATURE_WORDS.__getitem__)
+        return [_join_unique(s) for s in out.tolist()]
+
+
+def _review_feature_word(name: str) -> str:
+    """``a:<feature>`` is the author's account feature, ``r:<feature>`` the review's own."""
+    level, feature = name.split(":", 1)
+    return (ACCOUNT_FEATURE_WORDS if level == "a" else REVIEW_FEATURE_WORDS)[feature]
+
+
+def _join_unique(line: str) -> str:
+    """The reasons of one row, each once, in the order they were added."""
+    parts = [p for p in line.split("; ") if p.strip()]
+    return "; ".join(dict.fromkeys(p.strip() for p in parts))
 
 
 def _add_top_features(out: pd.Series, ranks: dict[str, np.ndarray], top: int, word: Callable[[str], str]) -> None:
@@ -161,6 +188,22 @@ def _add_top_features(out: pd.Series, ranks: dict[str, np.ndarray], top: int, wo
             sel = (col == c) & (val >= 0.9)
             if sel.any():
                 out[sel] = out[sel] + word(name) + "; "
+
+
+def rarity_weight(evidence: FloatArray, rare_share: float, common_share: float) -> float:
+    """The weight of a detector by how often it fires: with ``f`` the share of reviews where its evidence
+    is positive,
+
+        weight = clip((common_share - f) / (common_share - rare_share), 0, 1),
+
+    full below ``rare_share``, none from ``common_share`` on. A review filter's evidence is of the unusual; a
+    pattern most of a store's reviews show ("after a change point" on a platform whose items all changed)
+    describes the store, and with full weight it would drown the detectors that separate (issue 21: such
+    reasons fired on most reviews of a review site with no lift)."""
+    if evidence.size == 0:
+        return 1.0
+    fires = float(np.mean(evidence > 0.0))
+    return float(np.clip((common_share - fires) / (common_share - rare_share), 0.0, 1.0))
 
 
 def _burst_evidence(inp: IntegrityInputs, ranking: RankingSettings) -> FloatArray:
@@ -198,15 +241,16 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
     jobs pass the configured sections)."""
     s = settings if settings is not None else IntegritySettings()
     burst_settings = ranking if ranking is not None else RankingSettings()
-    beh = behaviour_scores(inp, burst_window_days=s.burst_day_window_days)
+    beh = behaviour_scores(inp, burst_window_days=s.burst_day_window_days,
+                           disagreement_weight=s.disagreement_weight, extremity_weight=s.extremity_weight)
     rings = detect_rings(inp, max_user_ratings=s.ring_max_user_ratings, min_members=s.ring_min_members,
                          min_lift=s.ring_min_lift, min_gap=s.ring_min_gap, eps=s.ring_peel_eps,
-                         max_rings=s.ring_max_rings, account_weight=np.clip(1.0 - beh.account, 0.05, 1.0),
+                         max_rings=s.ring_max_rings, account_weight=np.clip(1.0 - beh.detector_prior, 0.05, 1.0),
                          max_window_days=s.ring_max_window_days, consensus_z_min=s.consensus_z)
     cohort = cohort_concentration(inp, bucket_days=s.cohort_bucket_days, min_accounts=s.cohort_min_accounts,
                                   min_lift=s.cohort_min_lift, min_age_days=s.cohort_min_age_days,
                                   consensus_z=s.consensus_z,
-                                  account_weight=np.clip(1.0 - beh.account, 0.05, 1.0))
+                                  account_weight=np.clip(1.0 - beh.detector_prior, 0.05, 1.0))
     changes = change_points(inp, z0=s.change_z, min_ratings=s.change_min_ratings)
     dups = near_duplicates(inp, threshold=s.duplicate_threshold, min_accounts=s.duplicate_min_accounts,
                            min_words=s.duplicate_min_words, min_lift=s.duplicate_min_lift)
@@ -218,6 +262,7 @@ def integrity_scores(inp: IntegrityInputs, settings: IntegritySettings | None = 
         "duplicate": dups.evidence * b_user,
         "burst": _burst_evidence(inp, burst_settings) * b_user,
     }
+    ev = {k: v * rarity_weight(v, s.detector_rare_share, s.detector_common_share) for k, v in ev.items()}
     keep = np.ones(inp.n_ratings)
     for v in ev.values():
         keep *= 1.0 - np.clip(v, 0.0, 1.0)
