@@ -24,16 +24,17 @@ Per review ``j``:
 - ``rating_deviation dev_j = |r_j - c_i^(-j)|``, ``c_i^(-j)`` the item's consensus without ``j``:
   ``c_i^(-j) = (sum_k w_k r_k - w_j r_j) / (sum_k w_k - w_j)`` over the item's ratings, with weights
   ``w = 1`` in a first pass and ``w_k = 1 - b_u(k)`` (the equal-weight account score of pass one,
-  ``detector_prior``) in the second, so that a crowd of suspicious accounts does not define the consensus it is measured against (REV2's
-  fairness/goodness idea, two steps); NaN (neutral) for an item's only rating;
+  ``detector_prior``) in the second, so that a crowd of suspicious accounts does not define the
+  consensus it is measured against (REV2's fairness/goodness idea, two steps); NaN (neutral) for an
+  item's only rating;
 - ``extremity |2 r_j - 1|``;
 - ``item_day_burst = log(c_j / e_j)``: ``c_j`` the item's ratings within ``W/2`` of ``t_j``,
   ``e_j = max(1, n_i W / span_i)`` the count expected from the item's own rate.
 
 The account score ``b_u`` is the weighted mean of the account percentiles (weights
 :func:`account_weights`: one vote per family of features), re-ranked over accounts; the review
-score ``b_j`` the weighted mean of the account's ``b_u`` and the review percentiles (:data:`REVIEW_WEIGHTS`), re-ranked over reviews. Both
-are in [0, 1] and only their order carries meaning. (The suspicion replaces ``b_u`` in the review's
+score ``b_j`` the weighted mean of the account's ``b_u`` and the review percentiles
+(:data:`REVIEW_WEIGHTS`), re-ranked over reviews. Both are in [0, 1] and only their order carries meaning. (The suspicion replaces ``b_u`` in the review's
 mean by the author's account *suspicion*: :func:`~truescore.integrity.suspicion.inherited_review_score`.)
 """
 
