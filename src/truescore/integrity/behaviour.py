@@ -34,8 +34,9 @@ Per review ``j``:
 The account score ``b_u`` is the weighted mean of the account percentiles (weights
 :func:`account_weights`: one vote per family of features), re-ranked over accounts; the review
 score ``b_j`` the weighted mean of the account's ``b_u`` and the review percentiles
-(:data:`REVIEW_WEIGHTS`), re-ranked over reviews. Both are in [0, 1] and only their order carries meaning. (The suspicion replaces ``b_u`` in the review's
-mean by the author's account *suspicion*: :func:`~truescore.integrity.suspicion.inherited_review_score`.)
+(:data:`REVIEW_WEIGHTS`), re-ranked over reviews. Both are in [0, 1] and only their order carries
+meaning. (The suspicion replaces ``b_u`` in the review's mean by the author's account *suspicion*:
+:func:`~truescore.integrity.suspicion.inherited_review_score`.)
 """
 
 from __future__ import annotations
