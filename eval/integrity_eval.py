@@ -105,7 +105,9 @@ def _metrics(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, score)), float(average_precision_score(y, score))
 
 
-def bitcoin_otc(tmp: Path) -> dict[str, object]:
+def otc_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """bitcoin-otc as a review frame (rater -> ratee, -10..10), its ground truth (``user``, ``label``) and the
+    raw network (``src, dst, rating, time``)."""
     folder = data_dir() / "bitcoin-otc"
     net = pd.read_csv(folder / "otc_network.csv", header=None, names=["src", "dst", "rating", "time"])
     gt = pd.read_csv(folder / "otc_gt.csv", header=None, names=["user", "label"])
@@ -114,6 +116,11 @@ def bitcoin_otc(tmp: Path) -> dict[str, object]:
                             "max_rating": 10,
                             "created_at": pd.to_datetime(net["time"], unit="s", utc=True).dt.strftime(
                                 "%Y-%m-%dT%H:%M:%SZ")})
+    return reviews, gt, net
+
+
+def bitcoin_otc(tmp: Path) -> dict[str, object]:
+    reviews, gt, net = otc_frames()
     rs, ur, sec = run_cli(reviews, tmp)
     label = dict(zip(gt["user"].astype(str), gt["label"], strict=True))
     ur["user_id"] = ur["user_id"].astype(str)
@@ -386,14 +393,7 @@ def _by_author(reviews: pd.DataFrame, account_label: pd.Series) -> pd.Series:
 
 
 def otc_set() -> LabelledSet:
-    folder = data_dir() / "bitcoin-otc"
-    net = pd.read_csv(folder / "otc_network.csv", header=None, names=["src", "dst", "rating", "time"])
-    gt = pd.read_csv(folder / "otc_gt.csv", header=None, names=["user", "label"])
-    reviews = pd.DataFrame({"id": [f"e{k}" for k in range(len(net))], "item_id": net["dst"].astype(str),
-                            "user_id": net["src"].astype(str), "rating": net["rating"], "min_rating": -10,
-                            "max_rating": 10,
-                            "created_at": pd.to_datetime(net["time"], unit="s", utc=True).dt.strftime(
-                                "%Y-%m-%dT%H:%M:%SZ")})
+    reviews, gt, _net = otc_frames()
     lab = pd.Series((gt["label"] == -1).astype(int).to_numpy(), index=gt["user"].astype(str).to_numpy())
     lab = lab[lab.index.isin(reviews["user_id"].unique())]          # rater-side: gave at least one rating
     return LabelledSet("bitcoin-otc (rater-side)", reviews, _by_author(reviews, lab), lab,

@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from bench.common import write_result
-from eval.integrity_eval import _cli, data_dir
+from eval.integrity_eval import _cli, otc_frames
 
 SHARE = 0.10
 DRAWS = 5
@@ -134,14 +134,7 @@ def _export_reviews(db: str, tmp: Path) -> Path:
 
 
 def bitcoin_case(tmp: Path, log: Callable[[str], None]) -> dict[str, object]:
-    folder = data_dir() / "bitcoin-otc"
-    net = pd.read_csv(folder / "otc_network.csv", header=None, names=["src", "dst", "rating", "time"])
-    gt = pd.read_csv(folder / "otc_gt.csv", header=None, names=["user", "label"])
-    reviews = pd.DataFrame({"id": [f"e{k}" for k in range(len(net))], "item_id": net["dst"].astype(str),
-                            "user_id": net["src"].astype(str), "rating": net["rating"], "min_rating": -10,
-                            "max_rating": 10,
-                            "created_at": pd.to_datetime(net["time"], unit="s", utc=True).dt.strftime(
-                                "%Y-%m-%dT%H:%M:%SZ")})
+    reviews, gt, _net = otc_frames()
     csv = tmp / "otc.csv"
     reviews.to_csv(csv, index=False)
     base = tmp / "otc.db"

@@ -154,22 +154,26 @@ def _group_loo(values: FloatArray, group: IntArray, n_groups: int) -> tuple[Floa
     return mean, mx, cnt[group]
 
 
+def _prefixed(prefix: str, columns: dict[str, FloatArray], rows: np.ndarray | None = None) -> dict[str, FloatArray]:
+    """``columns`` as float arrays named ``prefix + name``, taken at ``rows`` when given (an account's
+    value for each of its reviews)."""
+    out: dict[str, FloatArray] = {}
+    for name, values in columns.items():
+        arr = np.asarray(values, float)
+        out[prefix + name] = arr if rows is None else arr[rows]
+    return out
+
+
 def review_design(result: IntegrityResult) -> pd.DataFrame:
     """One row per review: the features the review model learns from (see the module docstring)."""
     inp = result.inputs
     u, i = np.asarray(inp.user_idx, dtype=np.int64), np.asarray(inp.item_idx, dtype=np.int64)
     b = result.behaviour
-    cols: dict[str, FloatArray] = {}
-    for k, v in b.review_features.items():
-        cols[f"r_{k}"] = np.asarray(v, float)
-    for k, v in b.review_ranks.items():
-        cols[f"r_rank_{k}"] = np.asarray(v, float)
-    for k, v in b.account_features.items():
-        cols[f"a_{k}"] = np.asarray(v, float)[u]
-    for k, v in b.account_ranks.items():
-        cols[f"a_rank_{k}"] = np.asarray(v, float)[u]
-    for k, v in result.review_evidence.items():
-        cols[f"ev_{k}"] = np.asarray(v, float)
+    cols: dict[str, FloatArray] = {
+        **_prefixed("r_", b.review_features), **_prefixed("r_rank_", b.review_ranks),
+        **_prefixed("a_", b.account_features, u), **_prefixed("a_rank_", b.account_ranks, u),
+        **_prefixed("ev_", result.review_evidence),
+    }
     s = np.asarray(result.review_suspicion, float)
     cols["suspicion"] = s
     cols["behaviour"] = np.asarray(result.review_behaviour, float)
@@ -185,13 +189,10 @@ def account_design(result: IntegrityResult) -> pd.DataFrame:
     u, i = np.asarray(inp.user_idx, dtype=np.int64), np.asarray(inp.item_idx, dtype=np.int64)
     n_u = int(inp.n_users)
     b = result.behaviour
-    cols: dict[str, FloatArray] = {}
-    for k, v in b.account_features.items():
-        cols[f"a_{k}"] = np.asarray(v, float)
-    for k, v in b.account_ranks.items():
-        cols[f"a_rank_{k}"] = np.asarray(v, float)
-    for k, v in result.account_evidence.items():
-        cols[f"ev_{k}"] = np.asarray(v, float)
+    cols: dict[str, FloatArray] = {
+        **_prefixed("a_", b.account_features), **_prefixed("a_rank_", b.account_ranks),
+        **_prefixed("ev_", result.account_evidence),
+    }
     s = np.asarray(result.review_suspicion, float)
     cols["suspicion"] = np.asarray(result.account_suspicion, float)
     cnt = np.bincount(u, minlength=n_u).astype(float)
