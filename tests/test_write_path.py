@@ -447,3 +447,23 @@ def test_9_serve_names_the_stored_row_the_engines_refuse_not_the_address(store: 
     assert last.startswith(f"error: the server at http://127.0.0.1:{port} did not start: building the engine state "
                            "from the store failed: ValueError: trust level must lie in [0, 1], got 50.0")
     assert "could not be bound" not in err
+
+
+def test_7_load_and_synth_write_their_audit_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import require_data
+
+    root = require_data("crowd-emotion").parent
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    code, _, err = run_cli(["load", "crowd-emotion", "--data-dir", str(root), "--db", url], capsys)
+    assert code == 0, err
+    store = Store.open(url)
+    (row,) = service.list_audit(store)
+    assert (row["action"], row["kind"], row["key_id"]) == ("load", "reviews", None)
+    assert row["n"] == store.counts()["reviews"] > 0 and row["refs"][0] == "source=crowd-emotion"
+    synth = tmp_path / "s.db"
+    code, _, err = run_cli(["synth", "--out", str(synth), "--users", "300", "--items", "40", "--ratings", "2000",
+                            "--no-text", "--seed", "3"], capsys)
+    assert code == 0, err
+    (row,) = service.list_audit(Store.open(f"sqlite:///{synth}"))
+    assert (row["action"], row["kind"], row["n"]) == ("synth", "reviews", 2000)
+    assert "seed=3" in row["refs"]

@@ -18,7 +18,12 @@ import typer
 from truescore.console import CliError, console, open_store, progress_bar, require_existing_sqlite, run_app, table
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy import Connection
+
     from truescore.config import Settings
+    from truescore.store.ingest import ImportReport
 
 app = typer.Typer(
     name="truescore",
@@ -78,11 +83,7 @@ def import_cmd(
 ) -> None:
     """Import events, validating every row (all-or-nothing unless --skip-bad), in one transaction with its
     audit row: an import that fails or is interrupted leaves nothing."""
-    from sqlalchemy import Connection
-
-    from truescore.store import service
     from truescore.store.ingest import (
-        ImportReport,
         default_rejects_path,
         import_file,
         import_table,
@@ -99,20 +100,14 @@ def import_cmd(
     if epoch_unit not in ("s", "ms"):
         raise CliError(f"--epoch-unit {epoch_unit!r}: use s (epoch seconds) or ms (epoch milliseconds)")
 
-    def audit(conn: Connection, report: ImportReport) -> None:
-        """One audit row per import, in its transaction: the source and the counts (not every event key)."""
-        source = report.source
-        if from_db is not None:  # never a database password in the audit
-            from sqlalchemy.engine import make_url
+    source = None
+    if from_db is not None:  # never a database password in the audit
+        from sqlalchemy.engine import make_url
 
-            source = f"{make_url(from_db).render_as_string(hide_password=True)}::{table}"
-        service.record_audit(conn, key_id=None, user_id=None, action="import", kind=kind, n=report.rows_inserted,
-                             refs=[f"source={source}", f"read={report.rows_read}",
-                                   f"inserted={report.rows_inserted}", f"rejected={report.rows_rejected}"])
-
+        source = f"{make_url(from_db).render_as_string(hide_password=True)}::{table}"
     kwargs: dict[str, Any] = {"mapping": parse_mapping(mapping), "skip_bad": skip_bad,
                               "rejects_path": rejects, "batch_size": batch_size, "epoch_unit": epoch_unit,
-                              "before_commit": audit}
+                              "before_commit": _import_audit("import", source)}
     with progress_bar(f"importing {kind}") as progress:
         if file is not None:
             report = import_file(store, file, kind, progress=progress, **kwargs)
@@ -125,6 +120,21 @@ def import_cmd(
     )
     if report.rejects_path:
         console.print(f"rejected rows and their reasons: {report.rejects_path}")
+
+
+def _import_audit(action: str, source: str | None = None) -> Callable[[Connection, ImportReport], None]:
+    """The hook that writes one audit row per import, in the import's transaction: the source (``source``
+    instead of the report's, e.g. a database URL without its password) and the counts, not every event key.
+    An import that fails or is interrupted leaves no row."""
+    from truescore.store import service
+
+    def audit(conn: Connection, report: ImportReport) -> None:
+        service.record_audit(conn, key_id=None, user_id=None, action=action, kind=report.kind,
+                             n=report.rows_inserted,
+                             refs=[f"source={source or report.source}", f"read={report.rows_read}",
+                                   f"inserted={report.rows_inserted}", f"rejected={report.rows_rejected}"])
+
+    return audit
 
 
 @app.command("load")
@@ -141,7 +151,7 @@ def load_cmd(
     store = open_store(db, create=True)
     rows = []
     for n in names:
-        report = load_preset(store, n, data_dir)
+        report = load_preset(store, n, data_dir, before_commit=_import_audit("load"))
         for kind, read in report.rows_read.items():
             rows.append([n, kind, read, report.inserted.get(kind, 0), report.rejected.get(kind, 0)])
     console.print(table("loaded", ["data set", "events", "read", "new", "rejected"], rows))
@@ -207,6 +217,12 @@ def synth_cmd(
     store = open_store(f"sqlite:///{out}" if out is not None else db, create=True)
     with progress_bar("writing") as progress:
         world.write(store, progress=lambda table, done, total: progress(done, total))
+    from truescore.store import service
+
+    with store.engine.begin() as conn:  # after the world's own transactions: a failed write leaves no row
+        service.record_audit(conn, key_id=None, user_id=None, action="synth", kind="reviews", n=world.n_ratings,
+                             refs=[f"seed={seed}", f"users={users}", f"items={items}", f"ratings={world.n_ratings}",
+                                   f"text={not no_text}"])
     total = time.perf_counter() - started
     console.print(f"generated {world.n_ratings:,} ratings in {generated:.1f} s; wrote the store in "
                   f"{total - generated:.1f} s ({store.engine.url.render_as_string(hide_password=True)})")
