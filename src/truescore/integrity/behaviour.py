@@ -185,6 +185,10 @@ def behaviour_scores(inp: IntegrityInputs, *,
     ext = np.abs(2.0 * inp.rating - 1.0)
     burst = _item_day_burst(inp, burst_window_days)
 
+    fitted = inp.reliability_lo is not None and bool(np.isfinite(inp.reliability_lo).any())
+    present = [f for family in ACCOUNT_FAMILIES.values() for f in family if fitted or f != "low_reliability"]
+    weights = account_weights(present, disagreement_weight=disagreement_weight, extremity_weight=extremity_weight)
+
     def account_part(dev: FloatArray) -> tuple[dict[str, FloatArray], dict[str, FloatArray], FloatArray, FloatArray]:
         ok = np.isfinite(dev)
         dev_sum = np.bincount(user, weights=np.where(ok, dev, 0.0), minlength=inp.n_users)
@@ -197,12 +201,10 @@ def behaviour_scores(inp: IntegrityInputs, *,
                 "rating_deviation": np.where(dev_n > 0, dev_sum / dev_n, np.nan),
                 "extremity": np.where(has, np.bincount(user, weights=ext, minlength=inp.n_users) / n_u, np.nan),
             }
-        if inp.reliability_lo is not None and np.isfinite(inp.reliability_lo).any():
+        if fitted and inp.reliability_lo is not None:
             lo = inp.reliability_lo
             feats["low_reliability"] = np.where(np.isfinite(lo) & (lo > 0), -np.log(np.maximum(lo, 1e-300)), np.nan)
         ranks = {k: _rank_over(v, has) for k, v in feats.items()}
-        weights = account_weights(ranks, disagreement_weight=disagreement_weight,
-                                  extremity_weight=extremity_weight)
         used = {k: v for k, v in ranks.items() if weights[k] > 0}
         score = _rank_over(weighted_percentile_mean(used, weights), has)
         prior = _rank_over(weighted_percentile_mean(ranks, dict.fromkeys(ranks, 1.0)), has)
@@ -221,8 +223,7 @@ def behaviour_scores(inp: IntegrityInputs, *,
     return BehaviourScores(account=account, review=review, account_features=acc_feats, review_features=rev_feats,
                            account_ranks=acc_ranks, review_ranks=rev_ranks, consensus_loo=consensus,
                            detector_prior=prior,
-                           account_weights=account_weights(acc_ranks, disagreement_weight=disagreement_weight,
-                                                           extremity_weight=extremity_weight))
+                           account_weights=weights)
 
 
 def _rank_over(x: FloatArray, mask: np.ndarray) -> FloatArray:
