@@ -286,3 +286,33 @@ def test_replace_and_remove_refuse_bad_input_without_changing_anything() -> None
     np.testing.assert_array_equal(online.item_mean_, m0)
     up = online.replace(2, 1, 0.5)              # a pair the model does not hold: just the update
     assert online.n_ratings_ == 3 and up.item == 1
+
+
+def test_extend_merges_a_batch_with_replacements_to_the_batch_fit() -> None:
+    """A batch with new raters and items, re-ratings of held pairs and a pair twice in the batch (the later
+    one stays): the model equals the batch fit of the current ratings, and its bookkeeping is exact."""
+    u, i, r, nu, ni = one_rating_per_pair(7)
+    online = OnlineReliability().fit_arrays(u, i, r, nu, ni)
+    ratings = {(int(a), int(b)): float(c) for a, b, c in zip(u, i, r, strict=True)}
+    rng = np.random.default_rng(3)
+    held = list(ratings)
+    bu, bi, br = [], [], []
+    for k in rng.choice(len(held), 300, replace=False).tolist():  # re-ratings
+        bu.append(held[k][0]), bi.append(held[k][1]), br.append(float(rng.random()))
+    for _ in range(200):  # new pairs, some by a new rater or of a new item
+        bu.append(int(rng.integers(nu + 5))), bi.append(int(rng.integers(ni + 3))), br.append(float(rng.random()))
+    bu.append(bu[0]), bi.append(bi[0]), br.append(0.123)  # the same pair again: this one stays
+    for a, b, c in zip(bu, bi, br, strict=True):
+        ratings[a, b] = c
+    n_held = sum(1 for a, b in dict.fromkeys(zip(bu, bi, strict=True)) if (a, b) in set(held))
+    assert online.extend(bu, bi, br) == n_held
+    n_users, n_items = max(nu, max(bu) + 1), max(ni, max(bi) + 1)
+    full = fit(RatingSnapshot.from_arrays(*current_arrays(ratings), n_users=n_users, n_items=n_items))
+    np.testing.assert_allclose(online.item_mean_, full.item_mean, atol=2e-5)
+    assert_sums_exact(online, ratings, n_users)
+    # and it keeps streaming: a later update sees the merged ratings
+    online.update(n_users, 0, 0.5)
+    assert online.n_ratings_ == len(ratings) + 1 and online.n_users_ == n_users + 1
+    with pytest.raises(ValueError, match="finite"):
+        online.extend([0], [0], [float("nan")])
+    assert online.n_ratings_ == len(ratings) + 1  # nothing changed

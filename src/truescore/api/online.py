@@ -81,8 +81,15 @@ class OnlineEstimates:
     def add(self, reviews: Sequence[dict[str, Any]]) -> int:
         """Make each review (rows with item_id, user_id, rating, min_rating, max_rating), in order, its
         author's current rating of the item: a replace (downdate of the rating the model holds for the
-        pair, then the update with the new one) if there is one, else a new rating. Returns how many
-        replaced a rating."""
+        pair, then the update with the new one) if there is one, else a new rating; a batch of at least
+        ``online_bulk_from`` reviews is merged at once by :meth:`OnlineReliability.extend` (one full sweep).
+        Returns how many replaced a rating."""
+        if len(reviews) >= self.model.bulk_from_:
+            # one warm-started full sweep over every rating (milliseconds) instead of a chain of updates
+            # (about 0.4 ms of Python each: 4 s for 10,000)
+            pairs = [self._pair(r) for r in reviews]
+            x = [normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"])) for r in reviews]
+            return self.model.extend([p[0] for p in pairs], [p[1] for p in pairs], x)
         replaced = 0
         for r in reviews:
             u, i = self._pair(r)

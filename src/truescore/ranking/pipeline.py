@@ -365,7 +365,7 @@ def rank_frames(
     snapshot, inputs, ctx = got.snapshot, got.fusion, got.ctx
     helpful, unhelpful = _vote_counts(frames.get("votes"), snapshot.review_ids)
     flags = frames.get("flags")
-    flagged = (np.isin(snapshot.review_ids, flags["review_id"].to_numpy(object)) if flags is not None
+    flagged = (pd.Index(snapshot.review_ids).isin(flags["review_id"]) if flags is not None
                and not flags.empty else np.zeros(snapshot.n_ratings, dtype=bool))
     by_id = reviews.set_index("id")
     incent = pd.Series(snapshot.review_ids).map(by_id["is_incentivized"]) if "is_incentivized" in by_id else None

@@ -189,6 +189,8 @@ class OnlineReliability(BaseEstimator):
         self._tol = s.online_tol
         self._neighbour_tol = float(np.sqrt(s.online_tol))
         self._every = s.online_full_sweep_every
+        #: a batch of at least this many ratings goes through :meth:`extend` (callers that batch read it)
+        self.bulk_from_ = s.online_bulk_from
         self._cavity = self._opts.weighting == "cavity"
         self._ru = _Grow(u.astype(np.int64))
         self._ri = _Grow(i.astype(np.int64))
@@ -566,6 +568,57 @@ class OnlineReliability(BaseEstimator):
         """:meth:`update` for each rating in order."""
         return [self.update(int(a), int(b), float(c)) for a, b, c in zip(
             np.asarray(users), np.asarray(items), np.asarray(ratings), strict=True)]
+
+    def extend(self, users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.ArrayLike) -> int:
+        r"""Many ratings at once, each its rater's current rating of the item (a later one of a pair in
+        the batch replaces an earlier): the ratings the pairs held are removed, the new ones stored, then
+        one warm-started full sweep (:meth:`full_sweep`) re-solves everything.
+
+        The result is the batch fixed point over the current ratings, closer to a refit than a chain of
+        per-rating updates (which stop at ``online_tol``), and cheaper from a few hundred ratings on: a
+        sweep costs a few passes over every rating (milliseconds at :math:`10^5`), an update
+        :math:`O(n_u + \sum_k n_k)` with Python overhead per rating. New indices create raters and items.
+
+        Returns
+        -------
+        int
+            How many ratings held by the pairs were replaced.
+
+        Raises
+        ------
+        ValueError
+            Negative index or non-finite rating (then nothing changes).
+        """
+        u = np.asarray(users, dtype=np.int64).ravel()
+        i = np.asarray(items, dtype=np.int64).ravel()
+        r = np.asarray(ratings, dtype=np.float64).ravel()
+        if not (u.shape == i.shape == r.shape):
+            raise ValueError("users, items and ratings must have the same length")
+        if u.size == 0:
+            return 0
+        if (u < 0).any() or (i < 0).any():
+            raise ValueError("user and item must be non-negative inner indices")
+        if not np.isfinite(r).all():
+            raise ValueError("rating must be finite")
+        # the last rating of each pair in the batch is the one that stays
+        pairs = u * (int(i.max()) + 1) + i
+        _, last_from_end = np.unique(pairs[::-1], return_index=True)
+        keep = np.sort(u.size - 1 - last_from_end)
+        u, i, r = u[keep], i[keep], r[keep]
+        replaced = 0
+        for a, b in zip(u.tolist(), i.tolist(), strict=True):
+            held = self.ratings_of(a, b)
+            if held.shape[0]:
+                self._alive.data[held] = False
+                self._n_removed += int(held.shape[0])
+                replaced += 1
+        self._grow(int(u.max()), int(i.max()))
+        k, n = self._ru.size, u.shape[0]
+        for arr, values, fill in ((self._ru, u, 0), (self._ri, i, 0), (self._rv, r, 0.0), (self._alive, True, True)):
+            arr.ensure(k + n, fill)
+            arr.data[k : k + n] = values
+        self.full_sweep()
+        return replaced
 
     def _grow(self, u: int, i: int) -> None:
         if i >= self._n_items:

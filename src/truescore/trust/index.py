@@ -41,6 +41,8 @@ __all__ = ["DEFAULT_TOPIC", "ReviewIndex"]
 DEFAULT_TOPIC = "reviews.public"
 
 _I32 = np.int32
+#: buffered or merged frames of a table beyond which they are concatenated into one
+_TAIL_FRAMES = 32
 IntArray = npt.NDArray[np.int64]
 
 _REVIEW_COLUMNS = ["id", "item_id", "user_id", "rating", "min_rating", "max_rating", "created_at"]
@@ -164,6 +166,8 @@ class ReviewIndex:
         self.merged_events = 0
         #: reviews removed (deleted, erased) since the last merge: the next merge drops their rows
         self._removed: set[str] = set()
+        #: reviews removed whose rows the merged frames (``_frames``, ``_tail``) may still hold
+        self._dropped: set[str] = set()
         #: Incremented whenever events are added or removed; caches compare it.
         self.version = 0
         self._topic_masks: dict[str, npt.NDArray[np.bool_]] = {}
@@ -200,7 +204,10 @@ class ReviewIndex:
         if required_missing:
             raise ValueError(f"{table} frame lacks column(s) {required_missing}")
         if len(frame):
-            self._pending[table].append(frame.copy())
+            pending = self._pending[table]
+            pending.append(frame.copy())
+            if len(pending) > _TAIL_FRAMES:  # many writes and no read: keep the buffer a few frames long
+                self._pending[table] = [pd.concat(pending, ignore_index=True)]
             self._built = False
             self.version += 1
 
@@ -260,8 +267,38 @@ class ReviewIndex:
         ids = {str(r) for r in review_ids}
         if not ids:
             return 0
-        known = ids & (getattr(self, "_review_id_set", set()) | {
-            str(i) for p in self._pending["reviews"] for i in p["id"].tolist()})
+        merged: set[str] = getattr(self, "_review_id_set", set())
+        known = {i for i in ids if i in merged}
+        # the buffered frames lose the rows now (a removed id posted again later must survive); the merged
+        # frames, kept only for a full build, lose them lazily (:meth:`_drop_removed`): a deletion costs the
+        # few buffered frames, not a pass over every event
+        for table, column in (("reviews", "id"), ("votes", "review_id"), ("flags", "review_id")):
+            kept = []
+            for frame in self._pending[table]:
+                hit = frame[column].astype(str).isin(ids).to_numpy()
+                if table == "reviews" and hit.any():
+                    known.update(frame["id"].astype(str)[hit])
+                kept.append(frame[~hit].reset_index(drop=True) if hit.any() else frame)
+            self._pending[table] = kept
+        self._dropped |= ids
+        self._removed |= ids
+        self._built = False
+        self.version += 1
+        return len(known)
+
+    def _reposted(self) -> bool:
+        """Does a buffered review, vote or flag name a removed review whose rows the merged frames still hold?"""
+        if not self._dropped:
+            return False
+        return any(not self._dropped.isdisjoint(frame[column].astype(str))
+                   for table, column in (("reviews", "id"), ("votes", "review_id"), ("flags", "review_id"))
+                   for frame in self._pending[table])
+
+    def _drop_removed(self) -> None:
+        """Drop the rows of removed reviews (and the votes and flags on them) from the merged frames."""
+        ids = self._dropped
+        if not ids:
+            return
         for table, column in (("reviews", "id"), ("votes", "review_id"), ("flags", "review_id")):
             def keep(frame: pd.DataFrame, column: str = column) -> pd.DataFrame:
                 if not len(frame):
@@ -270,11 +307,7 @@ class ReviewIndex:
 
             self._frames[table] = keep(self._frames[table])
             self._tail[table] = [keep(f) for f in self._tail[table]]
-            self._pending[table] = [keep(f) for f in self._pending[table]]
-        self._removed |= ids
-        self._built = False
-        self.version += 1
-        return len(known)
+        self._dropped = set()
 
     # -- build ----------------------------------------------------------------------------------
 
@@ -298,6 +331,7 @@ class ReviewIndex:
         if self.full_builds and self._append():
             self.appends += 1
         else:
+            self._drop_removed()
             pending = sum(len(f) for t in ("reviews", "votes", "flags") for f in self._pending[t])
             reviews = self._merge("reviews", ["id"])
             votes = self._merge("votes", ["review_id", "voter_id"])
@@ -528,8 +562,13 @@ class ReviewIndex:
             self._orphan_targets -= removed
             self._removed = set()
         self._topic_from_items.update(item_topics)
+        if self._reposted():
+            self._drop_removed()  # a removed id posted again: the merged frames lose the old rows first
         for table in self._pending:
-            self._tail[table].extend(self._pending[table])
+            tail = self._tail[table]
+            tail.extend(self._pending[table])
+            if len(tail) > _TAIL_FRAMES:  # one frame per merge would make every later pass over them slow
+                self._tail[table] = [pd.concat(tail, ignore_index=True)]
             self._pending[table] = []
         return True
 
