@@ -115,3 +115,46 @@ def test_deletions_between_many_unread_writes_and_a_repost_equal_a_full_build(st
     for observer in ("alice", "bob", "operator"):
         assert _rater_answers(rater, items, observer) == _rater_answers(fresh, items, observer)
     assert rater.index.n_reviews == fresh.index.n_reviews
+
+
+def test_a_rebuild_holds_up_no_write_and_loses_none(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild (the refresher's, an erasure's) reads the store and builds without the write lock: a POST and a
+    DELETE made while it is under way are answered at once, and the state swapped in has them both."""
+    import threading
+
+    import truescore.api.state as state_module
+
+    build_world(store)
+    auth = {"Authorization": f"Bearer {service.create_key(store, 'ops', scopes=['admin'])[1]}"}
+    app = create_app(store, load_settings(api={"refresh_seconds": 0, "summary_ttl_seconds": 0,
+                                               "rate_limit_requests": 0}))
+    client = TestClient(app, headers=auth)
+    state = app.state.truescore
+    before = client.get("/items/pan/rating").json()["total_reviews_considered"]
+    reading, release = threading.Event(), threading.Event()
+    real_build = state_module.build_rater
+
+    def slow_build(*args: object, **kwargs: object) -> Rater:
+        rater = real_build(*args, **kwargs)  # type: ignore[arg-type]
+        reading.set()  # the store is read: now the writes come
+        assert release.wait(60)
+        return rater
+
+    monkeypatch.setattr(state_module, "build_rater", slow_build)
+    rebuild = threading.Thread(target=state.rebuild)
+    rebuild.start()
+    try:
+        assert reading.wait(60)
+        r = client.post("/reviews", json={"id": "during", "item_id": "pan", "user_id": "alice", "rating": 5.0})
+        assert r.status_code == 201, r.text  # answered while the build is still blocked
+        assert client.delete("/reviews/p-carol").status_code == 200
+        assert rebuild.is_alive()
+    finally:
+        release.set()
+    rebuild.join(60)
+    monkeypatch.setattr(state_module, "build_rater", real_build)
+    after = client.get("/items/pan/rating").json()
+    assert after["total_reviews_considered"] == before  # one posted, one deleted, both replayed
+    fresh = rater_from_store(store).anonymous_baseline_rating("pan")
+    assert after["rating"] == pytest.approx(fresh.rating, abs=1e-12)
+    assert client.get("/items/pan/quality").json()["n_ratings"] == before

@@ -316,3 +316,14 @@ def test_extend_merges_a_batch_with_replacements_to_the_batch_fit() -> None:
     with pytest.raises(ValueError, match="finite"):
         online.extend([0], [0], [float("nan")])
     assert online.n_ratings_ == len(ratings) + 1  # nothing changed
+
+
+def test_prefers_extend_from_a_write_share_of_the_ratings_held() -> None:
+    u, i, r, nu, ni = one_rating_per_pair(8, n_ratings=5_000)
+    online = OnlineReliability(ReliabilitySettings(online_bulk_ratio=1000)).fit_arrays(u, i, r, nu, ni)
+    n = online.n_ratings_
+    assert not online.prefers_extend(1)  # one rating: always the exact update
+    threshold = -(-n // 1000)
+    assert not online.prefers_extend(threshold - 1) and online.prefers_extend(max(threshold, 2))
+    with pytest.raises(ValueError):
+        ReliabilitySettings(online_bulk_ratio=0)

@@ -209,9 +209,10 @@ class ReliabilitySettings(_Section):
     online_tol: float = Field(
         1e-4, ge=0, le=1.0, description="Online: re-solve a neighbour item only if its estimated change exceeds this."
     )
-    online_bulk_from: int = Field(
-        200, ge=1, le=10**9,
-        description="Online: a write of at least this many ratings is merged by one full sweep, not one update each.",
+    online_bulk_ratio: float = Field(
+        2000.0, ge=1, le=1e9,
+        description="Online: a write of n >= 2 ratings is merged by one full sweep when n * this >= the ratings held "
+                    "(a sweep costs about as much per rating held as an update per rating written / this).",
     )
     online_full_sweep_every: int = Field(
         100_000, ge=1, le=10**9, description="Online: ratings between periodic full sweeps that bound drift."

@@ -6,7 +6,10 @@ write is visible to the very next read. Events written or erased by other proces
 another server) are noticed by a periodic check of the store-wide change sequence
 (``api.refresh_seconds``): every transaction that changes events increments it, so a process whose
 cached state was built at sequence ``s`` rebuilds as soon as the store is past ``s`` plus its own
-writes. The Rater is rebuilt in the background and swapped in.
+writes. The Rater is rebuilt in the background and swapped in. A rebuild holds no lock that writes or
+reads wait for while it reads the store and builds: writes that commit meanwhile are applied to the old
+state and journalled, and the journal is replayed onto the new state under the write lock just before
+the swap (:meth:`ApiState.rebuild`), so a rebuild (a few seconds on the demo store) stalls nobody.
 
 Cost of a write to the reads (issue 10): applying it merges the new events into the trust engine's
 index incrementally (:meth:`truescore.trust.index.ReviewIndex.ensure`: appended columns and recomputed
@@ -113,6 +116,19 @@ class _Summaries:
     version: int = -1
 
 
+@dataclass(slots=True)
+class _Journalled:
+    """A write applied while a rebuild was under way: events of ``kind`` (``rows``), or a deletion of
+    ``user_id``'s reviews ``review_ids`` of ``item_id``; ``seq`` is the change sequence it committed."""
+
+    kind: str
+    rows: list[dict[str, Any]]
+    review_ids: list[str] | None = None
+    user_id: str = ""
+    item_id: str = ""
+    seq: int | None = None
+
+
 def _num(value: Any) -> float | None:
     if value is None:
         return None
@@ -149,6 +165,8 @@ class ApiState:
         self._summary_lock = threading.Lock()
         #: the store's change sequence that the cached state has seen (None: not built yet)
         self._seen_seq: int | None = None
+        #: writes applied while a rebuild is under way (None: no rebuild), replayed onto the new state
+        self._journal: list[_Journalled] | None = None
         #: the derived-results sequence and the fit run the cached summaries and online model were built from
         self._seen_derived = store.derived_seq()
         self._seen_fit = self._fit_token()
@@ -165,15 +183,12 @@ class ApiState:
         """The process's Rater, built from the store on first use."""
         rater = self._rater
         if rater is None:
-            # under the write lock, so that no API write can fall between reading the store and swapping in
-            with self.write_lock, self._build_lock:
+            # as a rebuild: writes during the build are journalled and replayed before the state is used
+            with self._build_lock:
                 if self._rater is None:
-                    started = time.perf_counter()
-                    self._seen_seq = service.current_seq(self.store)
-                    self._rater = build_rater(self.store, self.settings)
-                    self._online = self._build_online()
-                    log.info("engine state built in %.2f s", time.perf_counter() - started)
-                rater = self._rater
+                    self._rebuild_built()
+            rater = self._rater
+            assert rater is not None
         return rater
 
     @property
@@ -242,19 +257,52 @@ class ApiState:
         return None if online is None else online.fitted_at
 
     def rebuild(self) -> None:
-        """Rebuild the Rater from the store and swap it in (reads keep using the old one meanwhile;
-        API writes wait, so none falls between reading the store and the swap)."""
-        with self.write_lock, self._build_lock:
-            self._rebuild_locked()
+        """Rebuild the Rater and the online model from the store and swap them in. Reads keep using the
+        old state meanwhile, and so do writes: the build holds no lock that a write waits for. Each write
+        that commits during the build is applied to the old state as usual and also journalled; under the
+        write lock, the journal is replayed onto the new state (an event the build already read is a no-op
+        there: the index and the trust graph keep the first statement of a key, the online model replaces
+        a rating by the same value, a deletion of what is gone removes nothing) and the new state is
+        swapped in, so no write falls between reading the store and the swap."""
+        with self._build_lock:
+            self._rebuild_built()
 
-    def _rebuild_locked(self) -> None:
+    def _rebuild_built(self) -> None:
+        """:meth:`rebuild`; the caller holds ``_build_lock`` (and not ``write_lock``)."""
         started = time.perf_counter()
-        self._seen_seq = service.current_seq(self.store)
-        self._rater = build_rater(self.store, self.settings)
-        self._online = self._build_online()
-        self.version += 1
-        log.info("engine state rebuilt from the store in %.2f s (version %d)",
-                 time.perf_counter() - started, self.version)
+        with self.write_lock:
+            seq = service.current_seq(self.store)
+            self._journal = []
+        try:
+            rater = build_rater(self.store, self.settings)
+            online = self._build_online()
+        except BaseException:
+            with self.write_lock:
+                self._journal = None
+            raise
+        with self.write_lock:
+            journal, self._journal = self._journal or [], None
+            seen = seq
+            for entry in journal:
+                self._replay(rater, online, entry)
+                if entry.seq is not None and entry.seq == seen + 1:  # still current if no other process wrote
+                    seen = entry.seq
+            with self.online_lock:
+                self._rater, self._online, self._seen_seq = rater, online, seen
+            self.version += 1
+        log.info("engine state rebuilt from the store in %.2f s (version %d, %d writes replayed)",
+                 time.perf_counter() - started, self.version, len(journal))
+
+    def _replay(self, rater: Rater, online: OnlineEstimates | None, entry: _Journalled) -> None:
+        """Apply a write journalled during a rebuild to the new state (a no-op for what the build read)."""
+        if entry.review_ids is not None:
+            rater.remove_reviews(entry.review_ids)
+            if online is not None:
+                online.remove(entry.user_id, entry.item_id)
+            return
+        self._apply_to_rater(rater, entry.kind, entry.rows)
+        if entry.kind == "reviews" and online is not None:
+            online.add(entry.rows)
 
     # ------------------------------------------------------------------ writes
     def apply(self, kind: str, rows: Sequence[dict[str, Any]], inserted: int,
@@ -273,6 +321,8 @@ class ApiState:
         store rebuilds it. The caller holds :attr:`write_lock` from before the store write until this
         returns.
         """
+        if self._journal is not None and rows:
+            self._journal.append(_Journalled(kind, list(rows), seq=seq))
         rater = self._rater
         if rater is not None and rows:
             with self.read_lock:
@@ -292,6 +342,8 @@ class ApiState:
         (:meth:`~truescore.trust.Rater.remove_reviews`, merged on the next read) and the online reliability
         model downdates the rating exactly (:meth:`OnlineEstimates.remove`); no rebuild. As :meth:`apply`,
         under :attr:`write_lock`, and ``seq`` keeps the state current when no other process wrote."""
+        if self._journal is not None and review_ids:
+            self._journal.append(_Journalled("reviews", [], list(review_ids), user_id, item_id, seq))
         rater = self._rater
         if rater is not None and review_ids:
             with self.read_lock:
@@ -430,10 +482,11 @@ class ApiState:
         changed = self.check_derived()
         if self._rater is None:
             return changed
-        with self.write_lock, self._build_lock:
-            if service.current_seq(self.store) == self._seen_seq and not self._personal_stale():
-                return changed
-            self._rebuild_locked()
+        with self._build_lock:
+            with self.write_lock:
+                if service.current_seq(self.store) == self._seen_seq and not self._personal_stale():
+                    return changed
+            self._rebuild_built()  # off the write lock: writes go on meanwhile and are replayed
             return True
 
     def _personal_stale(self) -> bool:

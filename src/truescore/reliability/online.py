@@ -189,8 +189,7 @@ class OnlineReliability(BaseEstimator):
         self._tol = s.online_tol
         self._neighbour_tol = float(np.sqrt(s.online_tol))
         self._every = s.online_full_sweep_every
-        #: a batch of at least this many ratings goes through :meth:`extend` (callers that batch read it)
-        self.bulk_from_ = s.online_bulk_from
+        self._bulk_ratio = s.online_bulk_ratio
         self._cavity = self._opts.weighting == "cavity"
         self._ru = _Grow(u.astype(np.int64))
         self._ri = _Grow(i.astype(np.int64))
@@ -619,6 +618,12 @@ class OnlineReliability(BaseEstimator):
             arr.data[k : k + n] = values
         self.full_sweep()
         return replaced
+
+    def prefers_extend(self, n: int) -> bool:
+        """Is :meth:`extend` the cheaper way to merge a write of ``n`` ratings? (``n >= 2`` and
+        ``n * online_bulk_ratio >= n_ratings_``: a warm sweep costs about 0.3 us per rating held, an
+        update about 0.7 ms per rating written, a replace twice that, on the demo store.)"""
+        return n >= 2 and n * self._bulk_ratio >= self.n_ratings_
 
     def _grow(self, u: int, i: int) -> None:
         if i >= self._n_items:
