@@ -115,7 +115,9 @@ def test_score_store_writes_batches_with_version(scorer: ReviewScorer) -> None:
     table, rows, version = store.written[0]
     assert table == "review_scores" and version.startswith("text-") and version == scorer.model_version
     assert rows[0]["review_id"] == "a" and 0 <= rows[0]["fake_probability"] <= 1
-    assert store.runs == [("text", scorer.model_version, 7, {"reviews": 3})]  # as of the events it read
+    # as of the events it read; two star labels are fewer than text.calibration_min_labels: the shipped head
+    nothing = {"store": {"a": 1.0, "b": 0.0, "n_positive": 0, "n_negative": 0}, "topics": {}}
+    assert store.runs == [("text", scorer.model_version, 7, {"reviews": 3, "sentiment_calibration": nothing})]
 
 
 @pytest.mark.slow  # starts a Python subprocess that loads the encoder

@@ -190,12 +190,38 @@ def info_cmd(db: DbOption = None) -> None:
 
 
 @app.command("config")
-def config_cmd() -> None:
-    """Show every parameter with its value, allowed range and meaning."""
+def config_cmd(db: DbOption = None) -> None:
+    """Show every parameter with its value, allowed range and meaning, then what the store's last text run
+    fitted from its data (the sentiment calibration), when there is a store."""
     from truescore.config import describe_settings
 
     for name, value, rng, doc in describe_settings(_settings()):
         console.print(f"[bold]{name}[/bold] = {value!r}  [dim]range {rng or 'any'}[/dim]  {doc}", soft_wrap=True)
+    line = _fitted_from_store(db)
+    if line:
+        console.print(f"fitted from the store: {line}", highlight=False, soft_wrap=True)
+
+
+def _fitted_from_store(db: str | None) -> str | None:
+    """What the store's last text run fitted (:func:`truescore.jobs.score.calibration_summary`); None when there
+    is no store there (a SQLite file is never created by asking), it cannot be read, or it has no text run."""
+    from sqlalchemy.engine import make_url
+
+    from truescore.jobs.score import calibration_summary
+    from truescore.store import Store
+
+    url = db or _settings().database_url
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+            return None
+        store = Store.open(url, create=False)
+        try:
+            return calibration_summary(store)
+        finally:
+            store.close()
+    except Exception:  # unreachable, not a store, a store of an older release: the settings are all there is
+        return None
 
 
 @app.command("synth")
@@ -609,6 +635,10 @@ def score_cmd(
             seconds = time.perf_counter() - started
             console.print(f"text engine: scored {n:,} reviews in {seconds:.1f} s "
                           f"({n / max(seconds, 1e-9):.0f} reviews/s)")
+            if topic is None:
+                from truescore.jobs.score import calibration_summary
+
+                console.print(calibration_summary(store) or "", highlight=False, soft_wrap=True)
     elif not has_text:
         console.print("text engine: skipped (no review has text)")
     t = time.perf_counter()

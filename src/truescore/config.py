@@ -262,6 +262,17 @@ class TextSettings(_Section):
     )
     quality_high: float = Field(0.7, ge=0.0, le=1.0, description="Quality at or above which a review is 'high'.")
     quality_low: float = Field(0.3, ge=0.0, le=1.0, description="Quality at or below which a review is 'low'.")
+    calibrate_sentiment: bool = Field(
+        True, description="truescore score fits the sentiment's calibration per topic from the store's stars "
+                          "(4-5 of 5 positive, 1-2 negative; docs/text.md); False = the shipped head as it is."
+    )
+    calibration_min_labels: int = Field(
+        50, ge=1, le=10**9, description="Star-labelled reviews a calibration needs (the store's, a topic's)."
+    )
+    calibration_prior_strength: float = Field(
+        10.0, ge=0.0, le=1e6,
+        description="Pull of the shipped head (for the store) and of the store's fit (for a topic), in labels.",
+    )
 
 
 class RankingSettings(_Section):

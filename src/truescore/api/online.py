@@ -89,8 +89,8 @@ class OnlineEstimates:
             # one warm-started full sweep over every rating (about 11 ms on the demo store's 40,000) instead
             # of a chain of updates (about 0.7 ms of Python each, a replace twice that: 7 s for 10,000)
             pairs = [self._pair(r) for r in reviews]
-            x = [normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"])) for r in reviews]
-            return self.model.extend([p[0] for p in pairs], [p[1] for p in pairs], x)
+            values = [normalise(float(r["rating"]), float(r["min_rating"]), float(r["max_rating"])) for r in reviews]
+            return self.model.extend([p[0] for p in pairs], [p[1] for p in pairs], values)
         replaced = 0
         for r in reviews:
             u, i = self._pair(r)

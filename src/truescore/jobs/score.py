@@ -12,13 +12,15 @@ what was stored (:mod:`truescore.jobs.rank`). The integrity job never loads the 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from truescore.config import Settings
+from truescore.config import Settings, TextSettings
 from truescore.domain import RatingSnapshot
 from truescore.integrity import IntegrityResult
 from truescore.integrity.moderation import ModerationOutcome, learn_from_verdicts, verdict_labels
@@ -29,8 +31,11 @@ from truescore.ranking.pipeline import fusion_groups
 from truescore.store import Store, integrity_io
 from truescore.text.features import compute_features
 from truescore.text.scorer import ReviewScorer, get_scorer
+from truescore.text.star_calibration import StarCalibration, fit_star_calibration, star_labels
 
-__all__ = ["INTEGRITY_JOB", "TEXT_JOB", "IntegrityReport", "run_integrity", "score_text"]
+__all__ = ["INTEGRITY_JOB", "TEXT_JOB", "IntegrityReport", "calibration_summary", "run_integrity", "score_text"]
+
+log = logging.getLogger(__name__)
 
 #: the jobs' names in the store's ``model_runs`` table
 TEXT_JOB = "text"
@@ -50,7 +55,10 @@ def score_text(
 
     Features are computed once over the whole store (so reviewer history, timing bursts and duplicates see
     every review); the encoder and heads then run in batches of ``batch_size`` (default
-    ``settings.text.batch_size``), each batch written as it is done.
+    ``settings.text.batch_size``). Then the sentiment's calibration is fitted per topic from the reviews'
+    stars and applied to every review (``text.calibrate_sentiment``, :mod:`truescore.text.star_calibration`),
+    and the scores are written with the model version ``<text version>+cal-<digest>`` (the text version alone
+    when nothing was fitted); the fit is recorded in the run's details (``sentiment_calibration``).
 
     Parameters
     ----------
@@ -78,16 +86,22 @@ def score_text(
     feats = compute_features(reviews, votes if len(votes) else None, global_duplicates=False)
 
     def run(tick: Callable[[int], None]) -> int:
-        done = 0
+        parts = []
         for start in range(0, len(reviews), size):
             part = reviews.iloc[start : start + size]
-            scored = sc.score_frame(part, features=feats.iloc[start : start + size])
-            store.write_derived("review_scores", scored.to_dict("records"), version)
-            done += len(part)
+            parts.append(sc.score_frame(part, features=feats.iloc[start : start + size]))
             tick(len(part))
+        scored = pd.concat(parts, ignore_index=True)
+        calibration = _calibrate(reviews, scored, cfg)
+        run_version = f"{version}+{calibration.version}" if calibration.fitted else version
+        for start in range(0, len(scored), size):
+            store.write_derived("review_scores", scored.iloc[start : start + size].to_dict("records"), run_version)
         if topic is None:
-            store.record_run(TEXT_JOB, version, seq=seq, details={"reviews": done})
-        return done
+            details: dict[str, object] = {"reviews": len(scored)}
+            if cfg.calibrate_sentiment:
+                details["sentiment_calibration"] = calibration.as_dict()
+            store.record_run(TEXT_JOB, run_version, seq=seq, details=details)
+        return len(scored)
 
     if progress is True:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -105,6 +119,45 @@ def score_text(
 
         return run(tick)
     return run(lambda n: None)
+
+
+def _calibrate(reviews: pd.DataFrame, scored: pd.DataFrame, cfg: TextSettings) -> StarCalibration:
+    """Fit the sentiment's calibration from the reviews' stars and apply it to ``scored`` in place
+    (:mod:`truescore.text.star_calibration`); with ``text.calibrate_sentiment`` off, or too few star-labelled
+    reviews, the shipped head stands (said in the log)."""
+    if not cfg.calibrate_sentiment:
+        return StarCalibration()
+    topics = (reviews["topic"].astype(str).tolist() if "topic" in reviews.columns
+              else ["reviews.public"] * len(reviews))
+    labels = star_labels(reviews["rating"], reviews.get("min_rating", 1.0), reviews.get("max_rating", 5.0))
+    calibration = fit_star_calibration(scored["sentiment"].to_numpy(), labels, topics,
+                                       min_labels=cfg.calibration_min_labels,
+                                       prior_strength=cfg.calibration_prior_strength)
+    if not calibration.fitted:
+        log.info("sentiment: %d star-labelled reviews, fewer than text.calibration_min_labels (%d): the shipped "
+                 "calibration is used", int(np.isfinite(labels).sum()), cfg.calibration_min_labels)
+        return calibration
+    scored["sentiment"] = calibration.apply(scored["sentiment"].to_numpy(), topics)
+    fit = calibration.store_fit
+    log.info("sentiment calibrated from the stars: store a=%.3f b=%.3f (%d positive, %d negative labels), "
+             "%d topic(s) with their own fit", fit.a, fit.b, fit.n_positive, fit.n_negative, len(calibration.topics))
+    return calibration
+
+
+def calibration_summary(store: Store) -> str | None:
+    """One line on the sentiment calibration the store's last text run fitted (None: no text run yet)."""
+    run = store.last_run(TEXT_JOB)
+    if run is None:
+        return None
+    cal = run["details"].get("sentiment_calibration")
+    if cal is None:
+        return f"sentiment calibration: off in the last text run ({run['model_version']})"
+    fit = cal["store"]
+    if fit["n_positive"] + fit["n_negative"] == 0:
+        return f"sentiment calibration: the shipped head (too few star-labelled reviews; {run['model_version']})"
+    return (f"sentiment calibration ({run['model_version']}): store a={fit['a']:.3f} b={fit['b']:.3f} from "
+            f"{fit['n_positive']:,} positive and {fit['n_negative']:,} negative star labels; "
+            f"{len(cal['topics'])} topic(s) with their own fit")
 
 
 @dataclass(frozen=True, slots=True)
