@@ -1,5 +1,5 @@
 """Sentiment at the 0.5 threshold in domains the shipped head never saw, before and after the per-store
-calibration from stars (issue 22, item 1; :mod:`truescore.text.star_calibration`).
+calibration from stars (issue 22, item 1; `truescore.text.star_calibration`).
 
 For each data set with stars the shipped head scores every review (the encoder, VADER and the sentiment head,
 as ``truescore score`` does); the weak labels are the stars (top quarter of the scale positive, bottom quarter

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from truescore.config import load_settings
 from truescore.domain import Review
 from truescore.store import Store
 from truescore.synth import SynthConfig, add_item, add_ring_campaign, generate
@@ -226,15 +227,21 @@ def test_spark_score_equals_the_single_machine_scores(spark: Any, tmp_path: Path
     store = Store.open(f"sqlite:///{tmp_path / 'text.db'}")
     generate(SynthConfig(n_users=40, n_items=6, n_ratings=60, seed=2, n_rings=1, ring_size=5)).write(store)
     reviews = _export(store, tmp_path / "export", ("reviews", "votes", "items", "users"))
-    assert score_text(store, batch_size=16) == 60
+    # the sentiment's calibration from the stars is fitted by both (a low label minimum: 60 reviews here)
+    settings = load_settings(text={"calibration_min_labels": 10})
+    assert score_text(store, batch_size=16, settings=settings) == 60
     expected = pd.DataFrame(store.read_derived("review_scores")).set_index("review_id")
     spark.conf.set("spark.sql.shuffle.partitions", "2")
     words = {"n_words": lambda frame: frame["text"].str.split().str.len()}
-    assert spark_score(spark, reviews, tmp_path / "out", batch_size=16, review_functions=words) == 60
+    assert spark_score(spark, reviews, tmp_path / "out", batch_size=16, review_functions=words,
+                       settings=settings) == 60
     got = pd.read_parquet(tmp_path / "out" / "review_scores.parquet").set_index("review_id").loc[expected.index]
     for col in ("quality", "fake_probability", "sentiment"):
         assert _max_diff(got[col], expected[col]) <= 1e-6, col
     assert (got["model_version"] == expected["model_version"]).all()
+    assert "+cal-" in str(expected["model_version"].iloc[0])
+    fitted = json.loads((tmp_path / "out" / "sentiment_calibration.json").read_text())
+    assert fitted == store.last_run("text")["details"]["sentiment_calibration"]
     assert (got["n_words"] > 0).all()
     assert got["suspicion"].between(0, 1).all()  # the integrity engine ran too (compared in detail below)
 

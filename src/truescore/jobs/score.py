@@ -12,15 +12,13 @@ what was stored (:mod:`truescore.jobs.rank`). The integrity job never loads the 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from truescore.config import Settings, TextSettings
+from truescore.config import Settings
 from truescore.domain import RatingSnapshot
 from truescore.integrity import IntegrityResult
 from truescore.integrity.moderation import ModerationOutcome, learn_from_verdicts, verdict_labels
@@ -31,11 +29,9 @@ from truescore.ranking.pipeline import fusion_groups
 from truescore.store import Store, integrity_io
 from truescore.text.features import compute_features
 from truescore.text.scorer import ReviewScorer, get_scorer
-from truescore.text.star_calibration import StarCalibration, fit_star_calibration, star_labels
+from truescore.text.star_calibration import calibrate_scores
 
 __all__ = ["INTEGRITY_JOB", "TEXT_JOB", "IntegrityReport", "calibration_summary", "run_integrity", "score_text"]
-
-log = logging.getLogger(__name__)
 
 #: the jobs' names in the store's ``model_runs`` table
 TEXT_JOB = "text"
@@ -92,7 +88,7 @@ def score_text(
             parts.append(sc.score_frame(part, features=feats.iloc[start : start + size]))
             tick(len(part))
         scored = pd.concat(parts, ignore_index=True)
-        calibration = _calibrate(reviews, scored, cfg)
+        calibration = calibrate_scores(reviews, scored, cfg)
         run_version = f"{version}+{calibration.version}" if calibration.fitted else version
         for start in range(0, len(scored), size):
             store.write_derived("review_scores", scored.iloc[start : start + size].to_dict("records"), run_version)
@@ -119,29 +115,6 @@ def score_text(
 
         return run(tick)
     return run(lambda n: None)
-
-
-def _calibrate(reviews: pd.DataFrame, scored: pd.DataFrame, cfg: TextSettings) -> StarCalibration:
-    """Fit the sentiment's calibration from the reviews' stars and apply it to ``scored`` in place
-    (:mod:`truescore.text.star_calibration`); with ``text.calibrate_sentiment`` off, or too few star-labelled
-    reviews, the shipped head stands (said in the log)."""
-    if not cfg.calibrate_sentiment:
-        return StarCalibration()
-    topics = (reviews["topic"].astype(str).tolist() if "topic" in reviews.columns
-              else ["reviews.public"] * len(reviews))
-    labels = star_labels(reviews["rating"], reviews.get("min_rating", 1.0), reviews.get("max_rating", 5.0))
-    calibration = fit_star_calibration(scored["sentiment"].to_numpy(), labels, topics,
-                                       min_labels=cfg.calibration_min_labels,
-                                       prior_strength=cfg.calibration_prior_strength)
-    if not calibration.fitted:
-        log.info("sentiment: %d star-labelled reviews, fewer than text.calibration_min_labels (%d): the shipped "
-                 "calibration is used", int(np.isfinite(labels).sum()), cfg.calibration_min_labels)
-        return calibration
-    scored["sentiment"] = calibration.apply(scored["sentiment"].to_numpy(), topics)
-    fit = calibration.store_fit
-    log.info("sentiment calibrated from the stars: store a=%.3f b=%.3f (%d positive, %d negative labels), "
-             "%d topic(s) with their own fit", fit.a, fit.b, fit.n_positive, fit.n_negative, len(calibration.topics))
-    return calibration
 
 
 def calibration_summary(store: Store) -> str | None:

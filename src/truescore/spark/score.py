@@ -41,6 +41,7 @@ batches as the text models; each becomes a column of ``review_scores.parquet``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from truescore.config import Settings, TextSettings, get_settings
 from truescore.spark.features import FEATURE_PREFIX as _F
 from truescore.spark.fit import live_reviews
 from truescore.spark.integrity import IntegrityRun
+from truescore.text.star_calibration import calibrate_scores
 
 __all__ = ["ReviewFunction", "SparkScoreReport", "review_positions", "score_run", "spark_score",
            "spark_votes"]
@@ -154,8 +156,9 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
     run = None
     if integrity:  # global by design: the metadata and the texts' signatures (no text) on the driver
         run = spark_integrity(spark, reviews, live, fit=fit, settings=cfg)
+    calibration = None
     if run_text:
-        scored = _text_scores(spark, live, size, reviews, votes, dict(review_functions or {}), cfg.text)
+        scored, calibration = _text_scores(spark, live, size, reviews, votes, dict(review_functions or {}), cfg.text)
     elif run is not None:
         scored = run.reviews[["review_id"]].assign(model_version=INTEGRITY_VERSION, fitted_at=time.time())
     else:
@@ -168,6 +171,8 @@ def score_run(spark: Any, reviews: str | Path, out: str | Path, *, batch_size: i
         scored.loc[missing, "fitted_at"] = time.time()
         write_integrity(run, out_dir)
     scored.to_parquet(out_dir / "review_scores.parquet", index=False)
+    if calibration is not None:  # what was fitted, beside the scores (the store keeps it in the run's details)
+        (out_dir / "sentiment_calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
     return SparkScoreReport(n_reviews=len(scored), n_text_scored=n_text, integrity=run)
 
 
@@ -204,8 +209,11 @@ def review_positions(spark: Any, live: Any) -> Any:
 
 
 def _text_scores(spark: Any, live: Any, size: int, reviews: str | Path, votes: str | Path | None,
-                 functions: dict[str, ReviewFunction], settings: TextSettings) -> pd.DataFrame:
-    """The text engine over the live reviews: context features, then the models in chunks, all on the executors."""
+                 functions: dict[str, ReviewFunction], settings: TextSettings
+                 ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """The text engine over the live reviews: context features, then the models in chunks, all on the executors;
+    then the sentiment's calibration from the reviews' stars on the driver (:func:`calibrate_scores`, over four
+    columns per review, as the scores already are). Returns the scores and what was fitted (None: switched off)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
@@ -224,4 +232,17 @@ def _text_scores(spark: Any, live: Any, size: int, reviews: str | Path, votes: s
     sdf = wide.repartition(partitions(spark), "_chunk").sortWithinPartitions("_chunk", "_pos")
     names = [f.name for f in FEATURES]
     scored = sdf.mapInPandas(_score_job(names, review_columns, functions, settings), schema).toPandas()
-    return scored.assign(model_version=get_scorer(settings).model_version, fitted_at=time.time())
+    version = get_scorer(settings).model_version
+    if settings.calibrate_sentiment:  # as truescore score: the stars of these reviews calibrate their sentiment
+        stars = [c for c in ("id", "item_id", "rating", "min_rating", "max_rating", "topic") if c in live.columns]
+        meta = live.select(*stars).toPandas().rename(columns={"id": "review_id"})
+        items = Path(reviews).parent / "items.parquet"
+        if "topic" not in meta.columns and items.exists():  # each item's topic, as the store's review frame
+            topics = pd.read_parquet(items, columns=["id", "topic"]).drop_duplicates("id")
+            meta = meta.merge(topics.rename(columns={"id": "item_id"}), on="item_id", how="left")
+        meta = scored[["review_id"]].merge(meta, on="review_id", how="left")
+        calibration = calibrate_scores(meta, scored, settings)
+        if calibration.fitted:
+            version = f"{version}+{calibration.version}"
+        return scored.assign(model_version=version, fitted_at=time.time()), calibration.as_dict()
+    return scored.assign(model_version=version, fitted_at=time.time()), None

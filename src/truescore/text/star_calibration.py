@@ -35,18 +35,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
-__all__ = ["PlattFit", "StarCalibration", "fit_star_calibration", "star_labels"]
+from truescore.config import TextSettings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PlattFit", "StarCalibration", "calibrate_scores", "fit_star_calibration", "star_labels"]
 
 _EPS = 1e-6
+#: the topic of a review whose item has none (as the store's)
+DEFAULT_TOPIC = "reviews.public"
 #: normalised rating (0 = the scale's bottom, 1 = its top) at or below which a review is a negative label,
 #: and at or above which (one minus it) a positive one: 1-2 and 4-5 of 1-5
 LABEL_QUARTER = 0.25
@@ -188,3 +196,33 @@ def fit_star_calibration(scores: npt.ArrayLike, labels: npt.ArrayLike, topics: S
         if int(mask.sum()) >= min_labels:
             fits[str(topic)] = _map_fit(z[mask], y[mask], prior_strength, store_fit)
     return StarCalibration(store_fit, fits)
+
+
+def calibrate_scores(reviews: pd.DataFrame, scored: pd.DataFrame, cfg: TextSettings) -> StarCalibration:
+    """What ``truescore score`` and ``truescore spark score`` do after scoring: fit the calibration from the
+    stars of ``reviews`` (``rating``, ``min_rating``, ``max_rating``, ``topic``; one row per row of ``scored``,
+    same order) and replace ``scored["sentiment"]`` by the calibrated scores, in place. With
+    ``text.calibrate_sentiment`` off, or fewer than ``text.calibration_min_labels`` star labels, the shipped
+    head stands (said in the log). Returns the fit (:attr:`StarCalibration.fitted` False: nothing changed)."""
+    if not cfg.calibrate_sentiment:
+        return StarCalibration()
+    if len(reviews) != len(scored):
+        raise ValueError("one review row per scored row")
+    n = len(reviews)
+    topics = (reviews["topic"].fillna(DEFAULT_TOPIC).astype(str).tolist() if "topic" in reviews.columns
+              else [DEFAULT_TOPIC] * n)
+    lo = reviews["min_rating"] if "min_rating" in reviews.columns else np.ones(n)
+    hi = reviews["max_rating"] if "max_rating" in reviews.columns else np.full(n, 5.0)
+    labels = star_labels(reviews["rating"], lo, hi)
+    calibration = fit_star_calibration(scored["sentiment"].to_numpy(), labels, topics,
+                                       min_labels=cfg.calibration_min_labels,
+                                       prior_strength=cfg.calibration_prior_strength)
+    if not calibration.fitted:
+        log.info("sentiment: %d star-labelled reviews, fewer than text.calibration_min_labels (%d): the shipped "
+                 "calibration is used", int(np.isfinite(labels).sum()), cfg.calibration_min_labels)
+        return calibration
+    scored["sentiment"] = calibration.apply(scored["sentiment"].to_numpy(), topics)
+    fit = calibration.store_fit
+    log.info("sentiment calibrated from the stars: store a=%.3f b=%.3f (%d positive, %d negative labels), "
+             "%d topic(s) with their own fit", fit.a, fit.b, fit.n_positive, fit.n_negative, len(calibration.topics))
+    return calibration
