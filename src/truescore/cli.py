@@ -189,6 +189,33 @@ def info_cmd(db: DbOption = None) -> None:
         console.print(table("topics", ["topic", "items"], [[t, n] for t, n in topics]))
 
 
+@app.command("check")
+def check_cmd(
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Table(s) to check (default: users, items, "
+                                                   "reviews, votes, trust, flags).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many problems.")] = 50,
+    db: DbOption = None,
+) -> None:
+    """Find stored events that today's write rules refuse (rows stored before a rule, or by a path that skipped it):
+    each named by its table, key and field. Read-only; exits 1 when it finds any."""
+    from truescore.store.ingest import CHECKED_KINDS, check_stored
+
+    kinds = kind or list(CHECKED_KINDS)
+    bad = [k for k in kinds if k not in CHECKED_KINDS]
+    if bad:
+        raise CliError(f"--kind {bad[0]!r}: choose among {', '.join(CHECKED_KINDS)}")
+    store = open_store(db)
+    problems = check_stored(store, kinds, settings=_settings(), limit=limit + 1)
+    if not problems:
+        console.print(f"check: every stored row of {', '.join(kinds)} passes today's write rules", highlight=False)
+        return
+    for p in problems[:limit]:
+        console.print(str(p), highlight=False, soft_wrap=True)
+    more = " (more not shown: raise --limit)" if len(problems) > limit else ""
+    raise CliError(f"check: {min(len(problems), limit)} stored row problem(s){more}. Delete such a review with "
+                   "DELETE /reviews/{id} or erase its user (truescore erase), or export, fix and re-import it")
+
+
 @app.command("config")
 def config_cmd(db: DbOption = None) -> None:
     """Show every parameter with its value, allowed range and meaning, then what the store's last text run

@@ -83,6 +83,8 @@ __all__ = [
     "ImportReport",
     "ImportValidationError",
     "RowError",
+    "StoredProblem",
+    "check_stored",
     "import_file",
     "import_frame",
     "import_table",
@@ -882,6 +884,74 @@ def write_rows(store: EventTables, kind: str, rows: Sequence[Mapping[str, Any]],
                 _add_topics(store, v, keep, c)
             inserted += store.insert_columns(kind, _columns(kind, v, keep), conn=c)
     return inserted
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProblem:
+    """A stored event that the import rules of today refuse: its table, its key and the problem."""
+
+    table: str
+    key: Any
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.key!r}, field {self.field}: {self.reason}"
+
+
+_ID_COLUMNS = ("id", "item_id", "user_id", "review_id", "voter_id", "flagger_id", "truster_id", "trustee_id")
+#: the tables :func:`check_stored` reads (verdicts are stored in another layout than they are imported in)
+CHECKED_KINDS = ("users", "items", "reviews", "votes", "trust", "flags")
+
+
+def check_stored(store: Any, kinds: Sequence[str] = CHECKED_KINDS, *, settings: Settings | None = None,
+                 limit: int | None = None) -> list[StoredProblem]:
+    """Stored events that the importer's validation (the one rule-set of every door) refuses today: rows
+    written before a rule existed (a private rating scale outside ``allowed_scales``, an id with ``/``, a
+    trust level of 50) or by a path that skipped it. Read-only; each problem names the row by its key.
+
+    Parameters
+    ----------
+    store : Store
+    kinds : sequence of str
+        Tables to check (default :data:`CHECKED_KINDS`).
+    settings : Settings, optional
+        The limits and scales; default the process settings.
+    limit : int, optional
+        Stop after this many problems.
+    """
+    from truescore.config import get_settings
+    from truescore.domain import EVENT_KEYS
+
+    settings = settings if settings is not None else get_settings()
+    problems: list[StoredProblem] = []
+    for kind in kinds:
+        if kind not in CHECKED_KINDS:
+            raise ValueError(f"cannot check {kind!r}: choose among {', '.join(CHECKED_KINDS)}")
+        frame = store.read_table(kind)
+        if not len(frame):
+            continue
+        v = _Validator(frame, 1, time.time(), settings.max_id_length, settings.max_text_bytes, "s",
+                       nan_is_missing=True, allowed_scales=settings.allowed_scales)
+        _validate(kind, v)
+        keys = EVENT_KEYS.get(kind, ("id",))
+
+        found = [(e.row - 1, e.field, e.reason) for e in v.errors]
+        # an id the rules accept only in another form (" u33" is stored as "u33" today): no write can name it
+        for name in _ID_COLUMNS:
+            if name in frame.columns and name in v.out:
+                for k in np.flatnonzero(~v.bad).tolist():
+                    stored, clean = frame[name].iloc[k], v.out[name][k]
+                    if isinstance(stored, str) and isinstance(clean, str) and stored != clean:
+                        found.append((k, name, f"stored as {stored!r}; today's rules store it as {clean!r}, so no "
+                                               "write can name this row"))
+        for k, name, reason in sorted(found, key=lambda t: (t[0], t[1])):
+            row = frame.iloc[k]
+            key = row[keys[0]] if len(keys) == 1 else tuple(row[c] for c in keys)
+            problems.append(StoredProblem(kind, key, name, reason))
+            if limit is not None and len(problems) >= limit:
+                return problems
+    return problems
 
 
 def _add_topics(store: EventTables, v: _Validator, keep: np.ndarray, conn: Connection) -> None:
