@@ -296,9 +296,10 @@ class ApiState:
     def _replay(self, rater: Rater, online: OnlineEstimates | None, entry: _Journalled) -> None:
         """Apply a write journalled during a rebuild to the new state (a no-op for what the build read)."""
         if entry.review_ids is not None:
-            rater.remove_reviews(entry.review_ids)
-            if online is not None:
-                online.remove(entry.user_id, entry.item_id)
+            if entry.review_ids:
+                rater.remove_reviews(entry.review_ids)
+                if online is not None:
+                    online.remove(entry.user_id, entry.item_id)
             return
         self._apply_to_rater(rater, entry.kind, entry.rows)
         if entry.kind == "reviews" and online is not None:
@@ -321,7 +322,7 @@ class ApiState:
         store rebuilds it. The caller holds :attr:`write_lock` from before the store write until this
         returns.
         """
-        if self._journal is not None and rows:
+        if self._journal is not None and (rows or seq is not None):  # (a seq alone keeps the state current)
             self._journal.append(_Journalled(kind, list(rows), seq=seq))
         rater = self._rater
         if rater is not None and rows:
@@ -342,7 +343,7 @@ class ApiState:
         (:meth:`~truescore.trust.Rater.remove_reviews`, merged on the next read) and the online reliability
         model downdates the rating exactly (:meth:`OnlineEstimates.remove`); no rebuild. As :meth:`apply`,
         under :attr:`write_lock`, and ``seq`` keeps the state current when no other process wrote."""
-        if self._journal is not None and review_ids:
+        if self._journal is not None and (review_ids or seq is not None):
             self._journal.append(_Journalled("reviews", [], list(review_ids), user_id, item_id, seq))
         rater = self._rater
         if rater is not None and review_ids:

@@ -940,8 +940,9 @@ def check_stored(store: Any, kinds: Sequence[str] = CHECKED_KINDS, *, settings: 
         # an id the rules accept only in another form (" u33" is stored as "u33" today): no write can name it
         for name in _ID_COLUMNS:
             if name in frame.columns and name in v.out:
+                stored_col, clean_col = frame[name].to_numpy(dtype=object), list(v.out[name])
                 for k in np.flatnonzero(~v.bad).tolist():
-                    stored, clean = frame[name].iloc[k], v.out[name][k]
+                    stored, clean = stored_col[k], clean_col[k]
                     if isinstance(stored, str) and isinstance(clean, str) and stored != clean:
                         found.append((k, name, f"stored as {stored!r}; today's rules store it as {clean!r}, so no "
                                                "write can name this row"))

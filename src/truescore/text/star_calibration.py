@@ -47,14 +47,13 @@ from scipy.optimize import minimize
 from scipy.special import expit, logit
 
 from truescore.config import TextSettings
+from truescore.domain import DEFAULT_TOPIC
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PlattFit", "StarCalibration", "calibrate_scores", "fit_star_calibration", "star_labels"]
 
 _EPS = 1e-6
-#: the topic of a review whose item has none (as the store's)
-DEFAULT_TOPIC = "reviews.public"
 #: normalised rating (0 = the scale's bottom, 1 = its top) at or below which a review is a negative label,
 #: and at or above which (one minus it) a positive one: 1-2 and 4-5 of 1-5
 LABEL_QUARTER = 0.25
